@@ -1,0 +1,1 @@
+//! Normalization: vendor records → canonical [`Lead`](crate::lead::Lead). (stub)

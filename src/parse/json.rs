@@ -1,0 +1,6 @@
+//! json parser (stub).
+use super::{ParseContext, ParseError, ParseOutput};
+
+pub fn parse(_raw: &[u8], _cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    Err(ParseError::new("not implemented"))
+}

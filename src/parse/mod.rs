@@ -1,0 +1,186 @@
+//! Parsers: raw submission bytes → records (field name → value, as the vendor wrote them).
+//!
+//! Parsers are sync, pure and bounded so they can be fuzzed: they never panic, never
+//! expand XML entities, and refuse input beyond their limits with a [`ParseError`] that
+//! names the problem (and line/column where the format has them).
+
+pub mod form;
+pub mod json;
+pub mod xml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+/// One lead as a parser produced it: `(name, value)` pairs in document order.
+///
+/// Names are the vendor's (nested JSON objects flattened with `.`, XML leaf element names
+/// or mapped canonical names); values are JSON values (strings, numbers, booleans, arrays).
+pub type Record = Vec<(String, Value)>;
+
+/// What a parser made of one payload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParseOutput {
+    pub records: Vec<Record>,
+    /// The payload was a batch (JSON array, XML list): the answer lists one result each.
+    pub batch: bool,
+}
+
+/// Why a payload could not be parsed at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    pub message: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+}
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), line: None, column: None }
+    }
+
+    pub fn at(message: impl Into<String>, line: u64, column: u64) -> Self {
+        Self { message: message.into(), line: Some(line), column: Some(column) }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{} at line {l}, column {c}", self.message),
+            (Some(l), None) => write!(f, "{} at line {l}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Payload formats known to the pipeline. The name is what `--format` and configs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Json,
+    Form,
+    Xml,
+}
+
+impl Format {
+    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Form => "form",
+            Format::Xml => "xml",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The format a `Content-Type` header announces, if it is one we accept.
+    pub fn from_content_type(content_type: &str) -> Option<Format> {
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(Format::Json),
+            "application/x-www-form-urlencoded" => Some(Format::Form),
+            "application/xml" | "text/xml" => Some(Format::Xml),
+            e if e.starts_with("application/") && e.ends_with("+json") => Some(Format::Json),
+            e if e.starts_with("application/") && e.ends_with("+xml") => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
+/// Per-source parser settings and global limits.
+#[derive(Debug, Clone)]
+pub struct ParseContext {
+    /// XML: element path (`lead/contact/first_name`, from the root) → target field name.
+    pub xml_paths: BTreeMap<String, String>,
+    /// XML: name of the repeated record element of a batch document, if not guessed.
+    pub xml_record: Option<String>,
+    /// Deepest element/object nesting accepted.
+    pub max_depth: usize,
+    /// Most records in one payload.
+    pub max_records: usize,
+    /// Most attributes on one XML element.
+    pub max_attributes: usize,
+}
+
+impl Default for ParseContext {
+    fn default() -> Self {
+        Self {
+            xml_paths: BTreeMap::new(),
+            xml_record: None,
+            max_depth: 32,
+            max_records: 10_000,
+            max_attributes: 64,
+        }
+    }
+}
+
+/// Parses `raw` in `format`. First checks that the body looks like the announced
+/// format, so a mislabelled body is refused by name rather than parsed into an empty lead.
+pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    if let Some(actual) = sniff(raw)
+        && actual != format
+    {
+        return Err(ParseError::new(format!(
+            "the body looks like {} but was sent as {}",
+            actual.describe(),
+            format.describe()
+        )));
+    }
+    match format {
+        Format::Json => json::parse(raw, cx),
+        Format::Form => form::parse(raw, cx),
+        Format::Xml => xml::parse(raw, cx),
+    }
+}
+
+impl Format {
+    fn describe(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::Form => "form name-value pairs",
+            Format::Xml => "XML",
+        }
+    }
+}
+
+/// Guesses a body's format from its first meaningful byte (`{`/`[` JSON, `<` XML,
+/// `name=` form). `None` when it cannot tell.
+pub fn sniff(raw: &[u8]) -> Option<Format> {
+    let body = strip_bom(raw);
+    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace())?;
+    match first {
+        b'{' | b'[' => Some(Format::Json),
+        b'<' => Some(Format::Xml),
+        b if b.is_ascii_alphanumeric() || b == b'_' || b == b'%' => {
+            let head = &body[..body.len().min(256)];
+            let eq = head.iter().position(|&b| b == b'=')?;
+            let name_ok = head[..eq]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"_.-%[]+".contains(&b));
+            name_ok.then_some(Format::Form)
+        }
+        _ => None,
+    }
+}
+
+/// Drops a UTF-8 byte-order mark, which spreadsheet and Windows tools put in front.
+pub fn strip_bom(raw: &[u8]) -> &[u8] {
+    raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+}
+
+/// Flattens a JSON object into dotted `(name, value)` pairs; arrays stay values.
+pub fn flatten_object(prefix: &str, obj: &serde_json::Map<String, Value>, out: &mut Record) {
+    for (k, v) in obj {
+        let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Object(inner) if !inner.is_empty() => flatten_object(&name, inner, out),
+            other => out.push((name, other.clone())),
+        }
+    }
+}
