@@ -8,7 +8,19 @@
 //!  file import (CLI)         ┘    stored first)                                   window)
 //! ```
 //!
-//! Modules are declared in pipeline order.
+//! Modules are declared in pipeline order; `config`, `store`, `api` and `app` hold it together.
 
-pub mod parse;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod dedupe;
+pub mod intake;
 pub mod lead;
+pub mod parse;
+pub mod pipeline;
+pub mod replay;
+pub mod store;
+pub mod submission;
+pub mod telemetry;

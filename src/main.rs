@@ -1,1 +1,370 @@
-fn main() {}
+//! The `leadgate` command line: serve, check, parse, replay, keys, migrate.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use leadgate::app::{self, ServeOptions};
+use leadgate::clock::SystemClock;
+use leadgate::config::{Config, Source};
+use leadgate::parse::{self, Format};
+use leadgate::pipeline::{self, Prepared, SubmissionResult};
+use leadgate::submission::{Submission, channel, new_id};
+
+#[derive(Debug, Parser)]
+#[command(name = "leadgate", version, about = "Lead-ingestion gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The config tree (leadgate.toml, sources/, …).
+    #[arg(long, env = "LEADGATE_CONFIG", default_value = "config")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen address (default: server.listen in leadgate.toml).
+        #[arg(long, env = "LEADGATE_LISTEN")]
+        listen: Option<String>,
+        /// sqlite://PATH or postgres://… (default: store.url, then sqlite://data/leadgate.db).
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+    },
+    /// Validate the config tree offline; prints file:line: field: message per problem.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Parse, normalize and validate a file without storing it; one JSON line per lead.
+    Parse {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Source whose aliases, region and rules apply (default: the only/first source).
+        #[arg(long)]
+        source: Option<String>,
+        /// Payload format: json, form, xml.
+        #[arg(long)]
+        format: String,
+        /// The file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Run stored submissions through the pipeline again.
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+        /// Replay every failed submission.
+        #[arg(long, conflicts_with = "id")]
+        failed: bool,
+        /// With --failed: only this source's submissions.
+        #[arg(long, requires = "failed")]
+        source: Option<String>,
+        /// The submission to replay.
+        #[arg(required_unless_present = "failed")]
+        id: Option<String>,
+    },
+    /// API key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply database migrations and exit (serve also applies them at start).
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new random key (shown once) and the hash to paste into config.
+    New,
+}
+
+fn main() -> ExitCode {
+    // One TLS provider for every crate (see ECOSYSTEM.md): must precede any TLS use.
+    let _previous = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            database,
+        } => serve(config.config, listen, database).await,
+        Command::Check { config } => Ok(check(&config.config)),
+        Command::Parse {
+            config,
+            source,
+            format,
+            file,
+        } => parse_file(&config.config, source, &format, &file),
+        Command::Replay {
+            config,
+            database,
+            failed,
+            source,
+            id,
+        } => replay(&config.config, database, failed, source, id).await,
+        Command::Keys {
+            command: KeysCommand::New,
+        } => {
+            let (key, hash) =
+                leadgate::auth::generate().context("Failed to read random bytes for a new key")?;
+            println!("key:  {key}");
+            println!("hash: {}", hash.to_config_string());
+            println!();
+            println!(
+                "Give the key to its owner (it is not stored anywhere) and put the hash in config, e.g."
+            );
+            println!("  keys = [\"{}\"]", hash.to_config_string());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { config, database } => {
+            let cfg = load(&config.config)?;
+            let url = app::database_url(&cfg, database.as_deref());
+            let store = app::open_store(&cfg, &url).await?;
+            store.close().await;
+            println!("Migrations applied to {}.", app::redact_url(&url));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(dir: &std::path::Path) -> Result<Config> {
+    Config::load(dir).map_err(|e| anyhow::anyhow!("invalid config in {}:\n{e}", dir.display()))
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    match Config::load(dir) {
+        Ok(c) => {
+            for w in &c.warnings {
+                println!("warning: {w}");
+            }
+            println!("{}: OK ({} sources)", dir.display(), c.sources.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in &e.0 {
+                println!("{p}");
+            }
+            println!("{}: {} problem(s)", dir.display(), e.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(dir: PathBuf, listen: Option<String>, database: Option<String>) -> Result<ExitCode> {
+    let config = match Config::load(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            bail!(
+                "refusing to start: the config tree {} has {} problem(s)",
+                dir.display(),
+                e.0.len()
+            );
+        }
+    };
+    leadgate::telemetry::init(config.log_json);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let running = app::start(
+        config,
+        ServeOptions {
+            listen,
+            database_url: database,
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .await
+    .context("Failed to start the gateway")?;
+    tracing::info!(addr = %running.addr, "Gateway listening.");
+    shutdown_signal().await;
+    tracing::info!("Shutting down: no new connections, finishing in-flight requests.");
+    running.shutdown.cancel();
+    running.task.await.context("The gateway task panicked")??;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn parse_file(
+    dir: &std::path::Path,
+    source: Option<String>,
+    format: &str,
+    file: &std::path::Path,
+) -> Result<ExitCode> {
+    let Some(format) = Format::from_name(format) else {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        bail!("unknown format {format:?}; known: {}", names.join(", "));
+    };
+    let source: Source = match (Config::load(dir), source) {
+        (Ok(cfg), Some(name)) => match cfg.source(&name) {
+            Some(s) => (**s).clone(),
+            None => bail!("source {name:?} is not in {}", dir.display()),
+        },
+        (Ok(cfg), None) => match cfg.sources.values().next() {
+            Some(s) => (**s).clone(),
+            None => Source::with_defaults("default"),
+        },
+        (Err(e), _) => bail!("invalid config in {}:\n{e}", dir.display()),
+    };
+    let mut body = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("Failed to read standard input")?;
+    } else {
+        body = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
+    }
+    let submission = Submission {
+        id: new_id(),
+        source: source.name.clone(),
+        channel: channel::HTTP,
+        format,
+        content_type: None,
+        meta: serde_json::Value::Null,
+        body,
+        received_at: 0,
+        idempotency_key: None,
+    };
+    match pipeline::prepare(&submission, &source) {
+        Prepared::Failed(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            Ok(ExitCode::FAILURE)
+        }
+        Prepared::Parsed { candidates, .. } => {
+            for c in candidates {
+                let line = serde_json::json!({
+                    "fields": c.lead,
+                    "reasons": c.errors,
+                    "warnings": c.warnings,
+                });
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn replay(
+    dir: &std::path::Path,
+    database: Option<String>,
+    failed: bool,
+    source: Option<String>,
+    id: Option<String>,
+) -> Result<ExitCode> {
+    let cfg = load(dir)?;
+    let url = app::database_url(&cfg, database.as_deref());
+    let store = app::open_store(&cfg, &url).await?;
+    let (writer, mut writers) = app::start_writer(&store, &cfg, Arc::new(SystemClock));
+    let results = if failed {
+        leadgate::replay::replay_failed(&store, &writer, &cfg, source.as_deref()).await?
+    } else {
+        let id = id.unwrap_or_default();
+        vec![leadgate::replay::replay_one(&store, &writer, &cfg, &id).await]
+    };
+    drop(writer);
+    while writers.join_next().await.is_some() {}
+    store.close().await;
+    let mut ok = true;
+    for r in &results {
+        match r {
+            Ok(SubmissionResult::Processed {
+                submission_id,
+                results,
+                ..
+            }) => {
+                for l in results {
+                    println!("{submission_id}: {} {}", l.outcome.as_str(), l.lead_id);
+                }
+            }
+            Ok(SubmissionResult::Unparseable {
+                submission_id,
+                error,
+                line,
+                column,
+            }) => {
+                ok = false;
+                let at = parse::ParseError {
+                    message: error.clone(),
+                    line: *line,
+                    column: *column,
+                };
+                println!("{submission_id}: still unparseable: {at}");
+            }
+            Ok(SubmissionResult::IdempotencyConflict { submission_id }) => {
+                println!("{submission_id}: idempotency conflict")
+            }
+            Err(e) => {
+                ok = false;
+                println!("error: {e}");
+            }
+        }
+    }
+    if results.is_empty() {
+        println!("Nothing to replay.");
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

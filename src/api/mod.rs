@@ -1,0 +1,108 @@
+//! The HTTP surface: vendor intake, admin API, health.
+
+pub mod admin;
+pub mod health;
+pub mod response;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::writer::Writer;
+use response::{ApiError, Shape, code};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The current config snapshot; a reload swaps it whole.
+    pub config: Arc<ArcSwap<Config>>,
+    pub store: Store,
+    pub writer: Writer,
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled when the process starts shutting down (readiness turns 503).
+    pub shutdown: CancellationToken,
+}
+
+/// All routes with their layers.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.load();
+    let limit = config.server.max_body_bytes;
+    let timeout = config.server.request_timeout;
+    Router::new()
+        .route("/v1/leads", post(crate::intake::http::post_lead))
+        .route("/v1/leads/{id}", get(admin::get_lead))
+        .route("/v1/admin/submissions", get(admin::list_submissions))
+        .route("/v1/admin/submissions/{id}", get(admin::get_submission))
+        .route(
+            "/v1/admin/submissions/{id}/replay",
+            post(admin::replay_submission),
+        )
+        .route("/v1/admin/config", get(admin::config_status))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_oversized,
+        ))
+        // Defence in depth for bodies without Content-Length: reads stop at the limit.
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "internal error",
+            )
+            .into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ]))
+        .with_state(state)
+}
+
+/// Answers 413 with a body in the request's format as soon as `Content-Length` says
+/// the body is over the limit, before reading any of it.
+async fn refuse_oversized(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.config.load().server.max_body_bytes;
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|l| l > limit as u64) {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+        .shaped(Shape::for_content_type(ct))
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -1,0 +1,164 @@
+//! Wiring: open the store, start the writer, serve HTTP, shut down in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::store::writer::Writer;
+use crate::store::{Dialect, Store, StoreError, StoreOptions};
+
+/// Why the gateway could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the store at {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Overrides from the command line or environment.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A started gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub config: Arc<ArcSwap<Config>>,
+    /// Cancel to shut down gracefully; then await `task`.
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<Result<(), AppError>>,
+}
+
+/// The database URL in effect: flag/env, then the config file, then the default.
+pub fn database_url(config: &Config, flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| config.store.url.clone())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
+}
+
+/// Opens the store named by `url` with the config's settings.
+pub async fn open_store(config: &Config, url: &str) -> Result<Store, AppError> {
+    Store::open(&StoreOptions {
+        url: url.to_string(),
+        synchronous_full: config.store.synchronous_full,
+        max_connections: 8,
+    })
+    .await
+    .map_err(|source| AppError::Store {
+        url: redact_url(url),
+        source,
+    })
+}
+
+/// Starts the writer for `store`: one commit loop on SQLite (one write lock anyway),
+/// several on PostgreSQL.
+pub fn start_writer(
+    store: &Store,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> (Writer, tokio::task::JoinSet<()>) {
+    let writers = match store.dialect() {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres => 4,
+    };
+    Writer::spawn(store.clone(), clock, config.store.batch_max, writers)
+}
+
+/// Opens the store, binds the listener and serves until `shutdown` is cancelled.
+pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppError> {
+    let url = database_url(&config, opts.database_url.as_deref());
+    let store = open_store(&config, &url).await?;
+    let listen = opts
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.server.listen.clone());
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: listen.clone(),
+        source,
+    })?;
+
+    let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone());
+    let grace = config.server.shutdown_grace;
+    let config = Arc::new(ArcSwap::from_pointee(config));
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        config: config.clone(),
+        store: store.clone(),
+        writer,
+        clock: opts.clock.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let router = api::router(state);
+    let task_store = store.clone();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(token.clone().cancelled_owned());
+        let serve = async move { serve.await.map_err(AppError::Serve) };
+        tokio::pin!(serve);
+        // Serve until cancelled; then give in-flight requests the grace period.
+        let result = tokio::select! {
+            r = &mut serve => r,
+            () = token.cancelled() => match tokio::time::timeout(grace, &mut serve).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(grace_secs = grace.as_secs(), "In-flight requests did not finish within the grace period.");
+                    Ok(())
+                }
+            },
+        };
+        // The router (and with it every Writer handle) is gone: the writers drain their
+        // queue, commit it, and stop.
+        while writers.join_next().await.is_some() {}
+        task_store.close().await;
+        tracing::info!("Gateway stopped.");
+        result
+    });
+    Ok(Running {
+        addr,
+        store,
+        config,
+        shutdown,
+        task,
+    })
+}
+
+/// A database URL for logs: the password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

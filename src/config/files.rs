@@ -1,0 +1,241 @@
+//! The on-disk shape of config files (serde), with defaults and strictness.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::env::EnvString;
+use super::{ConfigProblem, duration};
+use crate::dedupe::Scope;
+
+/// `leadgate.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MainFile {
+    pub server: ServerFile,
+    pub store: StoreFile,
+    pub admin: AdminFile,
+    pub dedupe: DedupeFile,
+    pub log: LogFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerFile {
+    /// Address the HTTP API listens on.
+    pub listen: EnvString,
+    /// Largest request body accepted; bigger bodies get 413.
+    pub max_body_bytes: usize,
+    /// A request taking longer is answered 503.
+    #[serde(deserialize_with = "duration::de")]
+    pub request_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(deserialize_with = "duration::de")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        Self {
+            listen: EnvString::literal("127.0.0.1:8080"),
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreFile {
+    /// `sqlite://path` or `postgres://…`; the CLI flag and LEADGATE_DATABASE_URL win.
+    pub url: Option<EnvString>,
+    /// Most submissions committed in one transaction (group commit).
+    pub batch_max: usize,
+    /// SQLite `synchronous`: `full` (default, durable on power loss) or `normal`.
+    pub synchronous: Synchronous,
+}
+
+impl Default for StoreFile {
+    fn default() -> Self {
+        Self {
+            url: None,
+            batch_max: 256,
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminFile {
+    /// Admin API keys (`sha256:…` or `${ENV}`).
+    pub keys: Vec<EnvString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeFile {
+    /// Key sets: a duplicate when ANY set matches; within a set ALL fields must match.
+    pub keys: Vec<Vec<String>>,
+    /// How long a lead blocks its duplicates.
+    #[serde(deserialize_with = "duration::de")]
+    pub window: Duration,
+    /// `global` or `source`.
+    pub scope: Scope,
+}
+
+impl Default for DedupeFile {
+    fn default() -> Self {
+        Self {
+            keys: vec![vec!["email".into()], vec!["phone".into()]],
+            window: Duration::from_secs(30 * 86_400),
+            scope: Scope::Global,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogFile {
+    /// `pretty` for a terminal, `json` for log shippers.
+    pub format: LogFormat,
+}
+
+/// `sources/<name>.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceFile {
+    /// Defaults to the file name without `.toml`.
+    pub name: Option<String>,
+    /// A disabled source's keys are refused.
+    pub enabled: bool,
+    /// API keys (`sha256:…` or `${ENV}`).
+    pub keys: Vec<EnvString>,
+    /// Region for phone numbers written without a country code.
+    pub default_region: String,
+    /// Lower-case the local part of e-mail addresses too.
+    pub lowercase_email_local: bool,
+    /// Vendor field name → canonical field (`custom.x`, `full_name`, `consent.text` …).
+    pub aliases: BTreeMap<String, String>,
+    pub xml: XmlFile,
+    pub validate: ValidateFile,
+    /// Overrides the global dedupe policy for this source.
+    pub dedupe: Option<DedupeFile>,
+}
+
+impl Default for SourceFile {
+    fn default() -> Self {
+        Self {
+            name: None,
+            enabled: true,
+            keys: Vec::new(),
+            default_region: "US".into(),
+            lowercase_email_local: true,
+            aliases: BTreeMap::new(),
+            xml: XmlFile::default(),
+            validate: ValidateFile::default(),
+            dedupe: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XmlFile {
+    /// The repeated record element of batch documents (guessed when absent).
+    pub record: Option<String>,
+    /// Element path → field, for nested documents (`"lead/contact/first_name" = "first_name"`).
+    pub paths: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidateFile {
+    /// Required fields; `"email or phone"` needs one of them.
+    pub required: Vec<String>,
+}
+
+/// Reads and deserializes one TOML file, recording problems with line and column.
+pub fn read<T: DeserializeOwned>(path: &Path, problems: &mut Vec<ConfigProblem>) -> Option<T> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                field: None,
+                message: format!("cannot read: {e}"),
+            });
+            return None;
+        }
+    };
+    match toml::from_str::<T>(&text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let (line, column) = match e.span() {
+                Some(span) => line_col(&text, span.start),
+                None => (None, None),
+            };
+            problems.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line,
+                column,
+                field: None,
+                message: e.message().trim().to_string(),
+            });
+            None
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (Some(line), Some(column))
+}
+
+/// The `*.toml` files of a directory, sorted; a missing directory is simply empty.
+pub fn toml_files(dir: &Path, problems: &mut Vec<ConfigProblem>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            problems.push(ConfigProblem {
+                file: dir.to_path_buf(),
+                line: None,
+                column: None,
+                field: None,
+                message: format!("cannot list: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}

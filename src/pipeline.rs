@@ -1,0 +1,175 @@
+//! The one code path every submission takes, whatever its channel:
+//! parse → normalize → validate → dedupe keys (here, pure and parallel, in the caller's
+//! task) → commit (in the store: submission, leads, dedupe decision and events in one
+//! transaction, group-committed with other requests).
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Source};
+use crate::lead::normalize::normalize;
+use crate::lead::validate::validate;
+use crate::lead::{Lead, Problem};
+use crate::parse::{self, ParseError};
+use crate::submission::{Submission, new_id};
+
+/// A lead ready to be committed.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub lead_id: String,
+    pub lead: Lead,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+    /// Hashed dedupe keys and the window they are checked against.
+    pub dedupe_keys: Vec<String>,
+    pub window_ms: i64,
+    /// `vid:<source>:<vendor_lead_id>`: a retry with this key gets the same answer.
+    pub vendor_key: Option<String>,
+}
+
+/// What parsing made of a submission.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Failed(ParseError),
+    Parsed {
+        batch: bool,
+        candidates: Vec<Candidate>,
+    },
+}
+
+/// A submission on its way to the store.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub submission: Submission,
+    /// The submission is already stored (replay): update it instead of inserting it.
+    pub replay: bool,
+    pub prepared: Prepared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// The answer for one lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadResult {
+    pub outcome: Outcome,
+    pub lead_id: String,
+    pub reasons: Vec<Problem>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Problem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+}
+
+/// The answer for one submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SubmissionResult {
+    /// The payload could not be parsed; it is stored with the error for replay.
+    Unparseable {
+        submission_id: String,
+        error: String,
+        line: Option<u64>,
+        column: Option<u64>,
+    },
+    Processed {
+        submission_id: String,
+        batch: bool,
+        results: Vec<LeadResult>,
+    },
+    /// The `Idempotency-Key` was used before with a different body.
+    IdempotencyConflict { submission_id: String },
+}
+
+impl SubmissionResult {
+    pub fn submission_id(&self) -> &str {
+        match self {
+            SubmissionResult::Unparseable { submission_id, .. }
+            | SubmissionResult::Processed { submission_id, .. }
+            | SubmissionResult::IdempotencyConflict { submission_id } => submission_id,
+        }
+    }
+}
+
+/// Parses, normalizes and validates `submission` for `source`. Pure: no I/O, no panics
+/// escape (a parser panic becomes a parse error, so the submission is still stored).
+pub fn prepare(submission: &Submission, source: &Source) -> Prepared {
+    let parsed = std::panic::catch_unwind(|| {
+        parse::parse(submission.format, &submission.body, &source.parse)
+    })
+    .unwrap_or_else(|_| {
+        Err(ParseError::new(
+            "internal parser error (the payload is kept for replay)",
+        ))
+    });
+    let output = match parsed {
+        Ok(o) => o,
+        Err(e) => return Prepared::Failed(e),
+    };
+    let candidates = output
+        .records
+        .iter()
+        .map(|record| candidate(record, source))
+        .collect();
+    Prepared::Parsed {
+        batch: output.batch,
+        candidates,
+    }
+}
+
+fn candidate(record: &parse::Record, source: &Source) -> Candidate {
+    let n = normalize(record, &source.normalize);
+    let mut errors = n.errors;
+    validate(&n.lead, &source.rules, &mut errors);
+    let dedupe_keys = if errors.is_empty() {
+        source.dedupe.keys(&n.lead, &source.name)
+    } else {
+        Vec::new()
+    };
+    let vendor_key = n
+        .lead
+        .vendor_lead_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("vid:{}:{v}", source.name));
+    Candidate {
+        lead_id: new_id(),
+        lead: n.lead,
+        errors,
+        warnings: n.warnings,
+        dedupe_keys,
+        window_ms: i64::try_from(source.dedupe.window.as_millis()).unwrap_or(i64::MAX),
+        vendor_key,
+    }
+}
+
+/// Prepares a job for `submission` with the current config.
+pub fn job(config: &Config, submission: Submission, replay: bool) -> Job {
+    let prepared = match config.source(&submission.source) {
+        Some(source) => prepare(&submission, source),
+        None => Prepared::Failed(ParseError::new(format!(
+            "source {:?} is not in the config",
+            submission.source
+        ))),
+    };
+    Job {
+        submission,
+        replay,
+        prepared,
+    }
+}

@@ -1,0 +1,175 @@
+//! Lookups for the admin API, replay and tests.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::clock::rfc3339;
+use crate::submission::StoredSubmission;
+
+/// A lead as stored, with its history.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeadRecord {
+    pub id: String,
+    pub status: String,
+    pub source: String,
+    pub submission_id: String,
+    pub record_index: i64,
+    pub fields: serde_json::Value,
+    pub reasons: serde_json::Value,
+    pub warnings: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub events: Vec<EventRecord>,
+}
+
+/// One step in a lead's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    pub at: String,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// Which submissions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionFilter {
+    pub status: Option<String>,
+    pub source: Option<String>,
+    pub limit: i64,
+}
+
+fn parse_json(text: &str, what: &'static str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+}
+
+impl Store {
+    pub async fn lead(&self, id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at FROM leads WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let events =
+            sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    let detail: Option<String> = r.try_get(2)?;
+                    Ok(EventRecord {
+                        at: rfc3339(r.try_get(0)?),
+                        kind: r.try_get(1)?,
+                        detail: match detail {
+                            Some(d) => parse_json(&d, "event")?,
+                            None => serde_json::Value::Null,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(LeadRecord {
+            id: row.try_get(0)?,
+            status: row.try_get(1)?,
+            source: row.try_get(2)?,
+            submission_id: row.try_get(3)?,
+            record_index: row.try_get(4)?,
+            fields: parse_json(&row.try_get::<String, _>(5)?, "fields")?,
+            reasons: parse_json(&row.try_get::<String, _>(6)?, "reasons")?,
+            warnings: parse_json(&row.try_get::<String, _>(7)?, "warnings")?,
+            duplicate_of: row.try_get(8)?,
+            created_at: rfc3339(row.try_get(9)?),
+            updated_at: rfc3339(row.try_get(10)?),
+            events,
+        }))
+    }
+
+    pub async fn submission(&self, id: &str) -> Result<Option<StoredSubmission>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, source, channel, format, content_type, meta, body, received_at, status, error, attempts FROM submissions WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| submission_from_row(&r, true)).transpose()
+    }
+
+    /// Newest first. Bodies are not loaded (use [`Store::submission`] for one).
+    pub async fn submissions(
+        &self,
+        filter: &SubmissionFilter,
+    ) -> Result<Vec<StoredSubmission>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        for (column, value) in [("status", &filter.status), ("source", &filter.source)] {
+            if let Some(v) = value {
+                args.push(v.clone());
+                conditions.push(format!("{column} = ${}", args.len()));
+            }
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT id, source, channel, format, content_type, meta, NULL AS body, received_at, status, error, attempts, length(body) \
+             FROM submissions {where_clause} ORDER BY received_at DESC, id DESC LIMIT {}",
+            filter.limit.clamp(1, 10_000)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let mut s = submission_from_row(r, false)?;
+                s.body_bytes = usize::try_from(r.try_get::<i64, _>(11)?).unwrap_or(0);
+                Ok(s)
+            })
+            .collect()
+    }
+
+    /// Ids of the leads a submission produced, in record order.
+    pub async fn leads_of_submission(
+        &self,
+        submission_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM leads WHERE submission_id = $1 ORDER BY created_at, record_index",
+        )
+        .bind(submission_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+fn submission_from_row(
+    r: &sqlx::any::AnyRow,
+    with_body: bool,
+) -> Result<StoredSubmission, StoreError> {
+    let body: Vec<u8> = if with_body { r.try_get(6)? } else { Vec::new() };
+    Ok(StoredSubmission {
+        id: r.try_get(0)?,
+        source: r.try_get(1)?,
+        channel: r.try_get(2)?,
+        format: r.try_get(3)?,
+        content_type: r.try_get(4)?,
+        meta: parse_json(&r.try_get::<String, _>(5)?, "meta")?,
+        body_bytes: body.len(),
+        body,
+        received_at: rfc3339(r.try_get(7)?),
+        received_at_ms: r.try_get(7)?,
+        status: r.try_get(8)?,
+        error: r.try_get(9)?,
+        attempts: r.try_get(10)?,
+    })
+}

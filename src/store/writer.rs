@@ -1,0 +1,138 @@
+//! Group commit: many concurrent requests share one transaction.
+//!
+//! Request tasks hand their prepared [`Job`] to the writer and wait; a writer takes
+//! whatever is queued (up to `batch_max`), commits it in one transaction and answers
+//! each request only after that commit. Under load, batches grow by themselves and the
+//! cost of a durable commit (`fsync`) is shared; when idle, a batch is one request and
+//! nothing waits for a timer.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::{Store, StoreError, commit};
+use crate::clock::Clock;
+use crate::pipeline::{Job, SubmissionResult};
+
+type Reply = oneshot::Sender<Result<SubmissionResult, StoreError>>;
+
+struct Request {
+    job: Job,
+    reply: Reply,
+}
+
+/// The handle channels use to commit submissions (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("submission", &self.job.submission.id)
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Starts `writers` commit loops (1 for SQLite, which has one write lock anyway).
+    /// They stop once every `Writer` handle is dropped and the queue is drained.
+    pub fn spawn(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        batch_max: usize,
+        writers: usize,
+    ) -> (Writer, JoinSet<()>) {
+        let (tx, rx) = mpsc::channel::<Request>(batch_max.max(1) * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut set = JoinSet::new();
+        for _ in 0..writers.max(1) {
+            let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
+            set.spawn(run(store, clock, rx, batch_max.max(1)));
+        }
+        (Writer { tx }, set)
+    }
+
+    /// Commits `job` and returns its answer, once the transaction holding it is durable.
+    pub async fn submit(&self, job: Job) -> Result<SubmissionResult, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request { job, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    batch_max: usize,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+            while batch.len() < batch_max {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        commit_and_answer(&store, clock.as_ref(), batch).await;
+    }
+}
+
+async fn commit_and_answer(store: &Store, clock: &dyn Clock, batch: Vec<Request>) {
+    let (jobs, replies): (Vec<Job>, Vec<Reply>) =
+        batch.into_iter().map(|r| (r.job, r.reply)).unzip();
+    match commit_with_retry(store, clock, &jobs).await {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The requester may have gone away (client disconnect): its lead is
+                // committed all the same, and a retry gets the same answer.
+                let _ignored = reply.send(Ok(result));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error.message = %e, batch = jobs.len(), "Batch commit failed; committing its submissions one by one.");
+            for (job, reply) in jobs.into_iter().zip(replies) {
+                let result = commit_with_retry(store, clock, std::slice::from_ref(&job)).await;
+                let _ignored =
+                    reply.send(result.and_then(|mut r| r.pop().ok_or(StoreError::Closed)));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error.message = %e, "Submission commit failed; the vendor gets a 5xx and may retry.");
+            for reply in replies {
+                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+            }
+        }
+    }
+}
+
+async fn commit_with_retry(
+    store: &Store,
+    clock: &dyn Clock,
+    jobs: &[Job],
+) -> Result<Vec<SubmissionResult>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match commit::commit_batch(store, jobs, clock.now_ms()).await {
+            Err(e) if e.is_transient() && attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(error.message = %e, attempt, "Transient commit failure; retrying.");
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}

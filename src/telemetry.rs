@@ -1,0 +1,105 @@
+//! Logging setup and PII masking.
+//!
+//! Lead data never reaches the logs in clear: e-mail, phone and names go through the
+//! [`Masked`] wrappers, which keep just enough to recognise a lead when debugging.
+
+use std::fmt;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::pipeline::SubmissionResult;
+
+/// Installs the global subscriber: pretty for a terminal, JSON for log shippers.
+/// `RUST_LOG` overrides the level (default `info`).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if result.is_err() {
+        // Already installed (tests start several gateways in one process).
+    }
+}
+
+/// A value shown masked in logs.
+pub enum Masked<'a> {
+    Email(&'a str),
+    Phone(&'a str),
+    Name(&'a str),
+}
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Masked::Email(e) => match e.split_once('@') {
+                Some((local, domain)) => {
+                    write!(
+                        f,
+                        "{}***@{domain}",
+                        local.chars().next().map(String::from).unwrap_or_default()
+                    )
+                }
+                None => f.write_str("***"),
+            },
+            Masked::Phone(p) => {
+                let chars: Vec<char> = p.chars().collect();
+                let keep = chars.len().saturating_sub(2);
+                let tail: String = chars[keep..].iter().collect();
+                write!(f, "***{tail}")
+            }
+            Masked::Name(n) => {
+                write!(
+                    f,
+                    "{}***",
+                    n.chars().next().map(String::from).unwrap_or_default()
+                )
+            }
+        }
+    }
+}
+
+/// One log line per committed submission (outcomes only, no lead data).
+pub fn submission_committed(result: &SubmissionResult) {
+    match result {
+        SubmissionResult::Processed {
+            submission_id,
+            results,
+            ..
+        } => {
+            for r in results {
+                tracing::info!(submission_id = %submission_id, lead_id = %r.lead_id, outcome = r.outcome.as_str(), reasons = r.reasons.len(), "Lead committed.");
+            }
+        }
+        SubmissionResult::Unparseable {
+            submission_id,
+            error,
+            ..
+        } => {
+            tracing::info!(submission_id = %submission_id, error.message = %error, "Submission stored unparsed; it can be replayed.");
+        }
+        SubmissionResult::IdempotencyConflict { submission_id } => {
+            tracing::info!(submission_id = %submission_id, "Idempotency-Key reused with a different body.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Masked;
+
+    #[test]
+    fn pii_is_masked() {
+        assert_eq!(
+            Masked::Email("mj.oneil@example.com").to_string(),
+            "m***@example.com"
+        );
+        assert_eq!(Masked::Phone("+14155550142").to_string(), "***42");
+        assert_eq!(Masked::Name("María").to_string(), "M***");
+        assert_eq!(Masked::Email("nonsense").to_string(), "***");
+    }
+}
