@@ -1,0 +1,13 @@
+//! Integration tests: user stories against a real gateway on a real socket, with a real
+//! SQLite file (and PostgreSQL when LEADGATE_TEST_POSTGRES is set). One binary, so the
+//! crate links once.
+
+mod support;
+
+mod admin;
+mod check;
+mod dedupe;
+mod idempotency;
+mod intake_http;
+mod lifecycle;
+mod replay;

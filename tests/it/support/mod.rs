@@ -1,0 +1,18 @@
+//! Shared test support: spawn gateways, talk to them.
+
+pub mod gateway;
+
+pub use gateway::{GatewayBuilder, each_engine};
+
+/// The directory of the shared sample payloads.
+pub fn sample(path: &str) -> Vec<u8> {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples").join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read sample {}: {e}", full.display()))
+}
+
+/// The text between `start` and `end` (for XML answers).
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let s = text.find(start).map(|i| i + start.len()).unwrap_or_else(|| panic!("{start} not in {text}"));
+    let e = text[s..].find(end).map(|i| s + i).unwrap_or_else(|| panic!("{end} not in {text}"));
+    &text[s..e]
+}
