@@ -20,10 +20,7 @@ pub enum AppError {
     #[error("cannot open the store at {url}: {source}")]
     Store { url: String, source: StoreError },
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -61,10 +58,7 @@ pub async fn open_store(config: &Config, url: &str) -> Result<Store, AppError> {
         max_connections: 8,
     })
     .await
-    .map_err(|source| AppError::Store {
-        url: redact_url(url),
-        source,
-    })
+    .map_err(|source| AppError::Store { url: redact_url(url), source })
 }
 
 /// Starts the writer for `store`: one commit loop on SQLite (one write lock anyway),
@@ -85,20 +79,11 @@ pub fn start_writer(
 pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppError> {
     let url = database_url(&config, opts.database_url.as_deref());
     let store = open_store(&config, &url).await?;
-    let listen = opts
-        .listen
-        .clone()
-        .unwrap_or_else(|| config.server.listen.clone());
+    let listen = opts.listen.clone().unwrap_or_else(|| config.server.listen.clone());
     let listener = TcpListener::bind(&listen)
         .await
-        .map_err(|source| AppError::Listen {
-            addr: listen.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Listen {
-        addr: listen.clone(),
-        source,
-    })?;
+        .map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
 
     let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone());
     let grace = config.server.shutdown_grace;
@@ -115,11 +100,8 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
     let task_store = store.clone();
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(token.clone().cancelled_owned());
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(token.clone().cancelled_owned());
         let serve = async move { serve.await.map_err(AppError::Serve) };
         tokio::pin!(serve);
         // Serve until cancelled; then give in-flight requests the grace period.
@@ -140,13 +122,7 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
         tracing::info!("Gateway stopped.");
         result
     });
-    Ok(Running {
-        addr,
-        store,
-        config,
-        shutdown,
-        task,
-    })
+    Ok(Running { addr, store, config, shutdown, task })
 }
 
 /// A database URL for logs: the password replaced.

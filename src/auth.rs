@@ -35,17 +35,14 @@ impl KeyHash {
             return Ok(Self::of(key.as_str()));
         }
         let Some(hex_part) = key.as_str().strip_prefix("sha256:") else {
-            return Err(
-                "API keys must be written as `sha256:<hex>` (see `leadgate keys new`) \
+            return Err("API keys must be written as `sha256:<hex>` (see `leadgate keys new`) \
                  or as an `${ENV}` reference, never in plain text"
-                    .into(),
-            );
+                .into());
         };
         let bytes = hex::decode(hex_part.trim())
             .map_err(|_| "`sha256:` must be followed by 64 hex digits".to_string())?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "`sha256:` must be followed by 64 hex digits".to_string())?;
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| "`sha256:` must be followed by 64 hex digits".to_string())?;
         Ok(Self(arr))
     }
 
@@ -90,30 +87,20 @@ impl Keyring {
 pub fn generate() -> Result<(String, KeyHash), getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    let key = format!(
-        "lg_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
+    let key = format!("lg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let hash = KeyHash::of(&key);
     Ok((key, hash))
 }
 
 /// The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             return Some(v[7..].trim());
         }
     }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty())
 }
 
 #[cfg(test)]
@@ -125,14 +112,8 @@ mod tests {
         let (key, hash) = generate().unwrap();
         let written = EnvString::literal(hash.to_config_string());
         let mut ring = Keyring::default();
-        ring.add(
-            KeyHash::from_config(&written).unwrap(),
-            Principal::Source("s".into()),
-        );
-        assert_eq!(
-            ring.authenticate(&key),
-            Some(&Principal::Source("s".into()))
-        );
+        ring.add(KeyHash::from_config(&written).unwrap(), Principal::Source("s".into()));
+        assert_eq!(ring.authenticate(&key), Some(&Principal::Source("s".into())));
         assert_eq!(ring.authenticate("lg_wrong"), None);
     }
 

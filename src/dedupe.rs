@@ -45,11 +45,7 @@ impl Policy {
                 }
             }
         }
-        Ok(Policy {
-            sets,
-            window,
-            scope,
-        })
+        Ok(Policy { sets, window, scope })
     }
 
     /// The hashed keys of `lead` from source `source`, one per set whose fields are all present.
@@ -98,30 +94,18 @@ mod tests {
 
     #[test]
     fn any_set_gives_a_key_and_missing_fields_give_none() {
-        let lead = Lead {
-            email: Some("a@b.co".into()),
-            ..Lead::default()
-        };
+        let lead = Lead { email: Some("a@b.co".into()), ..Lead::default() };
         assert_eq!(policy().keys(&lead, "s").len(), 1);
-        let both = Lead {
-            phone: Some("+14155550142".into()),
-            ..lead.clone()
-        };
+        let both = Lead { phone: Some("+14155550142".into()), ..lead.clone() };
         assert_eq!(policy().keys(&both, "s").len(), 2);
-        let raw_phone = Lead {
-            phone: Some("12".into()),
-            ..Lead::default()
-        };
+        let raw_phone = Lead { phone: Some("12".into()), ..Lead::default() };
         assert!(policy().keys(&raw_phone, "s").is_empty());
     }
 
     #[test]
     fn scope_source_separates_sources() {
         let mut p = policy();
-        let lead = Lead {
-            email: Some("a@b.co".into()),
-            ..Lead::default()
-        };
+        let lead = Lead { email: Some("a@b.co".into()), ..Lead::default() };
         assert_eq!(p.keys(&lead, "x"), p.keys(&lead, "y"));
         p.scope = Scope::Source;
         assert_ne!(p.keys(&lead, "x"), p.keys(&lead, "y"));

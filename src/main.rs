@@ -100,10 +100,7 @@ fn main() -> ExitCode {
     // One TLS provider for every crate (see ECOSYSTEM.md): must precede any TLS use.
     let _previous = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -121,28 +118,13 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve {
-            config,
-            listen,
-            database,
-        } => serve(config.config, listen, database).await,
+        Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
-        Command::Parse {
-            config,
-            source,
-            format,
-            file,
-        } => parse_file(&config.config, source, &format, &file),
-        Command::Replay {
-            config,
-            database,
-            failed,
-            source,
-            id,
-        } => replay(&config.config, database, failed, source, id).await,
-        Command::Keys {
-            command: KeysCommand::New,
-        } => {
+        Command::Parse { config, source, format, file } => parse_file(&config.config, source, &format, &file),
+        Command::Replay { config, database, failed, source, id } => {
+            replay(&config.config, database, failed, source, id).await
+        }
+        Command::Keys { command: KeysCommand::New } => {
             let (key, hash) =
                 leadgate::auth::generate().context("Failed to read random bytes for a new key")?;
             println!("key:  {key}");
@@ -193,27 +175,17 @@ async fn serve(dir: PathBuf, listen: Option<String>, database: Option<String>) -
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            bail!(
-                "refusing to start: the config tree {} has {} problem(s)",
-                dir.display(),
-                e.0.len()
-            );
+            bail!("refusing to start: the config tree {} has {} problem(s)", dir.display(), e.0.len());
         }
     };
     leadgate::telemetry::init(config.log_json);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let running = app::start(
-        config,
-        ServeOptions {
-            listen,
-            database_url: database,
-            clock: Arc::new(SystemClock),
-        },
-    )
-    .await
-    .context("Failed to start the gateway")?;
+    let running =
+        app::start(config, ServeOptions { listen, database_url: database, clock: Arc::new(SystemClock) })
+            .await
+            .context("Failed to start the gateway")?;
     tracing::info!(addr = %running.addr, "Gateway listening.");
     shutdown_signal().await;
     tracing::info!("Shutting down: no new connections, finishing in-flight requests.");
@@ -268,9 +240,7 @@ fn parse_file(
     };
     let mut body = Vec::new();
     if file.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .context("Failed to read standard input")?;
+        std::io::stdin().read_to_end(&mut body).context("Failed to read standard input")?;
     } else {
         body = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
     }
@@ -327,27 +297,14 @@ async fn replay(
     let mut ok = true;
     for r in &results {
         match r {
-            Ok(SubmissionResult::Processed {
-                submission_id,
-                results,
-                ..
-            }) => {
+            Ok(SubmissionResult::Processed { submission_id, results, .. }) => {
                 for l in results {
                     println!("{submission_id}: {} {}", l.outcome.as_str(), l.lead_id);
                 }
             }
-            Ok(SubmissionResult::Unparseable {
-                submission_id,
-                error,
-                line,
-                column,
-            }) => {
+            Ok(SubmissionResult::Unparseable { submission_id, error, line, column }) => {
                 ok = false;
-                let at = parse::ParseError {
-                    message: error.clone(),
-                    line: *line,
-                    column: *column,
-                };
+                let at = parse::ParseError { message: error.clone(), line: *line, column: *column };
                 println!("{submission_id}: still unparseable: {at}");
             }
             Ok(SubmissionResult::IdempotencyConflict { submission_id }) => {
@@ -362,9 +319,5 @@ async fn replay(
     if results.is_empty() {
         println!("Nothing to replay.");
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -30,10 +30,7 @@ pub struct Candidate {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Failed(ParseError),
-    Parsed {
-        batch: bool,
-        candidates: Vec<Candidate>,
-    },
+    Parsed { batch: bool, candidates: Vec<Candidate> },
 }
 
 /// A submission on its way to the store.
@@ -92,7 +89,9 @@ pub enum SubmissionResult {
         results: Vec<LeadResult>,
     },
     /// The `Idempotency-Key` was used before with a different body.
-    IdempotencyConflict { submission_id: String },
+    IdempotencyConflict {
+        submission_id: String,
+    },
 }
 
 impl SubmissionResult {
@@ -108,38 +107,24 @@ impl SubmissionResult {
 /// Parses, normalizes and validates `submission` for `source`. Pure: no I/O, no panics
 /// escape (a parser panic becomes a parse error, so the submission is still stored).
 pub fn prepare(submission: &Submission, source: &Source) -> Prepared {
-    let parsed = std::panic::catch_unwind(|| {
-        parse::parse(submission.format, &submission.body, &source.parse)
-    })
-    .unwrap_or_else(|_| {
-        Err(ParseError::new(
-            "internal parser error (the payload is kept for replay)",
-        ))
-    });
+    let parsed =
+        std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, &source.parse))
+            .unwrap_or_else(|_| {
+                Err(ParseError::new("internal parser error (the payload is kept for replay)"))
+            });
     let output = match parsed {
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),
     };
-    let candidates = output
-        .records
-        .iter()
-        .map(|record| candidate(record, source))
-        .collect();
-    Prepared::Parsed {
-        batch: output.batch,
-        candidates,
-    }
+    let candidates = output.records.iter().map(|record| candidate(record, source)).collect();
+    Prepared::Parsed { batch: output.batch, candidates }
 }
 
 fn candidate(record: &parse::Record, source: &Source) -> Candidate {
     let n = normalize(record, &source.normalize);
     let mut errors = n.errors;
     validate(&n.lead, &source.rules, &mut errors);
-    let dedupe_keys = if errors.is_empty() {
-        source.dedupe.keys(&n.lead, &source.name)
-    } else {
-        Vec::new()
-    };
+    let dedupe_keys = if errors.is_empty() { source.dedupe.keys(&n.lead, &source.name) } else { Vec::new() };
     let vendor_key = n
         .lead
         .vendor_lead_id
@@ -162,14 +147,9 @@ fn candidate(record: &parse::Record, source: &Source) -> Candidate {
 pub fn job(config: &Config, submission: Submission, replay: bool) -> Job {
     let prepared = match config.source(&submission.source) {
         Some(source) => prepare(&submission, source),
-        None => Prepared::Failed(ParseError::new(format!(
-            "source {:?} is not in the config",
-            submission.source
-        ))),
+        None => {
+            Prepared::Failed(ParseError::new(format!("source {:?} is not in the config", submission.source)))
+        }
     };
-    Job {
-        submission,
-        replay,
-        prepared,
-    }
+    Job { submission, replay, prepared }
 }

@@ -26,10 +26,7 @@ pub async fn replay_one(
     config: &Config,
     id: &str,
 ) -> Result<SubmissionResult, ReplayError> {
-    let stored = store
-        .submission(id)
-        .await?
-        .ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
+    let stored = store.submission(id).await?.ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
     replay_stored(writer, config, stored).await
 }
 
@@ -38,10 +35,8 @@ async fn replay_stored(
     config: &Config,
     s: StoredSubmission,
 ) -> Result<SubmissionResult, ReplayError> {
-    let format = Format::from_name(&s.format).ok_or_else(|| ReplayError::UnknownFormat {
-        id: s.id.clone(),
-        format: s.format.clone(),
-    })?;
+    let format = Format::from_name(&s.format)
+        .ok_or_else(|| ReplayError::UnknownFormat { id: s.id.clone(), format: s.format.clone() })?;
     let submission = Submission {
         id: s.id,
         source: s.source,

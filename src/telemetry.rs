@@ -13,14 +13,8 @@ use crate::pipeline::SubmissionResult;
 /// `RUST_LOG` overrides the level (default `info`).
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json { builder.json().try_init() } else { builder.try_init() };
     if result.is_err() {
         // Already installed (tests start several gateways in one process).
     }
@@ -38,11 +32,7 @@ impl fmt::Display for Masked<'_> {
         match self {
             Masked::Email(e) => match e.split_once('@') {
                 Some((local, domain)) => {
-                    write!(
-                        f,
-                        "{}***@{domain}",
-                        local.chars().next().map(String::from).unwrap_or_default()
-                    )
+                    write!(f, "{}***@{domain}", local.chars().next().map(String::from).unwrap_or_default())
                 }
                 None => f.write_str("***"),
             },
@@ -53,11 +43,7 @@ impl fmt::Display for Masked<'_> {
                 write!(f, "***{tail}")
             }
             Masked::Name(n) => {
-                write!(
-                    f,
-                    "{}***",
-                    n.chars().next().map(String::from).unwrap_or_default()
-                )
+                write!(f, "{}***", n.chars().next().map(String::from).unwrap_or_default())
             }
         }
     }
@@ -66,20 +52,12 @@ impl fmt::Display for Masked<'_> {
 /// One log line per committed submission (outcomes only, no lead data).
 pub fn submission_committed(result: &SubmissionResult) {
     match result {
-        SubmissionResult::Processed {
-            submission_id,
-            results,
-            ..
-        } => {
+        SubmissionResult::Processed { submission_id, results, .. } => {
             for r in results {
                 tracing::info!(submission_id = %submission_id, lead_id = %r.lead_id, outcome = r.outcome.as_str(), reasons = r.reasons.len(), "Lead committed.");
             }
         }
-        SubmissionResult::Unparseable {
-            submission_id,
-            error,
-            ..
-        } => {
+        SubmissionResult::Unparseable { submission_id, error, .. } => {
             tracing::info!(submission_id = %submission_id, error.message = %error, "Submission stored unparsed; it can be replayed.");
         }
         SubmissionResult::IdempotencyConflict { submission_id } => {
@@ -94,10 +72,7 @@ mod tests {
 
     #[test]
     fn pii_is_masked() {
-        assert_eq!(
-            Masked::Email("mj.oneil@example.com").to_string(),
-            "m***@example.com"
-        );
+        assert_eq!(Masked::Email("mj.oneil@example.com").to_string(), "m***@example.com");
         assert_eq!(Masked::Phone("+14155550142").to_string(), "***42");
         assert_eq!(Masked::Name("María").to_string(), "M***");
         assert_eq!(Masked::Email("nonsense").to_string(), "***");

@@ -23,9 +23,7 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
             "this endpoint needs an admin key",
         )),
         Some(None) => Err(ApiError::unauthorized("unknown API key")),
-        None => Err(ApiError::unauthorized(
-            "missing API key: send Authorization: Bearer <key> or X-API-Key",
-        )),
+        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
     }
 }
 
@@ -59,16 +57,8 @@ pub async fn list_submissions(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let filter = SubmissionFilter {
-        status: q.status,
-        source: q.source,
-        limit: q.limit.unwrap_or(100),
-    };
-    let list = state
-        .store
-        .submissions(&filter)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let filter = SubmissionFilter { status: q.status, source: q.source, limit: q.limit.unwrap_or(100) };
+    let list = state.store.submissions(&filter).await.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "submissions": list })).into_response())
 }
 
@@ -85,19 +75,11 @@ pub async fn get_submission(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| ApiError::not_found("submission"))?;
-    let leads = state
-        .store
-        .leads_of_submission(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let leads = state.store.leads_of_submission(&id).await.map_err(|e| ApiError::internal(&e))?;
     let mut v = serde_json::to_value(&s).unwrap_or_default();
     match std::str::from_utf8(&s.body) {
         Ok(text) => v["body"] = text.into(),
-        Err(_) => {
-            v["body_base64"] = base64::engine::general_purpose::STANDARD
-                .encode(&s.body)
-                .into()
-        }
+        Err(_) => v["body_base64"] = base64::engine::general_purpose::STANDARD.encode(&s.body).into(),
     }
     v["lead_ids"] = leads.into();
     Ok(Json(v).into_response())
@@ -120,10 +102,7 @@ pub async fn replay_submission(
 }
 
 /// `GET /v1/admin/config`: what is loaded and any warnings.
-pub async fn config_status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn config_status(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let c = state.config.load();
     Ok(Json(serde_json::json!({

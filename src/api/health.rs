@@ -14,20 +14,13 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// The process can take leads: the store answers and the writer runs.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.store.ping().await {
-        Ok(()) if !state.shutdown.is_cancelled() => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready" })),
-        ),
-        Ok(()) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "shutting down" })),
-        ),
+        Ok(()) if !state.shutdown.is_cancelled() => {
+            (StatusCode::OK, Json(serde_json::json!({ "status": "ready" })))
+        }
+        Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "shutting down" }))),
         Err(e) => {
             tracing::warn!(error.message = %e, "Readiness check failed: the store does not answer.");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "store unavailable" })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "store unavailable" })))
         }
     }
 }

@@ -48,31 +48,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/leads/{id}", get(admin::get_lead))
         .route("/v1/admin/submissions", get(admin::list_submissions))
         .route("/v1/admin/submissions/{id}", get(admin::get_submission))
-        .route(
-            "/v1/admin/submissions/{id}/replay",
-            post(admin::replay_submission),
-        )
+        .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
         .route("/v1/admin/config", get(admin::config_status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::not_found("route") })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_oversized,
-        ))
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL,
-                "internal error",
-            )
-            .into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error").into_response()
         }))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -92,10 +78,7 @@ async fn refuse_oversized(State(state): State<AppState>, req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if length.is_some_and(|l| l > limit as u64) {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             code::PAYLOAD_TOO_LARGE,

@@ -82,11 +82,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            code::NOT_FOUND,
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, format!("{what} not found"))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -141,8 +137,7 @@ fn with_body(status: StatusCode, shape: Shape, body: String) -> Response {
         Shape::Xml => "application/xml; charset=utf-8",
     };
     let mut r = (status, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r
 }
 
@@ -157,12 +152,7 @@ fn status_of(outcome: Outcome) -> StatusCode {
 /// The answer to a vendor for a committed submission.
 pub fn submission_answer(result: SubmissionResult, shape: Shape) -> Response {
     match result {
-        SubmissionResult::Unparseable {
-            submission_id,
-            error,
-            line,
-            column,
-        } => ApiError {
+        SubmissionResult::Unparseable { submission_id, error, line, column } => ApiError {
             status: StatusCode::BAD_REQUEST,
             shape,
             code: code::UNPARSEABLE,
@@ -182,17 +172,11 @@ pub fn submission_answer(result: SubmissionResult, shape: Shape) -> Response {
             .shaped(shape)
         }
         .into_response(),
-        SubmissionResult::Processed {
-            submission_id,
-            batch,
-            results,
-        } => {
+        SubmissionResult::Processed { submission_id, batch, results } => {
             // A batch gets the status a single lead would get when all its leads share an
             // outcome, and 200 when they differ: the per-lead answers are in the body.
             let status = match results.first() {
-                Some(first) if results.iter().all(|r| r.outcome == first.outcome) => {
-                    status_of(first.outcome)
-                }
+                Some(first) if results.iter().all(|r| r.outcome == first.outcome) => status_of(first.outcome),
                 _ => StatusCode::OK,
             };
             let body = match (shape, batch) {
@@ -202,8 +186,7 @@ pub fn submission_answer(result: SubmissionResult, shape: Shape) -> Response {
                     v.to_string()
                 }
                 (Shape::Json, true) => {
-                    serde_json::json!({ "submission_id": submission_id, "results": results })
-                        .to_string()
+                    serde_json::json!({ "submission_id": submission_id, "results": results }).to_string()
                 }
                 (Shape::Xml, false) => {
                     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -213,8 +196,7 @@ pub fn submission_answer(result: SubmissionResult, shape: Shape) -> Response {
                     x
                 }
                 (Shape::Xml, true) => {
-                    let mut x =
-                        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<results>");
+                    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<results>");
                     push_el(&mut x, "submission_id", &submission_id);
                     for r in &results {
                         lead_xml(&mut x, "result", r, None);

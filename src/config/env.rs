@@ -49,18 +49,14 @@ pub fn interpolate(raw: &str) -> Result<Interpolated, String> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in {raw:?}"))?;
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in {raw:?}"))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "`${{{inner}}}` is not a valid environment reference"
-            ));
+            return Err(format!("`${{{inner}}}` is not a valid environment reference"));
         }
         let value = match (lookup(name), default) {
             (Some(v), None) => v,
@@ -76,11 +72,7 @@ pub fn interpolate(raw: &str) -> Result<Interpolated, String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(Interpolated {
-        value: out,
-        from_env: used,
-        defaulted,
-    })
+    Ok(Interpolated { value: out, from_env: used, defaulted })
 }
 
 /// A config string with `${ENV}` references resolved.
@@ -95,11 +87,7 @@ pub struct EnvString {
 
 impl EnvString {
     pub fn literal(value: impl Into<String>) -> Self {
-        Self {
-            value: value.into(),
-            from_env: false,
-            defaulted: false,
-        }
+        Self { value: value.into(), from_env: false, defaulted: false }
     }
 
     pub fn as_str(&self) -> &str {
@@ -117,11 +105,7 @@ impl EnvString {
 
 impl fmt::Debug for EnvString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.from_env {
-            f.write_str("\"${…}\"")
-        } else {
-            write!(f, "{:?}", self.value)
-        }
+        if self.from_env { f.write_str("\"${…}\"") } else { write!(f, "{:?}", self.value) }
     }
 }
 
@@ -129,11 +113,7 @@ impl<'de> Deserialize<'de> for EnvString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         let i = interpolate(&raw).map_err(serde::de::Error::custom)?;
-        Ok(Self {
-            value: i.value,
-            from_env: i.from_env,
-            defaulted: i.defaulted,
-        })
+        Ok(Self { value: i.value, from_env: i.from_env, defaulted: i.defaulted })
     }
 }
 
@@ -142,25 +122,16 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn references_are_replaced_with_defaults_when_unset() {
         with_env(env(&[("A", "1")]), || {
             let i = interpolate("x${A}y").unwrap();
-            assert_eq!(
-                (i.value.as_str(), i.from_env, i.defaulted),
-                ("x1y", true, false)
-            );
+            assert_eq!((i.value.as_str(), i.from_env, i.defaulted), ("x1y", true, false));
             let i = interpolate("${B:-dflt}").unwrap();
-            assert_eq!(
-                (i.value.as_str(), i.from_env, i.defaulted),
-                ("dflt", true, true)
-            );
+            assert_eq!((i.value.as_str(), i.from_env, i.defaulted), ("dflt", true, true));
             let i = interpolate("plain").unwrap();
             assert_eq!((i.value.as_str(), i.from_env), ("plain", false));
             assert!(interpolate("${B}").unwrap_err().contains("B is not set"));

@@ -69,11 +69,7 @@ pub struct StoreFile {
 
 impl Default for StoreFile {
     fn default() -> Self {
-        Self {
-            url: None,
-            batch_max: 256,
-            synchronous: Synchronous::Full,
-        }
+        Self { url: None, batch_max: 256, synchronous: Synchronous::Full }
     }
 }
 

@@ -109,21 +109,15 @@ impl Source {
         });
         let mut unused_keys = Keyring::default();
         let mut unused_warnings = Vec::new();
-        compile_source(
-            name,
-            &SourceFile::default(),
-            &global,
-            &mut unused_keys,
-            &mut unused_warnings,
-        )
-        .unwrap_or(Source {
-            name: name.to_string(),
-            enabled: true,
-            normalize: NormalizeOptions::default(),
-            parse: ParseContext::default(),
-            rules: Rules::default(),
-            dedupe: global,
-        })
+        compile_source(name, &SourceFile::default(), &global, &mut unused_keys, &mut unused_warnings)
+            .unwrap_or(Source {
+                name: name.to_string(),
+                enabled: true,
+                normalize: NormalizeOptions::default(),
+                parse: ParseContext::default(),
+                rules: Rules::default(),
+                dedupe: global,
+            })
     }
 }
 
@@ -155,10 +149,7 @@ impl Config {
             problems.push(problem(
                 &main_path,
                 None,
-                format!(
-                    "missing file (expected the main config in {})",
-                    dir.display()
-                ),
+                format!("missing file (expected the main config in {})", dir.display()),
             ));
             MainFile::default()
         };
@@ -171,18 +162,13 @@ impl Config {
                 Err(e) => problems.push(problem(&main_path, Some(format!("admin.keys[{i}]")), e)),
             }
             if k.defaulted() {
-                warnings
-                    .push("The admin key is the example default: set LEADGATE_ADMIN_KEY.".into());
+                warnings.push("The admin key is the example default: set LEADGATE_ADMIN_KEY.".into());
             }
         }
 
         let global_dedupe = compile_dedupe(&main.dedupe).unwrap_or_else(|e| {
             problems.push(problem(&main_path, Some("dedupe".into()), e));
-            dedupe::Policy {
-                sets: vec![],
-                window: Duration::ZERO,
-                scope: dedupe::Scope::Global,
-            }
+            dedupe::Policy { sets: vec![], window: Duration::ZERO, scope: dedupe::Scope::Global }
         });
 
         let mut sources = BTreeMap::new();
@@ -191,19 +177,13 @@ impl Config {
             let Some(file) = files::read::<SourceFile>(&path, &mut problems) else {
                 continue;
             };
-            let stem = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
             let name = file.name.clone().unwrap_or(stem);
             if !valid_name(&name) {
                 problems.push(problem(
                     &path,
                     Some("name".into()),
-                    format!(
-                        "invalid source name {name:?}: use lowercase letters, digits, '-' and '_'"
-                    ),
+                    format!("invalid source name {name:?}: use lowercase letters, digits, '-' and '_'"),
                 ));
                 continue;
             }
@@ -219,10 +199,9 @@ impl Config {
                 Ok(src) => {
                     sources.insert(name, Arc::new(src));
                 }
-                Err(errs) => problems.extend(
-                    errs.into_iter()
-                        .map(|(field, msg)| problem(&path, Some(field), msg)),
-                ),
+                Err(errs) => {
+                    problems.extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)))
+                }
             }
         }
 
@@ -251,22 +230,14 @@ impl Config {
 }
 
 fn problem(file: &Path, field: Option<String>, message: impl Into<String>) -> ConfigProblem {
-    ConfigProblem {
-        file: file.to_path_buf(),
-        line: None,
-        column: None,
-        field,
-        message: message.into(),
-    }
+    ConfigProblem { file: file.to_path_buf(), line: None, column: None, field, message: message.into() }
 }
 
 /// Source and buyer names appear in URLs and CLI flags: keep them plain.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn compile_dedupe(file: &files::DedupeFile) -> Result<dedupe::Policy, String> {
@@ -294,10 +265,7 @@ fn compile_source(
     }
     let region = file.default_region.trim().to_ascii_uppercase();
     if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
-        errs.push((
-            "default_region".into(),
-            format!("{region:?} is not an ISO 3166 alpha-2 code"),
-        ));
+        errs.push(("default_region".into(), format!("{region:?} is not an ISO 3166 alpha-2 code")));
     }
     let aliases = Aliases::with_overrides(&file.aliases).unwrap_or_else(|e| {
         errs.push(("aliases".into(), e));
@@ -319,10 +287,7 @@ fn compile_source(
             && target != "full_name"
             && !target.starts_with("consent")
         {
-            errs.push((
-                format!("xml.paths.{path:?}"),
-                format!("unknown target field {target:?}"),
-            ));
+            errs.push((format!("xml.paths.{path:?}"), format!("unknown target field {target:?}")));
         }
     }
     if !errs.is_empty() {

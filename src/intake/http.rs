@@ -25,10 +25,7 @@ pub async fn post_lead(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let shape = Shape::for_content_type(content_type.as_deref());
     let config = state.config.load_full();
 
@@ -123,11 +120,7 @@ pub async fn post_lead(
     } else {
         pipeline::job(&config, submission, false)
     };
-    let result = state
-        .writer
-        .submit(job)
-        .await
-        .map_err(|e| ApiError::internal(&e).shaped(shape))?;
+    let result = state.writer.submit(job).await.map_err(|e| ApiError::internal(&e).shaped(shape))?;
     crate::telemetry::submission_committed(&result);
     Ok(submission_answer(result, shape).into_response())
 }
@@ -138,12 +131,7 @@ fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> serd
     if let Some(p) = peer {
         meta.insert("peer".into(), p.to_string().into());
     }
-    for name in [
-        "user-agent",
-        "x-forwarded-for",
-        "x-request-id",
-        "idempotency-key",
-    ] {
+    for name in ["user-agent", "x-forwarded-for", "x-request-id", "idempotency-key"] {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             meta.insert(name.into(), v.into());
         }

@@ -24,11 +24,8 @@ impl Rules {
     pub fn parse(entries: &[String]) -> Result<Rules, String> {
         let mut required = Vec::new();
         for entry in entries {
-            let any_of: Vec<String> = entry
-                .split(" or ")
-                .map(|f| f.trim().to_string())
-                .filter(|f| !f.is_empty())
-                .collect();
+            let any_of: Vec<String> =
+                entry.split(" or ").map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
             if any_of.is_empty() {
                 return Err(format!("empty rule {entry:?}"));
             }
@@ -47,10 +44,7 @@ impl Rules {
 
 /// A canonical field name or `custom.<name>`.
 pub fn is_field_name(name: &str) -> bool {
-    super::FIELD_NAMES.contains(&name)
-        || name
-            .strip_prefix("custom.")
-            .is_some_and(|rest| !rest.is_empty())
+    super::FIELD_NAMES.contains(&name) || name.strip_prefix("custom.").is_some_and(|rest| !rest.is_empty())
 }
 
 /// A field is usable when present, non-empty and (for phones) a valid E.164 number.
@@ -64,8 +58,7 @@ pub fn is_usable(lead: &Lead, field: &str) -> bool {
 }
 
 fn is_e164(v: &str) -> bool {
-    v.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    v.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checks `lead` against `rules`, adding one problem per failing requirement to `errors`
@@ -76,20 +69,14 @@ pub fn validate(lead: &Lead, rules: &Rules, errors: &mut Vec<Problem>) {
             continue;
         }
         // A field that already failed normalization is reported once, by the normalizer.
-        if req
-            .any_of
-            .iter()
-            .any(|f| errors.iter().any(|p| &p.field == f))
-        {
+        if req.any_of.iter().any(|f| errors.iter().any(|p| &p.field == f)) {
             continue;
         }
         let problem = match req.any_of.as_slice() {
             [one] => Problem::new(one, "required", format!("{one} is required")),
-            many => Problem::new(
-                many.join("|"),
-                "required",
-                format!("one of {} is required", many.join(", ")),
-            ),
+            many => {
+                Problem::new(many.join("|"), "required", format!("one of {} is required", many.join(", ")))
+            }
         };
         errors.push(problem);
     }
@@ -102,10 +89,7 @@ mod tests {
     #[test]
     fn alternatives_need_one_usable_field() {
         let rules = Rules::parse(&["last_name".into(), "email or phone".into()]).unwrap();
-        let mut lead = Lead {
-            phone: Some("555".into()),
-            ..Lead::default()
-        };
+        let mut lead = Lead { phone: Some("555".into()), ..Lead::default() };
         let mut errors = Vec::new();
         validate(&lead, &rules, &mut errors);
         let fields: Vec<_> = errors.iter().map(|p| p.field.as_str()).collect();
@@ -120,11 +104,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_in_rules_are_refused() {
-        assert!(
-            Rules::parse(&["emial".into()])
-                .unwrap_err()
-                .contains("emial")
-        );
+        assert!(Rules::parse(&["emial".into()]).unwrap_err().contains("emial"));
         assert!(Rules::parse(&["custom.budget".into()]).is_ok());
     }
 }

@@ -11,18 +11,11 @@ use super::{ParseContext, ParseError, ParseOutput, Record, flatten_object, strip
 pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     let body = strip_bom(raw);
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ParseError::at(
-            format!("invalid JSON: {}", strip_position(&e)),
-            e.line() as u64,
-            e.column() as u64,
-        )
+        ParseError::at(format!("invalid JSON: {}", strip_position(&e)), e.line() as u64, e.column() as u64)
     })?;
     check_depth(&value, cx.max_depth)?;
     match value {
-        Value::Object(obj) => Ok(ParseOutput {
-            records: vec![record(&obj)],
-            batch: false,
-        }),
+        Value::Object(obj) => Ok(ParseOutput { records: vec![record(&obj)], batch: false }),
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(ParseError::new("the JSON array holds no leads"));
@@ -46,10 +39,7 @@ pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
                     }
                 }
             }
-            Ok(ParseOutput {
-                records,
-                batch: true,
-            })
+            Ok(ParseOutput { records, batch: true })
         }
         other => Err(ParseError::new(format!(
             "the JSON body is {}, expected an object or an array of objects",
@@ -109,11 +99,7 @@ mod tests {
     #[test]
     fn objects_flatten_and_arrays_are_batches() {
         let cx = ParseContext::default();
-        let out = parse(
-            br#"{"a": 1, "utm": {"source": "g"}, "tags": ["x", "y"]}"#,
-            &cx,
-        )
-        .unwrap();
+        let out = parse(br#"{"a": 1, "utm": {"source": "g"}, "tags": ["x", "y"]}"#, &cx).unwrap();
         assert!(!out.batch);
         let names: Vec<_> = out.records[0].iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["a", "utm.source", "tags"]);
@@ -127,30 +113,11 @@ mod tests {
         let cx = ParseContext::default();
         let e = parse(b"{\n  \"a\": 1,\n}", &cx).unwrap_err();
         assert_eq!((e.line, e.column), (Some(3), Some(1)));
-        assert!(
-            e.message.starts_with("invalid JSON: trailing comma"),
-            "{}",
-            e.message
-        );
-        assert!(
-            parse(b"[1]", &cx)
-                .unwrap_err()
-                .message
-                .contains("element 0")
-        );
-        assert!(
-            parse(b"\"x\"", &cx)
-                .unwrap_err()
-                .message
-                .contains("a string")
-        );
+        assert!(e.message.starts_with("invalid JSON: trailing comma"), "{}", e.message);
+        assert!(parse(b"[1]", &cx).unwrap_err().message.contains("element 0"));
+        assert!(parse(b"\"x\"", &cx).unwrap_err().message.contains("a string"));
         assert!(parse(b"[]", &cx).is_err());
         let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
-        assert!(
-            parse(deep.as_bytes(), &cx)
-                .unwrap_err()
-                .message
-                .contains("nested")
-        );
+        assert!(parse(deep.as_bytes(), &cx).unwrap_err().message.contains("nested"));
     }
 }

@@ -37,19 +37,11 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            line: None,
-            column: None,
-        }
+        Self { message: message.into(), line: None, column: None }
     }
 
     pub fn at(message: impl Into<String>, line: u64, column: u64) -> Self {
-        Self {
-            message: message.into(),
-            line: Some(line),
-            column: Some(column),
-        }
+        Self { message: message.into(), line: Some(line), column: Some(column) }
     }
 }
 
@@ -89,12 +81,7 @@ impl Format {
 
     /// The format a `Content-Type` header announces, if it is one we accept.
     pub fn from_content_type(content_type: &str) -> Option<Format> {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
             "application/json" => Some(Format::Json),
             "application/x-www-form-urlencoded" => Some(Format::Form),
@@ -173,9 +160,7 @@ pub fn sniff(raw: &[u8]) -> Option<Format> {
         b if b.is_ascii_alphanumeric() || b == b'_' || b == b'%' => {
             let head = &body[..body.len().min(256)];
             let eq = head.iter().position(|&b| b == b'=')?;
-            let name_ok = head[..eq]
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"_.-%[]+".contains(&b));
+            let name_ok = head[..eq].iter().all(|&b| b.is_ascii_alphanumeric() || b"_.-%[]+".contains(&b));
             name_ok.then_some(Format::Form)
         }
         _ => None,
@@ -190,11 +175,7 @@ pub fn strip_bom(raw: &[u8]) -> &[u8] {
 /// Flattens a JSON object into dotted `(name, value)` pairs; arrays stay values.
 pub fn flatten_object(prefix: &str, obj: &serde_json::Map<String, Value>, out: &mut Record) {
     for (k, v) in obj {
-        let name = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
             Value::Object(inner) if !inner.is_empty() => flatten_object(&name, inner, out),
             other => out.push((name, other.clone())),

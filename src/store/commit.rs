@@ -148,12 +148,7 @@ fn lock_id(key: &str) -> i64 {
 
 /// One `lead_events` row.
 pub(crate) fn event(lead_id: &str, at: i64, kind: &str, detail: serde_json::Value) -> Vec<Arg> {
-    vec![
-        lead_id.into(),
-        at.into(),
-        kind.into(),
-        Arg::Text(detail.to_string()),
-    ]
+    vec![lead_id.into(), at.into(), kind.into(), Arg::Text(detail.to_string())]
 }
 
 pub(crate) const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
@@ -184,21 +179,13 @@ pub(super) async fn commit_batch(
     idem_keys.dedup();
     dedupe_keys.sort();
     dedupe_keys.dedup();
-    let all: Vec<String> = idem_keys
-        .iter()
-        .chain(dedupe_keys.iter())
-        .cloned()
-        .collect();
+    let all: Vec<String> = idem_keys.iter().chain(dedupe_keys.iter()).cloned().collect();
     lock_keys(store, &mut tx, &all).await?;
 
     // What earlier commits decided about those keys.
     let mut answers: HashMap<String, (Option<String>, String)> = HashMap::new();
-    for row in select_in(
-        &mut tx,
-        "SELECT key, body_hash, result FROM idempotency WHERE key",
-        &idem_keys,
-    )
-    .await?
+    for row in
+        select_in(&mut tx, "SELECT key, body_hash, result FROM idempotency WHERE key", &idem_keys).await?
     {
         answers.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
@@ -220,14 +207,9 @@ pub(super) async fn commit_batch(
         if let (Some(key), SubmissionResult::Processed { .. }) = (request_key(job), &result)
             && !answers.contains_key(&key)
         {
-            let stored = serde_json::to_string(&result).map_err(|source| StoreError::Json {
-                what: "result",
-                source,
-            })?;
-            answers.insert(
-                key.clone(),
-                (Some(body_hash(&job.submission.body)), stored.clone()),
-            );
+            let stored = serde_json::to_string(&result)
+                .map_err(|source| StoreError::Json { what: "result", source })?;
+            answers.insert(key.clone(), (Some(body_hash(&job.submission.body)), stored.clone()));
             w.idempotency.push(vec![
                 key.into(),
                 Some(body_hash(&job.submission.body)).into(),
@@ -324,8 +306,7 @@ fn decide(
         Prepared::Parsed { .. } => ("processed", None),
     };
     if job.replay {
-        w.replayed
-            .push((s.id.clone(), status.to_string(), error.clone()));
+        w.replayed.push((s.id.clone(), status.to_string(), error.clone()));
     } else {
         w.submissions.push(vec![
             s.id.clone().into(),
@@ -347,14 +328,10 @@ fn decide(
         && let Some((hash, stored)) = answers.get(&key)
     {
         if hash.as_deref() == Some(body_hash(&s.body).as_str()) {
-            return serde_json::from_str(stored).map_err(|source| StoreError::Json {
-                what: "idempotency",
-                source,
-            });
+            return serde_json::from_str(stored)
+                .map_err(|source| StoreError::Json { what: "idempotency", source });
         }
-        return Ok(SubmissionResult::IdempotencyConflict {
-            submission_id: s.id.clone(),
-        });
+        return Ok(SubmissionResult::IdempotencyConflict { submission_id: s.id.clone() });
     }
 
     let (batch, candidates) = match &job.prepared {
@@ -372,11 +349,7 @@ fn decide(
     for (index, c) in candidates.iter().enumerate() {
         results.push(decide_lead(job, index, c, now, answers, owners, w)?);
     }
-    Ok(SubmissionResult::Processed {
-        submission_id: s.id.clone(),
-        batch,
-        results,
-    })
+    Ok(SubmissionResult::Processed { submission_id: s.id.clone(), batch, results })
 }
 
 fn decide_lead(
@@ -393,11 +366,8 @@ fn decide_lead(
     if let Some(key) = &c.vendor_key
         && let Some((_, stored)) = answers.get(key)
     {
-        let first: LeadResult =
-            serde_json::from_str(stored).map_err(|source| StoreError::Json {
-                what: "idempotency",
-                source,
-            })?;
+        let first: LeadResult = serde_json::from_str(stored)
+            .map_err(|source| StoreError::Json { what: "idempotency", source })?;
         w.events.push(event(
             &first.lead_id,
             now,
@@ -411,19 +381,16 @@ fn decide_lead(
         (Outcome::Rejected, None)
     } else {
         let cutoff = now.saturating_sub(c.window_ms);
-        let original = c.dedupe_keys.iter().find_map(|k| {
-            owners
-                .get(k)
-                .filter(|(_, at)| *at > cutoff)
-                .map(|(id, _)| id.clone())
-        });
+        let original = c
+            .dedupe_keys
+            .iter()
+            .find_map(|k| owners.get(k).filter(|(_, at)| *at > cutoff).map(|(id, _)| id.clone()));
         match original {
             Some(id) => (Outcome::Duplicate, Some(id)),
             None => {
                 for k in &c.dedupe_keys {
                     owners.insert(k.clone(), (c.lead_id.clone(), now));
-                    w.dedupe
-                        .push(vec![k.clone().into(), c.lead_id.clone().into(), now.into()]);
+                    w.dedupe.push(vec![k.clone().into(), c.lead_id.clone().into(), now.into()]);
                 }
                 (Outcome::Accepted, None)
             }
@@ -457,19 +424,13 @@ fn decide_lead(
         "received",
         serde_json::json!({ "submission_id": s.id, "channel": s.channel, "replay": job.replay }),
     ));
-    w.events.push(event(
-        &c.lead_id,
-        now,
-        "normalized",
-        serde_json::json!({ "warnings": c.warnings }),
-    ));
+    w.events.push(event(&c.lead_id, now, "normalized", serde_json::json!({ "warnings": c.warnings })));
     let detail = match outcome {
         Outcome::Rejected => serde_json::json!({ "reasons": c.errors }),
         Outcome::Duplicate => serde_json::json!({ "duplicate_of": duplicate_of }),
         Outcome::Accepted => serde_json::json!({}),
     };
-    w.events
-        .push(event(&c.lead_id, now, outcome.as_str(), detail));
+    w.events.push(event(&c.lead_id, now, outcome.as_str(), detail));
 
     // A rejected lead does not claim the vendor id: a corrected resend is processed anew.
     if outcome != Outcome::Rejected
@@ -477,12 +438,7 @@ fn decide_lead(
     {
         let stored = json(&result, "result")?;
         answers.insert(key.clone(), (None, stored.clone()));
-        w.idempotency.push(vec![
-            key.clone().into(),
-            Arg::OptText(None),
-            stored.into(),
-            now.into(),
-        ]);
+        w.idempotency.push(vec![key.clone().into(), Arg::OptText(None), stored.into(), now.into()]);
     }
     Ok(result)
 }

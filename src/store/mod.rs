@@ -36,15 +36,9 @@ pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("corrupt stored JSON in {what}: {source}")]
-    Json {
-        what: &'static str,
-        source: serde_json::Error,
-    },
+    Json { what: &'static str, source: serde_json::Error },
     #[error("the store is shut down")]
     Closed,
     #[error("commit failed: {0}")]
@@ -56,10 +50,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::Database(db)) => {
-                matches!(
-                    db.code().as_deref(),
-                    Some("40001" | "40P01" | "5" | "6" | "517")
-                )
+                matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517"))
             }
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
             _ => false,
@@ -96,11 +87,7 @@ impl Store {
             _ => opts.url.clone(),
         };
         let connect = AnyConnectOptions::from_str(&url)?;
-        let sync = if opts.synchronous_full {
-            "FULL"
-        } else {
-            "NORMAL"
-        };
+        let sync = if opts.synchronous_full { "FULL" } else { "NORMAL" };
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
@@ -125,16 +112,8 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.dialect {
-            Dialect::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.pool)
-                    .await?
-            }
-            Dialect::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
         }
         Ok(())
     }
@@ -166,21 +145,14 @@ pub fn dialect_of(url: &str) -> Result<Dialect, StoreError> {
 }
 
 fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
     }
     Ok(())
 }
@@ -210,10 +182,7 @@ pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
 
 /// `$1, $2, …, $n`.
 pub(crate) fn param_list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -56,24 +56,23 @@ impl Store {
         else {
             return Ok(None);
         };
-        let events =
-            sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
-                .bind(id.to_string())
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| {
-                    let detail: Option<String> = r.try_get(2)?;
-                    Ok(EventRecord {
-                        at: rfc3339(r.try_get(0)?),
-                        kind: r.try_get(1)?,
-                        detail: match detail {
-                            Some(d) => parse_json(&d, "event")?,
-                            None => serde_json::Value::Null,
-                        },
-                    })
+        let events = sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let detail: Option<String> = r.try_get(2)?;
+                Ok(EventRecord {
+                    at: rfc3339(r.try_get(0)?),
+                    kind: r.try_get(1)?,
+                    detail: match detail {
+                        Some(d) => parse_json(&d, "event")?,
+                        None => serde_json::Value::Null,
+                    },
                 })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(LeadRecord {
             id: row.try_get(0)?,
             status: row.try_get(1)?,
@@ -101,10 +100,7 @@ impl Store {
     }
 
     /// Newest first. Bodies are not loaded (use [`Store::submission`] for one).
-    pub async fn submissions(
-        &self,
-        filter: &SubmissionFilter,
-    ) -> Result<Vec<StoredSubmission>, StoreError> {
+    pub async fn submissions(&self, filter: &SubmissionFilter) -> Result<Vec<StoredSubmission>, StoreError> {
         let mut conditions = Vec::new();
         let mut args = Vec::new();
         for (column, value) in [("status", &filter.status), ("source", &filter.source)] {
@@ -113,11 +109,8 @@ impl Store {
                 conditions.push(format!("{column} = ${}", args.len()));
             }
         }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let where_clause =
+            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         let sql = format!(
             "SELECT id, source, channel, format, content_type, meta, NULL AS body, received_at, status, error, attempts, length(body) \
              FROM submissions {where_clause} ORDER BY received_at DESC, id DESC LIMIT {}",
@@ -138,24 +131,17 @@ impl Store {
     }
 
     /// Ids of the leads a submission produced, in record order.
-    pub async fn leads_of_submission(
-        &self,
-        submission_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id FROM leads WHERE submission_id = $1 ORDER BY created_at, record_index",
-        )
-        .bind(submission_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+    pub async fn leads_of_submission(&self, submission_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id FROM leads WHERE submission_id = $1 ORDER BY created_at, record_index")
+                .bind(submission_id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }
 
-fn submission_from_row(
-    r: &sqlx::any::AnyRow,
-    with_body: bool,
-) -> Result<StoredSubmission, StoreError> {
+fn submission_from_row(r: &sqlx::any::AnyRow, with_body: bool) -> Result<StoredSubmission, StoreError> {
     let body: Vec<u8> = if with_body { r.try_get(6)? } else { Vec::new() };
     Ok(StoredSubmission {
         id: r.try_get(0)?,

@@ -30,9 +30,7 @@ pub struct Writer {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("submission", &self.job.submission.id)
-            .finish()
+        f.debug_struct("Request").field("submission", &self.job.submission.id).finish()
     }
 }
 
@@ -58,20 +56,12 @@ impl Writer {
     /// Commits `job` and returns its answer, once the transaction holding it is durable.
     pub async fn submit(&self, job: Job) -> Result<SubmissionResult, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request { job, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.tx.send(Request { job, reply }).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-async fn run(
-    store: Store,
-    clock: Arc<dyn Clock>,
-    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
-    batch_max: usize,
-) {
+async fn run(store: Store, clock: Arc<dyn Clock>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, batch_max: usize) {
     loop {
         let mut batch = Vec::new();
         {
@@ -92,8 +82,7 @@ async fn run(
 }
 
 async fn commit_and_answer(store: &Store, clock: &dyn Clock, batch: Vec<Request>) {
-    let (jobs, replies): (Vec<Job>, Vec<Reply>) =
-        batch.into_iter().map(|r| (r.job, r.reply)).unzip();
+    let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().map(|r| (r.job, r.reply)).unzip();
     match commit_with_retry(store, clock, &jobs).await {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
@@ -106,8 +95,7 @@ async fn commit_and_answer(store: &Store, clock: &dyn Clock, batch: Vec<Request>
             tracing::warn!(error.message = %e, batch = jobs.len(), "Batch commit failed; committing its submissions one by one.");
             for (job, reply) in jobs.into_iter().zip(replies) {
                 let result = commit_with_retry(store, clock, std::slice::from_ref(&job)).await;
-                let _ignored =
-                    reply.send(result.and_then(|mut r| r.pop().ok_or(StoreError::Closed)));
+                let _ignored = reply.send(result.and_then(|mut r| r.pop().ok_or(StoreError::Closed)));
             }
         }
         Err(e) => {

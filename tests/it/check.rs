@@ -43,7 +43,7 @@ fn check_names_file_line_and_field_of_every_problem() {
     assert!(has("leadgate.toml:3:1: unknown field `max_body_bytez`"), "{stdout}");
     assert!(has("sources/a.toml: keys[0]: API keys must be written as `sha256:<hex>`"), "{stdout}");
     assert!(has("sources/a.toml: validate.required: unknown field \"emial\""), "{stdout}");
-    assert!(has("sources/b.toml:1:9: environment variable LG_CHECK_UNSET_VAR is not set"), "{stdout}");
+    assert!(has("sources/b.toml:1:8: environment variable LG_CHECK_UNSET_VAR is not set"), "{stdout}");
     assert!(has("sources/c.toml:4:10: invalid duration \"30x\""), "{stdout}");
     assert!(stdout.contains("problem(s)"), "{stdout}");
 }
@@ -73,7 +73,14 @@ fn keys_new_prints_a_key_and_a_hash_that_check_accepts() {
 fn parse_prints_one_json_line_per_lead_and_fails_on_bad_input() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/http/json_lead.json");
-    let out = leadgate().arg("parse").arg("--config").arg(&example).args(["--format", "json"]).arg(&sample).output().unwrap();
+    let out = leadgate()
+        .arg("parse")
+        .arg("--config")
+        .arg(&example)
+        .args(["--format", "json"])
+        .arg(&sample)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["fields"]["email"], "mj.oneil@example.com");
@@ -89,5 +96,9 @@ fn parse_prints_one_json_line_per_lead_and_fails_on_bad_input() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1, column 7"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1, column 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -77,7 +77,11 @@ async fn fifty_parallel_identical_posts_make_exactly_one_accepted_lead() {
         let body = json!({"first_name": "Con", "email": "concurrent@example.com", "phone": "(415) 555-0100"});
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..50 {
-            let req = gw.http.post(gw.url("/v1/leads")).header("x-api-key", crate::support::gateway::SOURCE_KEY).json(&body);
+            let req = gw
+                .http
+                .post(gw.url("/v1/leads"))
+                .header("x-api-key", crate::support::gateway::SOURCE_KEY)
+                .json(&body);
             tasks.spawn(async move { req.send().await.map(|r| r.status().as_u16()) });
         }
         let mut statuses = Vec::new();

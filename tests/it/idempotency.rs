@@ -16,7 +16,12 @@ async fn a_retry_with_the_same_vendor_lead_id_gets_the_same_answer() {
         assert_eq!(again.outcome(), "accepted");
         // The retry is in the lead's history.
         let lead = gw.lead(&first.lead_id()).await;
-        let kinds: Vec<_> = lead["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+        let kinds: Vec<_> = lead["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(kinds, ["received", "normalized", "accepted", "retried"]);
     })
     .await;
@@ -28,7 +33,11 @@ async fn concurrent_retries_with_one_vendor_lead_id_share_one_lead() {
         let body = json!({"lead_id": "VND-2", "email": "many@example.com"});
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..20 {
-            let req = gw.http.post(gw.url("/v1/leads")).header("x-api-key", crate::support::gateway::SOURCE_KEY).json(&body);
+            let req = gw
+                .http
+                .post(gw.url("/v1/leads"))
+                .header("x-api-key", crate::support::gateway::SOURCE_KEY)
+                .json(&body);
             tasks.spawn(async move {
                 let r = req.send().await.expect("response");
                 (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
@@ -67,7 +76,8 @@ async fn an_idempotency_key_replays_the_whole_answer_and_refuses_a_different_bod
         let again = gw.post_with("application/json", body, &h).await;
         assert_eq!(again.status, 201);
         assert_eq!(again.json()["results"], first.json()["results"]);
-        let other = gw.post_with("application/json", json!({"email": "i3@example.com"}).to_string(), &h).await;
+        let other =
+            gw.post_with("application/json", json!({"email": "i3@example.com"}).to_string(), &h).await;
         assert_eq!(other.status, 422, "{}", other.text);
         assert_eq!(other.json()["error"]["code"], "idempotency_conflict");
     })

@@ -113,8 +113,12 @@ async fn a_rejected_lead_names_every_failing_field() {
         let a = gw.post_json(&json!({"first_name": "X", "email": "chloe@example", "zip": "8020"})).await;
         assert_eq!(a.status, 422, "{}", a.text);
         assert_eq!(a.outcome(), "rejected");
-        let fields: Vec<String> =
-            a.json()["reasons"].as_array().unwrap().iter().map(|r| r["field"].as_str().unwrap().to_string()).collect();
+        let fields: Vec<String> = a.json()["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["field"].as_str().unwrap().to_string())
+            .collect();
         assert!(fields.contains(&"email".to_string()), "{fields:?}");
         assert!(fields.contains(&"postal_code".to_string()), "{fields:?}");
         let lead = gw.lead(&a.lead_id()).await;
@@ -166,7 +170,8 @@ async fn a_body_that_does_not_match_its_content_type_is_refused_by_name() {
         let a = gw.post("application/xml", "first_name=Lee&email=lee%40example.org").await;
         assert_eq!(a.status, 400, "{}", a.text);
         assert!(a.text.contains("form name-value pairs but was sent as XML"), "{}", a.text);
-        let b = gw.post("application/x-www-form-urlencoded", "<lead><email>a@example.com</email></lead>").await;
+        let b =
+            gw.post("application/x-www-form-urlencoded", "<lead><email>a@example.com</email></lead>").await;
         assert_eq!(b.status, 400);
         assert!(b.json()["error"]["message"].as_str().unwrap().contains("looks like XML"), "{}", b.text);
         let c = gw.post("application/json", "email=a@example.com").await;
@@ -217,8 +222,9 @@ async fn keys_are_checked_on_every_intake() {
         let wrong = gw.post_with("application/json", body.clone(), &[("x-api-key", "nope-nope-nope")]).await;
         assert_eq!(wrong.status, 401);
         assert!(wrong.text.contains("unknown API key"));
-        let bearer =
-            gw.post_with("application/json", body.clone(), &[("authorization", &format!("Bearer {OTHER_KEY}"))]).await;
+        let bearer = gw
+            .post_with("application/json", body.clone(), &[("authorization", &format!("Bearer {OTHER_KEY}"))])
+            .await;
         assert_eq!(bearer.status, 201, "{}", bearer.text);
         let admin = gw.post_with("application/json", body, &[("x-api-key", ADMIN_KEY)]).await;
         assert_eq!(admin.status, 403);

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support code: a panic is a failed test
 //! Integration tests: user stories against a real gateway on a real socket, with a real
 //! SQLite file (and PostgreSQL when LEADGATE_TEST_POSTGRES is set). One binary, so the
 //! crate links once.

@@ -4,9 +4,12 @@ use serde_json::json;
 
 use crate::support::{GatewayBuilder, each_engine};
 
-const XML_SOURCE_BROKEN: &str = "keys = [\"${LG_TEST_UNSET_XML:-xml-source-key}\"]\n[xml]\nrecord = \"item\"\n";
-const XML_SOURCE_FIXED: &str = "keys = [\"${LG_TEST_UNSET_XML:-xml-source-key}\"]\n[xml]\nrecord = \"lead\"\n";
-const BATCH: &str = "<leads><lead><email>r1@example.com</email></lead><lead><email>r2@example.com</email></lead></leads>";
+const XML_SOURCE_BROKEN: &str =
+    "keys = [\"${LG_TEST_UNSET_XML:-xml-source-key}\"]\n[xml]\nrecord = \"item\"\n";
+const XML_SOURCE_FIXED: &str =
+    "keys = [\"${LG_TEST_UNSET_XML:-xml-source-key}\"]\n[xml]\nrecord = \"lead\"\n";
+const BATCH: &str =
+    "<leads><lead><email>r1@example.com</email></lead><lead><email>r2@example.com</email></lead></leads>";
 
 #[tokio::test]
 async fn a_failed_submission_is_listed_and_replayed_after_a_config_fix() {
@@ -17,8 +20,13 @@ async fn a_failed_submission_is_listed_and_replayed_after_a_config_fix() {
         let sid = crate::support::between(&a.text, "<submission_id>", "</submission_id>").to_string();
 
         let failed = gw.get_admin("/v1/admin/submissions?status=failed&source=xmlsrc").await.json();
-        let listed: Vec<_> = failed["submissions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
-        assert_eq!(listed, [sid.clone()]);
+        let listed: Vec<_> = failed["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, std::slice::from_ref(&sid));
         assert!(failed["submissions"][0]["error"].as_str().unwrap().contains("item"), "{failed}");
 
         gw.write_source("xmlsrc", XML_SOURCE_FIXED);

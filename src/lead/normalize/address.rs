@@ -19,9 +19,7 @@ pub const USPS_COUNTRIES: &[&str] = &["US", "PR", "GU", "VI", "AS", "MP", "UM", 
 
 /// Whether an ISO alpha-2 country uses USPS ZIP codes and state codes.
 pub fn uses_usps(country: &str) -> bool {
-    USPS_COUNTRIES
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(country))
+    USPS_COUNTRIES.iter().any(|c| c.eq_ignore_ascii_case(country))
 }
 
 /// USPS codes: the 50 states, DC, the territories, the freely associated states and the
@@ -167,10 +165,7 @@ const CA_SYNONYMS: &[(&str, &str)] = &[
 ];
 
 /// A subdivision table keyed by [`key`]: codes, names and synonyms.
-fn table(
-    codes: &[(&'static str, &str)],
-    synonyms: &[(&str, &'static str)],
-) -> HashMap<String, &'static str> {
+fn table(codes: &[(&'static str, &str)], synonyms: &[(&str, &'static str)]) -> HashMap<String, &'static str> {
     let mut map = HashMap::new();
     for (code, name) in codes {
         map.insert(key(code), *code);
@@ -281,10 +276,7 @@ impl UsZip {
     }
 
     fn invalid(s: &str) -> FieldError {
-        FieldError::invalid(format!(
-            "{} is not a US ZIP code (expected 12345 or 12345-6789)",
-            quote(s)
-        ))
+        FieldError::invalid(format!("{} is not a US ZIP code (expected 12345 or 12345-6789)", quote(s)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -353,18 +345,9 @@ mod tests {
 
     #[test]
     fn state_schemes() {
-        assert_eq!(
-            normalize_state("California", StateScheme::Us),
-            ("CA".into(), None)
-        );
-        assert_eq!(
-            normalize_state("Ontario", StateScheme::Ca),
-            ("ON".into(), None)
-        );
-        assert_eq!(
-            normalize_state("Ontario", StateScheme::Guess { us_first: true }),
-            ("ON".into(), None)
-        );
+        assert_eq!(normalize_state("California", StateScheme::Us), ("CA".into(), None));
+        assert_eq!(normalize_state("Ontario", StateScheme::Ca), ("ON".into(), None));
+        assert_eq!(normalize_state("Ontario", StateScheme::Guess { us_first: true }), ("ON".into(), None));
         let (kept, warning) = normalize_state(" zz ", StateScheme::Us);
         assert_eq!(kept, "ZZ");
         assert!(warning.is_some_and(|w| w.to_string().contains("`ZZ` is not a US state")));
@@ -400,11 +383,7 @@ mod tests {
             json!(true),
         ] {
             let e = zip(bad.clone());
-            assert!(
-                e.as_ref()
-                    .is_err_and(|e| e.to_string().contains("not a US ZIP code")),
-                "{bad}: {e:?}"
-            );
+            assert!(e.as_ref().is_err_and(|e| e.to_string().contains("not a US ZIP code")), "{bad}: {e:?}");
         }
     }
 

@@ -200,10 +200,7 @@ impl Target {
 /// `First Name`, `first_name`, `FirstName`, `first-name` and `\u{feff}First Name` (a CSV
 /// header behind a byte-order mark) all give `firstname`.
 pub fn key(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// Vendor name → target, built-in table plus a source's overrides.
@@ -225,9 +222,7 @@ impl Aliases {
         for (vendor, target) in overrides {
             let k = key(vendor);
             if k.is_empty() {
-                return Err(format!(
-                    "field name `{vendor}` has no letter or digit to match on"
-                ));
+                return Err(format!("field name `{vendor}` has no letter or digit to match on"));
             }
             let target = Target::parse(target).map_err(|e| format!("`{vendor}`: {e}"))?;
             map.insert(k, target);
@@ -238,19 +233,14 @@ impl Aliases {
     /// Where the vendor's field `name` goes; `None` means custom under `name`.
     pub fn resolve(&self, name: &str) -> Option<&Target> {
         let k = key(name);
-        self.overrides
-            .get(&k)
-            .or_else(|| EXACT.get(name))
-            .or_else(|| BUILTIN.get(&k))
+        self.overrides.get(&k).or_else(|| EXACT.get(name)).or_else(|| BUILTIN.get(&k))
     }
 }
 
 /// Target names that map to themselves when a vendor uses them verbatim.
 static EXACT: LazyLock<HashMap<&'static str, Target>> = LazyLock::new(|| {
-    let mut map: HashMap<&'static str, Target> = Field::ALL
-        .into_iter()
-        .map(|f| (f.name(), Target::Field(f)))
-        .collect();
+    let mut map: HashMap<&'static str, Target> =
+        Field::ALL.into_iter().map(|f| (f.name(), Target::Field(f))).collect();
     map.insert(FULL_NAME, Target::FullName);
     for part in ConsentPart::ALL {
         map.insert(part.name(), Target::Consent(part));
@@ -259,12 +249,8 @@ static EXACT: LazyLock<HashMap<&'static str, Target>> = LazyLock::new(|| {
 });
 
 /// The built-in table, keyed by [`key`].
-static BUILTIN: LazyLock<HashMap<String, Target>> = LazyLock::new(|| {
-    BUILTIN_SPELLINGS
-        .iter()
-        .map(|(name, t)| (key(name), t.clone()))
-        .collect()
-});
+static BUILTIN: LazyLock<HashMap<String, Target>> =
+    LazyLock::new(|| BUILTIN_SPELLINGS.iter().map(|(name, t)| (key(name), t.clone())).collect());
 
 use ConsentPart as C;
 use Field as F;
@@ -422,22 +408,10 @@ pub(crate) const BUILTIN_SPELLINGS: &[(&str, Target)] = &[
     ("trustedform", Target::Consent(C::TrustedformCertUrl)),
     ("trustedform_url", Target::Consent(C::TrustedformCertUrl)),
     ("trustedform_cert", Target::Consent(C::TrustedformCertUrl)),
-    (
-        "trustedform_cert_url",
-        Target::Consent(C::TrustedformCertUrl),
-    ),
-    (
-        "xxTrustedFormCertUrl",
-        Target::Consent(C::TrustedformCertUrl),
-    ),
-    (
-        "trustedform_ping_url",
-        Target::Consent(C::TrustedformPingUrl),
-    ),
-    (
-        "xxTrustedFormPingUrl",
-        Target::Consent(C::TrustedformPingUrl),
-    ),
+    ("trustedform_cert_url", Target::Consent(C::TrustedformCertUrl)),
+    ("xxTrustedFormCertUrl", Target::Consent(C::TrustedformCertUrl)),
+    ("trustedform_ping_url", Target::Consent(C::TrustedformPingUrl)),
+    ("xxTrustedFormPingUrl", Target::Consent(C::TrustedformPingUrl)),
     ("jornaya", Target::Consent(C::JornayaLeadid)),
     ("jornaya_leadid", Target::Consent(C::JornayaLeadid)),
     ("jornaya_lead_id", Target::Consent(C::JornayaLeadid)),

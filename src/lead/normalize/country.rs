@@ -102,12 +102,8 @@ pub fn alpha2(raw: &str) -> Option<&'static str> {
         return Some(code);
     }
     match k.len() {
-        2 => CountryCode::for_alpha2_caseless(&k)
-            .ok()
-            .map(|c| c.alpha2()),
-        3 => CountryCode::for_alpha3_caseless(&k)
-            .ok()
-            .map(|c| c.alpha2()),
+        2 => CountryCode::for_alpha2_caseless(&k).ok().map(|c| c.alpha2()),
+        3 => CountryCode::for_alpha3_caseless(&k).ok().map(|c| c.alpha2()),
         _ => None,
     }
 }
@@ -118,31 +114,15 @@ mod tests {
 
     #[test]
     fn us_spellings() {
-        for s in [
-            "US",
-            "us",
-            "USA",
-            "U.S.",
-            "U.S.A.",
-            "United States",
-            "united states of america",
-            "America",
-        ] {
+        for s in ["US", "us", "USA", "U.S.", "U.S.A.", "United States", "united states of america", "America"]
+        {
             assert_eq!(alpha2(s), Some("US"), "{s}");
         }
     }
 
     #[test]
     fn uk_spellings() {
-        for s in [
-            "UK",
-            "GB",
-            "GBR",
-            "Great Britain",
-            "England",
-            "United Kingdom",
-            "Scotland",
-        ] {
+        for s in ["UK", "GB", "GBR", "Great Britain", "England", "United Kingdom", "Scotland"] {
             assert_eq!(alpha2(s), Some("GB"), "{s}");
         }
     }

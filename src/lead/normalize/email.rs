@@ -27,9 +27,7 @@ impl Email {
     /// `BEN.ACHEBE@…` and `ben.achebe@…` one person for dedupe.
     pub fn parse(raw: &str, lowercase_local: bool) -> Result<Email, FieldError> {
         let trimmed = raw.trim();
-        let s = strip_prefix_ignore_case(trimmed, "mailto:")
-            .unwrap_or(trimmed)
-            .trim();
+        let s = strip_prefix_ignore_case(trimmed, "mailto:").unwrap_or(trimmed).trim();
         if s.is_empty() {
             return Err(FieldError::invalid("the e-mail address is empty"));
         }
@@ -48,22 +46,12 @@ impl Email {
         if !domain.contains('.') {
             return Err(no_tld(s));
         }
-        let local = if lowercase_local {
-            local.to_lowercase()
-        } else {
-            local.to_owned()
-        };
+        let local = if lowercase_local { local.to_lowercase() } else { local.to_owned() };
         let address = format!("{local}@{}", domain.to_lowercase());
 
-        let options = Options::default()
-            .without_display_text()
-            .without_domain_literal()
-            .with_required_tld();
+        let options = Options::default().without_display_text().without_domain_literal().with_required_tld();
         if let Err(e) = EmailAddress::parse_with_options(&address, options) {
-            return Err(FieldError::invalid(format!(
-                "{} is not a valid e-mail address: {e}",
-                quote(s)
-            )));
+            return Err(FieldError::invalid(format!("{} is not a valid e-mail address: {e}", quote(s))));
         }
         let tld = address.rsplit('.').next().unwrap_or_default();
         if !is_tld(tld) {
@@ -103,9 +91,7 @@ fn is_tld(label: &str) -> bool {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s.get(prefix.len()..))
-        .flatten()
+    head.eq_ignore_ascii_case(prefix).then(|| s.get(prefix.len()..)).flatten()
 }
 
 #[cfg(test)]
@@ -131,10 +117,7 @@ mod tests {
         assert_eq!(ok("MJ.ONeil@Example.COM "), "mj.oneil@example.com");
         assert_eq!(ok("BEN.ACHEBE@EXAMPLE.COM"), "ben.achebe@example.com");
         assert_eq!(ok(" mailto:ann@example.org"), "ann@example.org");
-        assert_eq!(
-            ok("o'brien+leads@mail.example.co.uk"),
-            "o'brien+leads@mail.example.co.uk"
-        );
+        assert_eq!(ok("o'brien+leads@mail.example.co.uk"), "o'brien+leads@mail.example.co.uk");
     }
 
     #[test]
@@ -145,19 +128,12 @@ mod tests {
 
     #[test]
     fn international_domains() {
-        assert_eq!(
-            ok("info@xn--80ak6aa92e.xn--p1ai"),
-            "info@xn--80ak6aa92e.xn--p1ai"
-        );
+        assert_eq!(ok("info@xn--80ak6aa92e.xn--p1ai"), "info@xn--80ak6aa92e.xn--p1ai");
     }
 
     #[test]
     fn rejects_with_a_reason() {
-        assert!(
-            err("chloe@example").contains("top-level domain"),
-            "{}",
-            err("chloe@example")
-        );
+        assert!(err("chloe@example").contains("top-level domain"), "{}", err("chloe@example"));
         assert!(err("chloe@example.c").contains("top-level domain"));
         assert!(err("chloe@example.123").contains("not a valid"));
         assert!(err("chloe.example.com").contains("no `@`"));

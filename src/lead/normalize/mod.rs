@@ -64,10 +64,7 @@ pub struct FieldError {
 impl FieldError {
     /// A malformed value ([`code::INVALID`]); the message names the value and the problem.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: code::INVALID,
-            message: message.into(),
-        }
+        Self { code: code::INVALID, message: message.into() }
     }
 
     pub fn code(&self) -> &'static str {
@@ -93,11 +90,7 @@ pub struct NormalizeOptions {
 
 impl Default for NormalizeOptions {
     fn default() -> Self {
-        Self {
-            default_region: "US".to_owned(),
-            aliases: Aliases::default(),
-            lowercase_email_local: true,
-        }
+        Self { default_region: "US".to_owned(), aliases: Aliases::default(), lowercase_email_local: true }
     }
 }
 
@@ -117,11 +110,7 @@ pub fn normalize(record: &Record, opts: &NormalizeOptions) -> Normalized {
     let mut n = Normalizer::default();
     n.sort(record, &opts.aliases);
     n.build(opts);
-    Normalized {
-        lead: n.lead,
-        errors: n.errors,
-        warnings: n.warnings,
-    }
+    Normalized { lead: n.lead, errors: n.errors, warnings: n.warnings }
 }
 
 /// One vendor field on its way to a canonical home.
@@ -170,9 +159,7 @@ impl<'r> Normalizer<'r> {
                 self.warnings.push(Problem::new(
                     target.field_name(),
                     code::INVALID,
-                    format!(
-                        "`{name}` holds a list or object, not a single value; kept under custom"
-                    ),
+                    format!("`{name}` holds a list or object, not a single value; kept under custom"),
                 ));
                 self.custom(name, value.clone());
                 continue;
@@ -207,9 +194,8 @@ impl<'r> Normalizer<'r> {
         }
         // Phone-like names take the slots explicit `phone`/`phone_2` left free.
         for entry in std::mem::take(&mut self.phones) {
-            if let Some(slot) = [Field::Phone, Field::Phone2]
-                .into_iter()
-                .find(|f| !self.fields.contains_key(f))
+            if let Some(slot) =
+                [Field::Phone, Field::Phone2].into_iter().find(|f| !self.fields.contains_key(f))
             {
                 self.fields.insert(slot, entry);
             } else {
@@ -269,9 +255,7 @@ impl<'r> Normalizer<'r> {
             Country::Known(c) if address::uses_usps(c) => (true, StateScheme::Us),
             Country::Known("CA") => (false, StateScheme::Ca),
             Country::Known(_) | Country::Unknown => (false, StateScheme::Other),
-            Country::Absent if address::uses_usps(&region) => {
-                (true, StateScheme::Guess { us_first: true })
-            }
+            Country::Absent if address::uses_usps(&region) => (true, StateScheme::Guess { us_first: true }),
             Country::Absent if region == "CA" => (false, StateScheme::Guess { us_first: false }),
             Country::Absent => (false, StateScheme::Other),
         };
@@ -313,23 +297,14 @@ impl<'r> Normalizer<'r> {
     /// Given first/last names win; a full name fills what is missing. The full name is
     /// also kept under custom when part of it was not used, so nothing is lost.
     fn names(&mut self) {
-        self.lead.first_name = self
-            .fields
-            .remove(&Field::FirstName)
-            .and_then(|e| name::tidy(&e.text));
-        self.lead.last_name = self
-            .fields
-            .remove(&Field::LastName)
-            .and_then(|e| name::tidy(&e.text));
+        self.lead.first_name = self.fields.remove(&Field::FirstName).and_then(|e| name::tidy(&e.text));
+        self.lead.last_name = self.fields.remove(&Field::LastName).and_then(|e| name::tidy(&e.text));
         let Some(full) = self.full_name.take() else {
             return;
         };
         let (first, last) = name::split_full(&full.text);
         let mut unused = false;
-        for (slot, part) in [
-            (&mut self.lead.first_name, first),
-            (&mut self.lead.last_name, last),
-        ] {
+        for (slot, part) in [(&mut self.lead.first_name, first), (&mut self.lead.last_name, last)] {
             match (slot.is_some(), part) {
                 (false, Some(p)) => *slot = Some(p),
                 (true, Some(_)) => unused = true,
@@ -450,10 +425,7 @@ impl<'r> Normalizer<'r> {
                         self.warnings.push(Problem::new(
                             part.name(),
                             code::INVALID,
-                            format!(
-                                "{} is not a yes/no answer; kept under custom",
-                                quote(&e.text)
-                            ),
+                            format!("{} is not a yes/no answer; kept under custom", quote(&e.text)),
                         ));
                         self.custom(e.name, e.value.clone());
                     }
@@ -523,8 +495,9 @@ pub fn consent_flag(value: &Value) -> Option<bool> {
             _ => None,
         },
         Value::String(s) => match s.trim().to_lowercase().as_str() {
-            "yes" | "y" | "true" | "t" | "1" | "on" | "checked" | "agree" | "agreed"
-            | "accepted" => Some(true),
+            "yes" | "y" | "true" | "t" | "1" | "on" | "checked" | "agree" | "agreed" | "accepted" => {
+                Some(true)
+            }
             "no" | "n" | "false" | "f" | "0" | "off" | "unchecked" | "declined" => Some(false),
             _ => None,
         },

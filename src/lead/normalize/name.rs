@@ -16,11 +16,7 @@ pub fn tidy(raw: &str) -> Option<String> {
     }
     let has_lower = s.chars().any(char::is_lowercase);
     let has_upper = s.chars().any(char::is_uppercase);
-    if has_lower != has_upper {
-        Some(title_case(&s))
-    } else {
-        Some(s)
-    }
+    if has_lower != has_upper { Some(title_case(&s)) } else { Some(s) }
 }
 
 /// Upper-cases the first letter of each word and lower-cases the rest. Words start at the
@@ -84,10 +80,7 @@ mod tests {
         assert_eq!(tidy("O'NEIL-RUIZ").as_deref(), Some("O'Neil-Ruiz"));
         assert_eq!(tidy("d’angelo").as_deref(), Some("D’Angelo"));
         assert_eq!(tidy("jane's").as_deref(), Some("Jane's"));
-        assert_eq!(
-            tidy("ÉMILIE   DU\tCHÂTELET").as_deref(),
-            Some("Émilie Du Châtelet")
-        );
+        assert_eq!(tidy("ÉMILIE   DU\tCHÂTELET").as_deref(), Some("Émilie Du Châtelet"));
         assert_eq!(tidy("j.r.r.").as_deref(), Some("J.R.R."));
     }
 
@@ -97,28 +90,16 @@ mod tests {
         assert_eq!(tidy("O'Neil-Ruiz").as_deref(), Some("O'Neil-Ruiz"));
         assert_eq!(tidy("van der Berg").as_deref(), Some("van der Berg"));
         assert_eq!(tidy("VAN DER BERG").as_deref(), Some("Van Der Berg"));
-        assert_eq!(
-            tidy("Ludwig van Beethoven").as_deref(),
-            Some("Ludwig van Beethoven")
-        );
+        assert_eq!(tidy("Ludwig van Beethoven").as_deref(), Some("Ludwig van Beethoven"));
         assert_eq!(tidy("李 小龙").as_deref(), Some("李 小龙"));
         assert_eq!(tidy(" \t ").as_deref(), None);
     }
 
     #[test]
     fn split_full_name() {
-        assert_eq!(
-            split_full("Sam Okafor"),
-            (Some("Sam".into()), Some("Okafor".into()))
-        );
-        assert_eq!(
-            split_full("okafor, sam"),
-            (Some("Sam".into()), Some("Okafor".into()))
-        );
-        assert_eq!(
-            split_full("  Mary Ann  van Dyke "),
-            (Some("Mary".into()), Some("Ann van Dyke".into()))
-        );
+        assert_eq!(split_full("Sam Okafor"), (Some("Sam".into()), Some("Okafor".into())));
+        assert_eq!(split_full("okafor, sam"), (Some("Sam".into()), Some("Okafor".into())));
+        assert_eq!(split_full("  Mary Ann  van Dyke "), (Some("Mary".into()), Some("Ann van Dyke".into())));
         assert_eq!(split_full("Cher"), (Some("Cher".into()), None));
         assert_eq!(split_full("Cher,"), (Some("Cher".into()), None));
         assert_eq!(split_full(", Okafor"), (Some("Okafor".into()), None));

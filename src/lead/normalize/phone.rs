@@ -47,10 +47,7 @@ impl Phone {
         if s.chars().count() > MAX_CHARS {
             return Err(invalid(s, &format!("longer than {MAX_CHARS} characters")));
         }
-        let s = ["tel:", "TEL:", "Tel:"]
-            .iter()
-            .find_map(|p| s.strip_prefix(p))
-            .unwrap_or(s);
+        let s = ["tel:", "TEL:", "Tel:"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s);
 
         let main_end = s.find(|c: char| !is_number_char(c)).unwrap_or(s.len());
         let (main, rest) = s.split_at(main_end);
@@ -129,10 +126,7 @@ impl fmt::Display for Phone {
 }
 
 fn invalid(value: &str, why: &str) -> FieldError {
-    FieldError::invalid(format!(
-        "{} is not a valid phone number: {why}",
-        quote(value)
-    ))
+    FieldError::invalid(format!("{} is not a valid phone number: {why}", quote(value)))
 }
 
 /// Characters of the number itself: digits and the punctuation people write around them.
@@ -205,20 +199,11 @@ mod tests {
 
     #[test]
     fn extensions() {
-        assert_eq!(
-            ok("415.555.0199 ext. 7", "US"),
-            ("+14155550199".into(), Some("7".into()))
-        );
+        assert_eq!(ok("415.555.0199 ext. 7", "US"), ("+14155550199".into(), Some("7".into())));
         assert_eq!(ok("415-555-0199 x123", "US").1.as_deref(), Some("123"));
-        assert_eq!(
-            ok("415-555-0199 Extension: 55", "US").1.as_deref(),
-            Some("55")
-        );
+        assert_eq!(ok("415-555-0199 Extension: 55", "US").1.as_deref(), Some("55"));
         assert_eq!(ok("415-555-0199#9", "US").1.as_deref(), Some("9"));
-        assert_eq!(
-            ok("tel:+1-415-555-0199;ext=44", "US").1.as_deref(),
-            Some("44")
-        );
+        assert_eq!(ok("tel:+1-415-555-0199;ext=44", "US").1.as_deref(), Some("44"));
         assert!(err("415-555-0199 ext. seven", "US").contains("extension"));
         assert!(err("415-555-0199 x12345678901", "US").contains("too long"));
     }

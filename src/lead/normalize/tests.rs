@@ -61,18 +61,11 @@ fn form_record(src: &str) -> Record {
 }
 
 fn csv_row(cells: [&str; 8]) -> Record {
-    CSV_HEADER
-        .iter()
-        .zip(cells)
-        .map(|(h, c)| ((*h).to_owned(), Value::String(c.to_owned())))
-        .collect()
+    CSV_HEADER.iter().zip(cells).map(|(h, c)| ((*h).to_owned(), Value::String(c.to_owned()))).collect()
 }
 
 fn record(pairs: &[(&str, Value)]) -> Record {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
 fn norm(record: &Record) -> Normalized {
@@ -80,10 +73,7 @@ fn norm(record: &Record) -> Normalized {
 }
 
 fn fields(problems: &[Problem]) -> Vec<(&str, &str)> {
-    problems
-        .iter()
-        .map(|p| (p.field.as_str(), p.code.as_str()))
-        .collect()
+    problems.iter().map(|p| (p.field.as_str(), p.code.as_str())).collect()
 }
 
 #[test]
@@ -106,10 +96,7 @@ fn json_sample_lead() {
     assert_eq!(lead.postal_code.as_deref(), Some("94102-4801"));
     assert_eq!(lead.country.as_deref(), Some("US"));
     assert_eq!(lead.product.as_deref(), Some("solar"));
-    assert_eq!(
-        lead.comments.as_deref(),
-        Some("Roof is 12 years old; prefers calls after 5pm.")
-    );
+    assert_eq!(lead.comments.as_deref(), Some("Roof is 12 years old; prefers calls after 5pm."));
     assert_eq!(lead.vendor_lead_id.as_deref(), Some("VND-000981"));
     assert_eq!(lead.ip_address.as_deref(), Some("203.0.113.45"));
     let consent = lead.consent.unwrap_or_default();
@@ -140,20 +127,11 @@ fn form_sample_lead() {
     assert_eq!(lead.phone.as_deref(), Some("+15125550117"));
     assert_eq!(lead.postal_code.as_deref(), Some("78701"));
     assert_eq!(lead.state.as_deref(), Some("TX"));
-    assert_eq!(
-        lead.comments.as_deref(),
-        Some("Looking to refinance, rate < 6%")
-    );
+    assert_eq!(lead.comments.as_deref(), Some("Looking to refinance, rate < 6%"));
     assert_eq!(lead.vendor_lead_id.as_deref(), Some("A-77"));
     assert_eq!(lead.country, None);
-    assert_eq!(
-        lead.custom.get("mortgage.loan.amount"),
-        Some(&json!("350000"))
-    );
-    assert_eq!(
-        lead.custom.get("mortgage.property.type"),
-        Some(&json!("condo"))
-    );
+    assert_eq!(lead.custom.get("mortgage.loan.amount"), Some(&json!("350000")));
+    assert_eq!(lead.custom.get("mortgage.property.type"), Some(&json!("condo")));
     assert_eq!(lead.custom.len(), 2);
 }
 
@@ -215,20 +193,9 @@ fn csv_row_3_rejected_on_email_and_postal_code() {
         "solar",
         "Bad e-mail and ZIP: row must be rejected, file continues",
     ]));
-    assert_eq!(
-        fields(&n.errors),
-        vec![("email", "invalid"), ("postal_code", "invalid")]
-    );
-    assert!(
-        n.errors[0].message.contains("`chloe@example`"),
-        "{}",
-        n.errors[0].message
-    );
-    assert!(
-        n.errors[1].message.contains("`8020`"),
-        "{}",
-        n.errors[1].message
-    );
+    assert_eq!(fields(&n.errors), vec![("email", "invalid"), ("postal_code", "invalid")]);
+    assert!(n.errors[0].message.contains("`chloe@example`"), "{}", n.errors[0].message);
+    assert!(n.errors[1].message.contains("`8020`"), "{}", n.errors[1].message);
     assert_eq!(n.warnings, vec![]);
     let lead = n.lead;
     assert_eq!(lead.first_name.as_deref(), Some("Chloé"));
@@ -237,26 +204,14 @@ fn csv_row_3_rejected_on_email_and_postal_code() {
     // Rejected values are not canonical, and not lost.
     assert_eq!(lead.email, None);
     assert_eq!(lead.postal_code, None);
-    assert_eq!(
-        lead.custom.get("E-mail Address"),
-        Some(&json!("chloe@example"))
-    );
+    assert_eq!(lead.custom.get("E-mail Address"), Some(&json!("chloe@example")));
     assert_eq!(lead.custom.get("Zip Code"), Some(&json!("8020")));
 }
 
 #[test]
 fn csv_row_4_without_phone_keeps_formula_text_verbatim() {
     let formula = r#"=HYPERLINK("http://evil.example","click")"#;
-    let n = norm(&csv_row([
-        "Dev",
-        "Patel",
-        "dev.patel@example.com",
-        "",
-        "80205",
-        "CO",
-        "roofing",
-        formula,
-    ]));
+    let n = norm(&csv_row(["Dev", "Patel", "dev.patel@example.com", "", "80205", "CO", "roofing", formula]));
     assert_eq!((n.errors, n.warnings), (vec![], vec![]));
     assert_eq!(n.lead.phone, None);
     assert_eq!(n.lead.comments.as_deref(), Some(formula));
@@ -289,89 +244,37 @@ fn field_enum_matches_canonical_names() {
     let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
     assert_eq!(names, FIELD_NAMES);
     for name in FIELD_NAMES {
-        assert_eq!(
-            Target::parse(name),
-            Ok(Target::Field(
-                Field::from_name(name).unwrap_or(Field::Email)
-            ))
-        );
+        assert_eq!(Target::parse(name), Ok(Target::Field(Field::from_name(name).unwrap_or(Field::Email))));
     }
 }
 
 #[test]
 fn aliases_ignore_case_and_separators() {
     let a = Aliases::default();
-    for name in [
-        "First Name",
-        "first_name",
-        "FirstName",
-        "first-name",
-        "FNAME",
-        "given name",
-        "\u{feff}First Name",
-    ] {
-        assert_eq!(
-            a.resolve(name),
-            Some(&Target::Field(Field::FirstName)),
-            "{name}"
-        );
+    for name in
+        ["First Name", "first_name", "FirstName", "first-name", "FNAME", "given name", "\u{feff}First Name"]
+    {
+        assert_eq!(a.resolve(name), Some(&Target::Field(Field::FirstName)), "{name}");
     }
     for name in ["E-mail Address", "email_address", "EMAIL", "e-mail", "Mail"] {
-        assert_eq!(
-            a.resolve(name),
-            Some(&Target::Field(Field::Email)),
-            "{name}"
-        );
+        assert_eq!(a.resolve(name), Some(&Target::Field(Field::Email)), "{name}");
     }
     for name in ["Zip Code", "zip_code", "ZIP", "postal", "PostCode"] {
-        assert_eq!(
-            a.resolve(name),
-            Some(&Target::Field(Field::PostalCode)),
-            "{name}"
-        );
+        assert_eq!(a.resolve(name), Some(&Target::Field(Field::PostalCode)), "{name}");
     }
-    for name in [
-        "Phone",
-        "phone_1",
-        "Phone Number",
-        "mobile",
-        "Cell Phone",
-        "phone2",
-        "alt-phone",
-    ] {
+    for name in ["Phone", "phone_1", "Phone Number", "mobile", "Cell Phone", "phone2", "alt-phone"] {
         assert_eq!(a.resolve(name), Some(&Target::AnyPhone), "{name}");
     }
     assert_eq!(a.resolve("phone"), Some(&Target::Field(Field::Phone)));
     assert_eq!(a.resolve("phone_2"), Some(&Target::Field(Field::Phone2)));
     assert_eq!(a.resolve("Full Name"), Some(&Target::FullName));
-    assert_eq!(
-        a.resolve("lead_id"),
-        Some(&Target::Field(Field::VendorLeadId))
-    );
-    assert_eq!(
-        a.resolve("universal_leadid"),
-        Some(&Target::Consent(ConsentPart::JornayaLeadid))
-    );
-    assert_eq!(
-        a.resolve("xxTrustedFormCertUrl"),
-        Some(&Target::Consent(ConsentPart::TrustedformCertUrl))
-    );
-    assert_eq!(
-        a.resolve("consent.text"),
-        Some(&Target::Consent(ConsentPart::Text))
-    );
-    assert_eq!(
-        a.resolve("TCPA Consent"),
-        Some(&Target::Consent(ConsentPart::Given))
-    );
-    for custom in [
-        "campaign",
-        "utm.source",
-        "household_income",
-        "contact.email",
-        "vendor.name",
-        "source_id",
-    ] {
+    assert_eq!(a.resolve("lead_id"), Some(&Target::Field(Field::VendorLeadId)));
+    assert_eq!(a.resolve("universal_leadid"), Some(&Target::Consent(ConsentPart::JornayaLeadid)));
+    assert_eq!(a.resolve("xxTrustedFormCertUrl"), Some(&Target::Consent(ConsentPart::TrustedformCertUrl)));
+    assert_eq!(a.resolve("consent.text"), Some(&Target::Consent(ConsentPart::Text)));
+    assert_eq!(a.resolve("TCPA Consent"), Some(&Target::Consent(ConsentPart::Given)));
+    for custom in ["campaign", "utm.source", "household_income", "contact.email", "vendor.name", "source_id"]
+    {
         assert_eq!(a.resolve(custom), None, "{custom}");
     }
 }
@@ -400,19 +303,10 @@ fn overrides_win_and_unknown_targets_are_named() {
     .into();
     let a = Aliases::with_overrides(&overrides).unwrap_or_default();
     assert_eq!(a.resolve("campaign"), Some(&Target::Field(Field::Product)));
-    assert_eq!(
-        a.resolve("SourceID"),
-        Some(&Target::Field(Field::VendorLeadId))
-    );
-    assert_eq!(
-        a.resolve("Name"),
-        Some(&Target::Custom("display_name".into()))
-    );
+    assert_eq!(a.resolve("SourceID"), Some(&Target::Field(Field::VendorLeadId)));
+    assert_eq!(a.resolve("Name"), Some(&Target::Custom("display_name".into())));
     assert_eq!(a.resolve("email"), Some(&Target::Custom("contact".into())));
-    assert_eq!(
-        a.resolve("disclosure"),
-        Some(&Target::Consent(ConsentPart::Text))
-    );
+    assert_eq!(a.resolve("disclosure"), Some(&Target::Consent(ConsentPart::Text)));
 
     let bad: BTreeMap<String, String> = [("zipcode".to_owned(), "zip".to_owned())].into();
     let err = Aliases::with_overrides(&bad).err().unwrap_or_default();
@@ -434,10 +328,7 @@ fn overrides_apply_in_normalize() {
         aliases: Aliases::with_overrides(&overrides).unwrap_or_default(),
         ..NormalizeOptions::default()
     };
-    let n = normalize(
-        &record(&[("source_id", json!("XML-5521")), ("nick", json!("PJ"))]),
-        &opts,
-    );
+    let n = normalize(&record(&[("source_id", json!("XML-5521")), ("nick", json!("PJ"))]), &opts);
     assert_eq!(n.lead.vendor_lead_id.as_deref(), Some("XML-5521"));
     assert_eq!(n.lead.custom.get("nickname"), Some(&json!("PJ")));
 }
@@ -451,53 +342,35 @@ fn phones_fill_slots_in_document_order_and_a_third_goes_to_custom() {
     ]));
     assert_eq!(n.lead.phone.as_deref(), Some("+13035550161"));
     assert_eq!(n.lead.phone_2.as_deref(), Some("+13035550162"));
-    assert_eq!(
-        n.lead.custom.get("Home Phone"),
-        Some(&json!("303-555-0163"))
-    );
+    assert_eq!(n.lead.custom.get("Home Phone"), Some(&json!("303-555-0163")));
 }
 
 #[test]
 fn explicit_phone_names_keep_their_slot() {
-    let n = norm(&record(&[
-        ("mobile", json!("303-555-0161")),
-        ("phone", json!("303-555-0162")),
-    ]));
+    let n = norm(&record(&[("mobile", json!("303-555-0161")), ("phone", json!("303-555-0162"))]));
     assert_eq!(n.lead.phone.as_deref(), Some("+13035550162"));
     assert_eq!(n.lead.phone_2.as_deref(), Some("+13035550161"));
 }
 
 #[test]
 fn invalid_phone_is_kept_raw_with_a_warning() {
-    let n = norm(&record(&[
-        ("phone", json!("  555-0142 ")),
-        ("phone_2", json!("1-800-FLOWERS")),
-    ]));
+    let n = norm(&record(&[("phone", json!("  555-0142 ")), ("phone_2", json!("1-800-FLOWERS"))]));
     assert_eq!(n.errors, vec![]);
-    assert_eq!(
-        fields(&n.warnings),
-        vec![("phone", "invalid"), ("phone_2", "invalid")]
-    );
+    assert_eq!(fields(&n.warnings), vec![("phone", "invalid"), ("phone_2", "invalid")]);
     assert_eq!(n.lead.phone.as_deref(), Some("555-0142"));
     assert_eq!(n.lead.phone_2.as_deref(), Some("1-800-FLOWERS"));
 }
 
 #[test]
 fn phone_as_json_number_and_explicit_extension() {
-    let n = norm(&record(&[
-        ("phone", json!(4155550142u64)),
-        ("ext", json!(12)),
-    ]));
+    let n = norm(&record(&[("phone", json!(4155550142u64)), ("ext", json!(12))]));
     assert_eq!(n.lead.phone.as_deref(), Some("+14155550142"));
     assert_eq!(n.lead.phone_ext.as_deref(), Some("12"));
 }
 
 #[test]
 fn phones_use_the_leads_own_country() {
-    let n = norm(&record(&[
-        ("phone", json!("07400 123456")),
-        ("country", json!("UK")),
-    ]));
+    let n = norm(&record(&[("phone", json!("07400 123456")), ("country", json!("UK"))]));
     assert_eq!(n.lead.phone.as_deref(), Some("+447400123456"));
     assert_eq!(n.lead.country.as_deref(), Some("GB"));
     assert_eq!(n.warnings, vec![]);
@@ -517,10 +390,7 @@ fn full_name_splits_and_given_names_win() {
     assert_eq!(n.lead.last_name.as_deref(), Some("Okafor"));
     assert!(n.lead.custom.is_empty());
 
-    let n = norm(&record(&[
-        ("name", json!("Okafor, Samuel")),
-        ("first_name", json!("Sam")),
-    ]));
+    let n = norm(&record(&[("name", json!("Okafor, Samuel")), ("first_name", json!("Sam"))]));
     assert_eq!(n.lead.first_name.as_deref(), Some("Sam"));
     assert_eq!(n.lead.last_name.as_deref(), Some("Okafor"));
     // The unused "Samuel" is not lost.
@@ -531,10 +401,7 @@ fn full_name_splits_and_given_names_win() {
 fn us_postal_codes() {
     let zip = |v: Value| norm(&record(&[("zip", v)]));
     assert_eq!(zip(json!(2134)).lead.postal_code.as_deref(), Some("02134"));
-    assert_eq!(
-        zip(json!("941024801")).lead.postal_code.as_deref(),
-        Some("94102-4801")
-    );
+    assert_eq!(zip(json!("941024801")).lead.postal_code.as_deref(), Some("94102-4801"));
     let bad = zip(json!("SW1A 1AA"));
     assert_eq!(fields(&bad.errors), vec![("postal_code", "invalid")]);
     assert_eq!(bad.lead.custom.get("zip"), Some(&json!("SW1A 1AA")));
@@ -542,18 +409,12 @@ fn us_postal_codes() {
 
 #[test]
 fn non_us_postal_codes_are_only_tidied() {
-    let n = norm(&record(&[
-        ("zip", json!(" sw1a 1aa ")),
-        ("country", json!("England")),
-    ]));
+    let n = norm(&record(&[("zip", json!(" sw1a 1aa ")), ("country", json!("England"))]));
     assert_eq!(n.errors, vec![]);
     assert_eq!(n.lead.postal_code.as_deref(), Some("SW1A 1AA"));
     let n = normalize(
         &record(&[("zip", json!("k1a 0b1"))]),
-        &NormalizeOptions {
-            default_region: "CA".into(),
-            ..NormalizeOptions::default()
-        },
+        &NormalizeOptions { default_region: "CA".into(), ..NormalizeOptions::default() },
     );
     assert_eq!(n.errors, vec![]);
     assert_eq!(n.lead.postal_code.as_deref(), Some("K1A 0B1"));
@@ -561,11 +422,8 @@ fn non_us_postal_codes_are_only_tidied() {
 
 #[test]
 fn zip_codes_apply_to_us_territories() {
-    let n = norm(&record(&[
-        ("zip", json!("00901")),
-        ("country", json!("Puerto Rico")),
-        ("state", json!("PR")),
-    ]));
+    let n =
+        norm(&record(&[("zip", json!("00901")), ("country", json!("Puerto Rico")), ("state", json!("PR"))]));
     assert_eq!((n.errors, n.warnings), (vec![], vec![]));
     assert_eq!(n.lead.postal_code.as_deref(), Some("00901"));
     assert_eq!(n.lead.country.as_deref(), Some("PR"));
@@ -579,10 +437,7 @@ fn states_depend_on_country() {
     let n = state(&[("state", json!("Quebec"))]);
     assert_eq!(n.lead.state.as_deref(), Some("QC"));
     let n = state(&[("province", json!("Bavaria")), ("country", json!("DE"))]);
-    assert_eq!(
-        (n.lead.state.as_deref(), n.warnings.len()),
-        (Some("Bavaria"), 0)
-    );
+    assert_eq!((n.lead.state.as_deref(), n.warnings.len()), (Some("Bavaria"), 0));
     let n = state(&[("state", json!("Calfornia"))]);
     assert_eq!(n.lead.state.as_deref(), Some("Calfornia"));
     assert_eq!(fields(&n.warnings), vec![("state", "invalid")]);
@@ -592,10 +447,7 @@ fn states_depend_on_country() {
 
 #[test]
 fn unknown_country_is_kept_with_a_warning() {
-    let n = norm(&record(&[
-        ("country", json!(" Atlantis ")),
-        ("zip", json!("ABC")),
-    ]));
+    let n = norm(&record(&[("country", json!(" Atlantis ")), ("zip", json!("ABC"))]));
     assert_eq!(n.lead.country.as_deref(), Some("Atlantis"));
     assert_eq!(fields(&n.warnings), vec![("country", "invalid")]);
     // No US rule for a lead that says it is elsewhere.
@@ -624,20 +476,14 @@ fn consent_flags_and_evidence() {
     let n = norm(&record(&[
         ("consent_language", json!(text)),
         ("consent.timestamp", json!("2026-03-01T12:00:00Z")),
-        (
-            "xxTrustedFormPingUrl",
-            json!("https://ping.trustedform.com/x"),
-        ),
+        ("xxTrustedFormPingUrl", json!("https://ping.trustedform.com/x")),
         ("universal_leadid", json!("ABCD-1234")),
         ("optin", json!("maybe")),
     ]));
     let c = n.lead.consent.clone().unwrap_or_default();
     assert_eq!(c.text.as_deref(), Some(text));
     assert_eq!(c.timestamp.as_deref(), Some("2026-03-01T12:00:00Z"));
-    assert_eq!(
-        c.trustedform_ping_url.as_deref(),
-        Some("https://ping.trustedform.com/x")
-    );
+    assert_eq!(c.trustedform_ping_url.as_deref(), Some("https://ping.trustedform.com/x"));
     assert_eq!(c.jornaya_leadid.as_deref(), Some("ABCD-1234"));
     assert_eq!(c.given, None);
     assert_eq!(fields(&n.warnings), vec![("consent", "invalid")]);
@@ -647,10 +493,7 @@ fn consent_flags_and_evidence() {
 #[test]
 fn vendor_lead_id_numbers_stay_exact() {
     let n = norm(&record(&[("lead_id", json!(12345678901234567890u64))]));
-    assert_eq!(
-        n.lead.vendor_lead_id.as_deref(),
-        Some("12345678901234567890")
-    );
+    assert_eq!(n.lead.vendor_lead_id.as_deref(), Some("12345678901234567890"));
     let n = norm(&record(&[("lead_id", json!(" A  7 "))]));
     assert_eq!(n.lead.vendor_lead_id.as_deref(), Some("A  7"));
 }
@@ -716,32 +559,17 @@ fn repeated_custom_names_become_a_list() {
         ("interest_tag", json!("b")),
         ("interest_tag", json!("c")),
     ]));
-    assert_eq!(
-        n.lead.custom.get("interest_tag"),
-        Some(&json!(["a", "b", "c"]))
-    );
+    assert_eq!(n.lead.custom.get("interest_tag"), Some(&json!(["a", "b", "c"])));
     // A list that was sent as a list stays one value.
-    let n = norm(&record(&[
-        ("answers", json!(["x", "y"])),
-        ("answers", json!("z")),
-    ]));
-    assert_eq!(
-        n.lead.custom.get("answers"),
-        Some(&json!([["x", "y"], "z"]))
-    );
+    let n = norm(&record(&[("answers", json!(["x", "y"])), ("answers", json!("z"))]));
+    assert_eq!(n.lead.custom.get("answers"), Some(&json!([["x", "y"], "z"])));
 }
 
 #[test]
 fn lists_for_canonical_fields_go_to_custom_with_a_warning() {
-    let n = norm(&record(&[(
-        "email",
-        json!(["a@example.com", "b@example.com"]),
-    )]));
+    let n = norm(&record(&[("email", json!(["a@example.com", "b@example.com"]))]));
     assert_eq!(n.lead.email, None);
-    assert_eq!(
-        n.lead.custom.get("email"),
-        Some(&json!(["a@example.com", "b@example.com"]))
-    );
+    assert_eq!(n.lead.custom.get("email"), Some(&json!(["a@example.com", "b@example.com"])));
     assert_eq!(fields(&n.warnings), vec![("email", "invalid")]);
 }
 
@@ -750,10 +578,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 
@@ -837,10 +662,7 @@ fn odd_input_never_panics() {
             rec.push((rng.pick(&names).to_owned(), Value::String(s)));
         }
         let region = ["US", "GB", "CA", "DE", "", "zz", "ÜS"][round % 7];
-        let opts = NormalizeOptions {
-            default_region: region.to_owned(),
-            ..NormalizeOptions::default()
-        };
+        let opts = NormalizeOptions { default_region: region.to_owned(), ..NormalizeOptions::default() };
         let n = normalize(&rec, &opts);
         // Whatever went in, what came out keeps the stage's promises.
         if let Some(email) = &n.lead.email {
@@ -855,15 +677,8 @@ fn odd_input_never_panics() {
     // Digit strings of every length straight into the phone parser.
     for len in 0..40 {
         for region in ["US", "GB", "IN", "BR", "CN", "DE", "AU", "001"] {
-            let digits: String = (0..len)
-                .map(|i| char::from(b'0' + ((i * 7 + len) % 10) as u8))
-                .collect();
-            for raw in [
-                digits.clone(),
-                format!("+{digits}"),
-                format!("00{digits}"),
-                format!("011{digits}"),
-            ] {
+            let digits: String = (0..len).map(|i| char::from(b'0' + ((i * 7 + len) % 10) as u8)).collect();
+            for raw in [digits.clone(), format!("+{digits}"), format!("00{digits}"), format!("011{digits}")] {
                 if let Ok(p) = Phone::parse(&raw, region) {
                     assert!(p.e164().starts_with('+'), "{raw} → {p}");
                 }
@@ -882,17 +697,9 @@ fn huge_values_are_handled_and_quoted_briefly() {
         ("state", json!(huge.clone())),
         ("first_name", json!(huge.clone())),
     ]));
-    assert_eq!(
-        fields(&n.errors),
-        vec![("email", "invalid"), ("postal_code", "invalid")]
-    );
+    assert_eq!(fields(&n.errors), vec![("email", "invalid"), ("postal_code", "invalid")]);
     for p in n.errors.iter().chain(&n.warnings) {
-        assert!(
-            p.message.len() < 300,
-            "{} message is {} bytes",
-            p.field,
-            p.message.len()
-        );
+        assert!(p.message.len() < 300, "{} message is {} bytes", p.field, p.message.len());
     }
     assert_eq!(n.lead.first_name.map(|s| s.len()), Some(huge.len()));
 }

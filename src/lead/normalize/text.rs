@@ -52,11 +52,7 @@ const QUOTE_MAX_CHARS: usize = 64;
 pub(crate) fn quote(s: &str) -> String {
     let mut chars = s.chars();
     let head: String = chars.by_ref().take(QUOTE_MAX_CHARS).collect();
-    if chars.next().is_some() {
-        format!("`{head}…`")
-    } else {
-        format!("`{head}`")
-    }
+    if chars.next().is_some() { format!("`{head}…`") } else { format!("`{head}`") }
 }
 
 #[cfg(test)]
@@ -85,10 +81,7 @@ mod tests {
     #[test]
     fn scalar_text_keeps_numbers_exact() {
         assert_eq!(scalar_text(&json!(145000)).as_deref(), Some("145000"));
-        assert_eq!(
-            scalar_text(&json!(9007199254740993u64)).as_deref(),
-            Some("9007199254740993")
-        );
+        assert_eq!(scalar_text(&json!(9007199254740993u64)).as_deref(), Some("9007199254740993"));
         assert_eq!(scalar_text(&json!(true)).as_deref(), Some("true"));
         assert_eq!(scalar_text(&json!(["a"])), None);
     }

@@ -38,11 +38,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Cow<'_, str>, ParseError> {
         || body.starts_with(b"<\0")
         || body.starts_with(b"\0<")
     {
-        return Err(ParseError::at(
-            "UTF-16 encoded XML is not supported; send UTF-8",
-            1,
-            1,
-        ));
+        return Err(ParseError::at("UTF-16 encoded XML is not supported; send UTF-8", 1, 1));
     }
     let utf8 = std::str::from_utf8(body);
     if let Ok(text) = utf8
@@ -58,16 +54,9 @@ pub(super) fn decode(body: &[u8]) -> Result<Cow<'_, str>, ParseError> {
         (Label::Utf8, Err(e)) => {
             let at = e.valid_up_to();
             let byte = body.get(at).copied().unwrap_or(0);
-            let hint = if declared.is_none() {
-                " (declare encoding=\"ISO-8859-1\" if it is Latin-1)"
-            } else {
-                ""
-            };
-            Err(error_at(
-                body,
-                at as u64,
-                format!("the body is not valid UTF-8 (byte 0x{byte:02X}){hint}"),
-            ))
+            let hint =
+                if declared.is_none() { " (declare encoding=\"ISO-8859-1\" if it is Latin-1)" } else { "" };
+            Err(error_at(body, at as u64, format!("the body is not valid UTF-8 (byte 0x{byte:02X}){hint}")))
         }
         (Label::Unsupported, _) => {
             let (name, at) = declared.unwrap_or(("?", 0));
@@ -115,19 +104,14 @@ fn declared_encoding(body: &[u8]) -> Option<(&str, usize)> {
     }
     let decl_end = window.windows(2).position(|w| w == b"?>")?;
     let decl = window.get(..decl_end)?;
-    let at = decl
-        .windows(8)
-        .position(|w| w.eq_ignore_ascii_case(b"encoding"))?;
+    let at = decl.windows(8).position(|w| w.eq_ignore_ascii_case(b"encoding"))?;
     let after = decl.get(at + 8..)?;
     let eq = after.iter().position(|&b| b == b'=')?;
     let value = after.get(eq + 1..)?;
     let is_label = |b: &u8| b.is_ascii_alphanumeric() || b"._:-".contains(b);
     let from = value.iter().position(is_label)?;
     let value = value.get(from..)?;
-    let len = value
-        .iter()
-        .position(|b| !is_label(b))
-        .unwrap_or(value.len());
+    let len = value.iter().position(|b| !is_label(b)).unwrap_or(value.len());
     let label = std::str::from_utf8(value.get(..len)?).ok()?;
     Some((label, start))
 }
@@ -135,17 +119,13 @@ fn declared_encoding(body: &[u8]) -> Option<(&str, usize)> {
 /// Windows-1252, which is ISO-8859-1 except for printable characters in 0x80–0x9F.
 fn windows_1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
-        '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
-        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
-        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
-        '\u{178}',
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+        '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}', '\u{90}',
+        '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2DC}',
+        '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
     ];
     match b {
-        0x80..=0x9F => HIGH
-            .get(usize::from(b - 0x80))
-            .copied()
-            .unwrap_or('\u{FFFD}'),
+        0x80..=0x9F => HIGH.get(usize::from(b - 0x80)).copied().unwrap_or('\u{FFFD}'),
         _ => char::from(b),
     }
 }
@@ -159,10 +139,7 @@ mod tests {
     fn declared_labels_are_read_loosely() {
         let body = "<?xml version=“1.0” encoding=“ISO-8859-1”?><a/>".as_bytes();
         assert_eq!(declared_encoding(body), Some(("ISO-8859-1", 0)));
-        assert_eq!(
-            declared_encoding(b"\n <?xml version='1.0' encoding = 'utf-8' ?>"),
-            Some(("utf-8", 2))
-        );
+        assert_eq!(declared_encoding(b"\n <?xml version='1.0' encoding = 'utf-8' ?>"), Some(("utf-8", 2)));
         assert_eq!(declared_encoding(b"<?xml version='1.0'?><a/>"), None);
         assert_eq!(declared_encoding(b"<a encoding='x'/>"), None);
         assert_eq!(declared_encoding(b"<?xml encoding"), None);
@@ -188,18 +165,8 @@ mod tests {
 
     #[test]
     fn utf16_and_invalid_utf8_are_refused_with_a_position() {
-        assert!(
-            decode(b"\xFF\xFE<\0a\0")
-                .unwrap_err()
-                .message
-                .contains("UTF-16")
-        );
-        assert!(
-            decode(b"<\0a\0/\0>\0")
-                .unwrap_err()
-                .message
-                .contains("UTF-16")
-        );
+        assert!(decode(b"\xFF\xFE<\0a\0").unwrap_err().message.contains("UTF-16"));
+        assert!(decode(b"<\0a\0/\0>\0").unwrap_err().message.contains("UTF-16"));
         let e = decode(b"<a>\n  caf\xE9</a>").unwrap_err();
         assert!(e.message.contains("0xE9"), "{e}");
         assert_eq!((e.line, e.column), (Some(2), Some(6)));

@@ -24,16 +24,9 @@ pub(super) fn assemble(
     cx: &ParseContext,
     text: &[u8],
 ) -> Result<ParseOutput, ParseError> {
-    let paths: BTreeMap<&str, &str> = cx
-        .xml_paths
-        .iter()
-        .map(|(k, v)| (k.trim_matches('/'), v.as_str()))
-        .collect();
-    let Collected {
-        units,
-        items,
-        root_start,
-    } = collected;
+    let paths: BTreeMap<&str, &str> =
+        cx.xml_paths.iter().map(|(k, v)| (k.trim_matches('/'), v.as_str())).collect();
+    let Collected { units, items, root_start } = collected;
 
     if let Some(record) = configured_record(cx) {
         if units.is_empty() {
@@ -45,21 +38,12 @@ pub(super) fn assemble(
         }
         let slots: Vec<_> = (0..units.len()).map(Some).collect();
         let records = group(items, &units, &slots, units.len(), &paths);
-        return Ok(ParseOutput {
-            records,
-            batch: true,
-        });
+        return Ok(ParseOutput { records, batch: true });
     }
 
     let Some(name) = guess_record_name(&units) else {
-        let record = items
-            .into_iter()
-            .map(|item| field(item, 0, &paths))
-            .collect();
-        return Ok(ParseOutput {
-            records: vec![record],
-            batch: false,
-        });
+        let record = items.into_iter().map(|item| field(item, 0, &paths)).collect();
+        return Ok(ParseOutput { records: vec![record], batch: false });
     };
     let mut slots = Vec::with_capacity(units.len());
     let mut count = 0;
@@ -80,10 +64,7 @@ pub(super) fn assemble(
         }
     }
     let records = group(items, &units, &slots, count, &paths);
-    Ok(ParseOutput {
-        records,
-        batch: true,
-    })
+    Ok(ParseOutput { records, batch: true })
 }
 
 /// The name shared by the most children of the root that contain elements, if at least two.
@@ -111,8 +92,7 @@ fn group(
     let mut records = vec![Record::new(); count];
     for item in items {
         let Some(unit) = item.unit else { continue };
-        let (Some(Some(slot)), Some(depth)) = (slots.get(unit), units.get(unit).map(|u| u.depth))
-        else {
+        let (Some(Some(slot)), Some(depth)) = (slots.get(unit), units.get(unit).map(|u| u.depth)) else {
             continue;
         };
         if let Some(record) = records.get_mut(*slot) {
@@ -137,12 +117,7 @@ fn field(item: Item, depth: usize, paths: &BTreeMap<&str, &str>) -> (String, Val
         .find_map(|key| paths.get(key));
     let name = match mapped {
         Some(target) => (*target).to_owned(),
-        None => item
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&item.path)
-            .to_owned(),
+        None => item.path.rsplit('/').next().unwrap_or(&item.path).to_owned(),
     };
     (name, Value::String(item.value))
 }

@@ -46,10 +46,7 @@ fn crlf(input: &str) -> String {
 }
 
 fn variants(input: &str) -> [(&'static str, Vec<u8>); 2] {
-    [
-        ("LF", input.replace("\r\n", "\n").into_bytes()),
-        ("CRLF", crlf(input).into_bytes()),
-    ]
+    [("LF", input.replace("\r\n", "\n").into_bytes()), ("CRLF", crlf(input).into_bytes())]
 }
 
 fn cx() -> ParseContext {
@@ -57,21 +54,13 @@ fn cx() -> ParseContext {
 }
 
 fn with_paths(pairs: &[(&str, &str)]) -> ParseContext {
-    let xml_paths: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    ParseContext {
-        xml_paths,
-        ..ParseContext::default()
-    }
+    let xml_paths: BTreeMap<String, String> =
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    ParseContext { xml_paths, ..ParseContext::default() }
 }
 
 fn with_record(name: &str) -> ParseContext {
-    ParseContext {
-        xml_record: Some(name.to_owned()),
-        ..ParseContext::default()
-    }
+    ParseContext { xml_record: Some(name.to_owned()), ..ParseContext::default() }
 }
 
 /// Parses the LF and CRLF variants, asserts they agree and succeed.
@@ -102,25 +91,16 @@ fn err(input: &str) -> ParseError {
 
 #[track_caller]
 fn assert_err(e: &ParseError, needle: &str, line: u64, column: u64) {
-    assert!(
-        e.message.contains(needle),
-        "{e:?} does not mention {needle:?}"
-    );
+    assert!(e.message.contains(needle), "{e:?} does not mention {needle:?}");
     assert_eq!((e.line, e.column), (Some(line), Some(column)), "{e}");
 }
 
 fn get<'r>(record: &'r Record, name: &str) -> Option<&'r str> {
-    record
-        .iter()
-        .find(|(k, _)| k == name)
-        .and_then(|(_, v)| v.as_str())
+    record.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str())
 }
 
 fn pairs(record: &Record) -> Vec<(&str, &str)> {
-    record
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("<not a string>")))
-        .collect()
+    record.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("<not a string>"))).collect()
 }
 
 fn single(out: &ParseOutput) -> &Record {
@@ -153,10 +133,7 @@ fn sample_gives_one_record_with_leaf_names_and_the_phone_type() {
 
 #[test]
 fn sample_with_a_source_mapping_renames_the_mapped_fields() {
-    let cx = with_paths(&[
-        ("lead/source_id", "vendor_lead_id"),
-        ("interest", "product"),
-    ]);
+    let cx = with_paths(&[("lead/source_id", "vendor_lead_id"), ("interest", "product")]);
     let out = ok_with(SAMPLE, &cx);
     let record = single(&out);
     assert_eq!(get(record, "vendor_lead_id"), Some("XML-5521"));
@@ -183,10 +160,7 @@ fn mapping_paths_may_start_at_the_record_its_children_or_the_root() {
         ("lead/contact/last_name", "last"),
         ("/contact/phone@type", "phone_kind"),
         ("address/zip", "postal_code"),
-        (
-            "first_name",
-            "never: bare names are not paths below the record",
-        ),
+        ("first_name", "never: bare names are not paths below the record"),
     ]);
     let out = ok_with(SAMPLE, &cx);
     let record = single(&out);
@@ -202,11 +176,7 @@ fn mapping_in_a_batch_is_relative_to_each_record() {
     let cx = with_paths(&[("name", "full_name"), ("leads/lead@id", "vendor_lead_id")]);
     let out = ok_with(BATCH, &cx);
     assert!(out.batch);
-    for (record, (name, id)) in out
-        .records
-        .iter()
-        .zip([("Ann", "1"), ("Bob", "2"), ("Cy", "3")])
-    {
+    for (record, (name, id)) in out.records.iter().zip([("Ann", "1"), ("Bob", "2"), ("Cy", "3")]) {
         assert_eq!(get(record, "full_name"), Some(name));
         assert_eq!(get(record, "vendor_lead_id"), Some(id));
     }
@@ -219,14 +189,7 @@ fn repeated_children_of_the_root_are_a_batch() {
     let out = ok(BATCH);
     assert!(out.batch);
     assert_eq!(out.records.len(), 3);
-    assert_eq!(
-        pairs(&out.records[2]),
-        [
-            ("lead@id", "3"),
-            ("name", "Cy"),
-            ("email", "cy@example.com")
-        ]
-    );
+    assert_eq!(pairs(&out.records[2]), [("lead@id", "3"), ("name", "Cy"), ("email", "cy@example.com")]);
     // The envelope (`count`) belongs to no record.
     assert!(out.records.iter().all(|r| get(r, "leads@count").is_none()));
 }
@@ -234,10 +197,7 @@ fn repeated_children_of_the_root_are_a_batch() {
 #[test]
 fn repeated_leaf_children_are_not_records() {
     let out = ok("<lead><phone>1</phone><phone>2</phone><name>N</name></lead>");
-    assert_eq!(
-        pairs(single(&out)),
-        [("phone", "1"), ("phone", "2"), ("name", "N")]
-    );
+    assert_eq!(pairs(single(&out)), [("phone", "1"), ("phone", "2"), ("name", "N")]);
 }
 
 #[test]
@@ -263,10 +223,7 @@ fn an_explicit_record_element_is_found_at_any_depth() {
                  <item><prospect><name>B</name></prospect></item></batch></export>";
     let out = ok_with(input, &with_record("prospect"));
     assert!(out.batch);
-    assert_eq!(
-        out.records.iter().map(pairs).collect::<Vec<_>>(),
-        [[("name", "A")], [("name", "B")]]
-    );
+    assert_eq!(out.records.iter().map(pairs).collect::<Vec<_>>(), [[("name", "A")], [("name", "B")]]);
 }
 
 #[test]
@@ -290,10 +247,7 @@ fn an_explicit_record_that_is_absent_is_an_error() {
 #[test]
 fn a_record_nested_in_a_record_belongs_to_the_outer_one() {
     let out = ok_with("<l><l><a>1</a></l><b>2</b></l>", &with_record("l"));
-    assert_eq!(
-        out.records.iter().map(pairs).collect::<Vec<_>>(),
-        [[("a", "1"), ("b", "2")]]
-    );
+    assert_eq!(out.records.iter().map(pairs).collect::<Vec<_>>(), [[("a", "1"), ("b", "2")]]);
 }
 
 // ---- text, attributes, names --------------------------------------------------------
@@ -319,20 +273,14 @@ fn cdata_entities_and_character_references_are_decoded() {
 #[test]
 fn a_lone_ampersand_is_text() {
     let out = ok("<lead><company>AT&T</company><note>Smith & Sons; Ltd</note></lead>");
-    assert_eq!(
-        pairs(single(&out)),
-        [("company", "AT&T"), ("note", "Smith & Sons; Ltd")]
-    );
+    assert_eq!(pairs(single(&out)), [("company", "AT&T"), ("note", "Smith & Sons; Ltd")]);
 }
 
 #[test]
 fn empty_leaves_keep_their_pair_and_blank_text_is_ignored() {
     let input = "<lead>\n  <middle_name/>\n  <suffix></suffix>\n  <title>   \n  </title>\n</lead>";
     let out = ok(input);
-    assert_eq!(
-        pairs(single(&out)),
-        [("middle_name", ""), ("suffix", ""), ("title", "")]
-    );
+    assert_eq!(pairs(single(&out)), [("middle_name", ""), ("suffix", ""), ("title", "")]);
 }
 
 #[test]
@@ -382,10 +330,7 @@ fn namespace_prefixes_are_stripped() {
 #[test]
 fn mixed_content_keeps_the_containers_own_text() {
     let out = ok("<lead>Call after 5 <name>Ann</name> please</lead>");
-    assert_eq!(
-        pairs(single(&out)),
-        [("name", "Ann"), ("lead", "Call after 5  please")]
-    );
+    assert_eq!(pairs(single(&out)), [("name", "Ann"), ("lead", "Call after 5  please")]);
 }
 
 #[test]
@@ -398,17 +343,15 @@ fn comments_and_processing_instructions_are_ignored() {
 
 #[test]
 fn a_root_leaf_is_a_record_of_one_field() {
-    assert_eq!(
-        pairs(single(&ok("<email>a@example.com</email>"))),
-        [("email", "a@example.com")]
-    );
+    assert_eq!(pairs(single(&ok("<email>a@example.com</email>"))), [("email", "a@example.com")]);
 }
 
 // ---- encodings ----------------------------------------------------------------------
 
 #[test]
 fn latin1_declared_bodies_are_decoded() {
-    let raw = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\r\n<lead><n>Ib\xE1\xF1ez \x93Q\x94</n></lead>";
+    let raw =
+        b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\r\n<lead><n>Ib\xE1\xF1ez \x93Q\x94</n></lead>";
     let out = parse(raw, &cx()).unwrap();
     assert_eq!(get(single(&out), "n"), Some("Ibáñez “Q”"));
 }
@@ -450,12 +393,7 @@ const BILLION_LAUGHS: &str = r#"<?xml version="1.0"?>
 
 #[test]
 fn billion_laughs_is_refused_at_the_doctype() {
-    assert_err(
-        &err(BILLION_LAUGHS),
-        "DOCTYPE/DTD is not allowed (entity expansion is disabled)",
-        2,
-        1,
-    );
+    assert_err(&err(BILLION_LAUGHS), "DOCTYPE/DTD is not allowed (entity expansion is disabled)", 2, 1);
 }
 
 #[test]
@@ -465,18 +403,8 @@ fn external_entities_are_refused() {
     assert_err(&err(xxe), "DOCTYPE/DTD is not allowed", 2, 1);
     let public = "<!DOCTYPE lead PUBLIC \"-//X//EN\" \"http://example.com/lead.dtd\"><lead/>";
     assert_err(&err(public), "DOCTYPE/DTD is not allowed", 1, 1);
-    assert_err(
-        &err("<!doctype lead>\n<lead/>"),
-        "DOCTYPE/DTD is not allowed",
-        1,
-        1,
-    );
-    assert_err(
-        &err("<lead/>\n<!DOCTYPE>"),
-        "DOCTYPE/DTD is not allowed",
-        2,
-        1,
-    );
+    assert_err(&err("<!doctype lead>\n<lead/>"), "DOCTYPE/DTD is not allowed", 1, 1);
+    assert_err(&err("<lead/>\n<!DOCTYPE>"), "DOCTYPE/DTD is not allowed", 2, 1);
     let unclosed = "<?xml version=\"1.0\"?>\n<!DOCTYPE foo [ <!ENTITY x \"y\">";
     assert_err(&err(unclosed), "DOCTYPE/DTD is not allowed", 2, 1);
 }
@@ -504,12 +432,7 @@ fn deep_nesting_is_refused_at_the_limit() {
 fn too_many_attributes_are_refused() {
     let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"{i}\"")).collect();
     let input = format!("<lead>\n  <x{attrs}/>\n</lead>");
-    assert_err(
-        &err(&input),
-        "element <x> has more than 64 attributes",
-        2,
-        3,
-    );
+    assert_err(&err(&input), "element <x> has more than 64 attributes", 2, 3);
     let attrs: String = (0..64).map(|i| format!(" a{i}=\"{i}\"")).collect();
     let out = ok(&format!("<lead><x{attrs}/></lead>"));
     assert_eq!(single(&out).len(), 65);
@@ -517,40 +440,15 @@ fn too_many_attributes_are_refused() {
 
 #[test]
 fn too_many_records_are_refused() {
-    let cx = ParseContext {
-        max_records: 2,
-        ..ParseContext::default()
-    };
+    let cx = ParseContext { max_records: 2, ..ParseContext::default() };
     let e = err_with(BATCH, &cx);
     assert_err(&e, "more than 2 records (<lead> elements)", 5, 3);
-    let cx = ParseContext {
-        max_records: 2,
-        ..with_record("lead")
-    };
+    let cx = ParseContext { max_records: 2, ..with_record("lead") };
     assert_err(&err_with(BATCH, &cx), "more than 2 records", 5, 3);
     let three_with_an_empty = "<r>\n<l><a/></l>\n<l><a/></l>\n<l/>\n</r>";
-    let cx = ParseContext {
-        max_records: 2,
-        ..ParseContext::default()
-    };
-    assert_err(
-        &err_with(three_with_an_empty, &cx),
-        "more than 2 records",
-        4,
-        1,
-    );
-    assert_eq!(
-        ok_with(
-            BATCH,
-            &ParseContext {
-                max_records: 3,
-                ..cx
-            }
-        )
-        .records
-        .len(),
-        3
-    );
+    let cx = ParseContext { max_records: 2, ..ParseContext::default() };
+    assert_err(&err_with(three_with_an_empty, &cx), "more than 2 records", 4, 1);
+    assert_eq!(ok_with(BATCH, &ParseContext { max_records: 3, ..cx }).records.len(), 3);
 }
 
 #[test]
@@ -560,12 +458,7 @@ fn mismatched_unmatched_and_unclosed_tags_are_refused() {
     let e = err("<lead>\n</lead>\n</extra>");
     assert_err(&e, "closing tag </extra> has no matching opening tag", 3, 1);
     let e = err("<lead>\n  <address>\n    <city>Seattle</city>\n");
-    assert_err(
-        &e,
-        "the document ends before <address> (opened at line 2, column 3) is closed",
-        4,
-        1,
-    );
+    assert_err(&e, "the document ends before <address> (opened at line 2, column 3) is closed", 4, 1);
     let e = err("<lead>\n  <name>Ann</name");
     assert_err(&e, "tag not closed", 2, 12);
     let e = err("<lead><a b=\"1></lead>");
@@ -574,64 +467,24 @@ fn mismatched_unmatched_and_unclosed_tags_are_refused() {
 
 #[test]
 fn broken_attributes_are_refused_where_they_break() {
-    assert_err(
-        &err("<lead>\n  <p type=cell/>\n</lead>"),
-        "without quotes on <p>",
-        2,
-        11,
-    );
-    assert_err(
-        &err("<lead>\n  <p a=\"1\" a=\"2\"/>\n</lead>"),
-        "attribute a appears twice on <p>",
-        2,
-        12,
-    );
-    assert_err(
-        &err("<lead>\n  <p checked/>\n</lead>"),
-        "without `=`",
-        2,
-        13,
-    );
+    assert_err(&err("<lead>\n  <p type=cell/>\n</lead>"), "without quotes on <p>", 2, 11);
+    assert_err(&err("<lead>\n  <p a=\"1\" a=\"2\"/>\n</lead>"), "attribute a appears twice on <p>", 2, 12);
+    assert_err(&err("<lead>\n  <p checked/>\n</lead>"), "without `=`", 2, 13);
 }
 
 #[test]
 fn invalid_names_are_refused() {
-    assert_err(
-        &err("<lead>\n  <a/b>1</a/b>\n</lead>"),
-        "invalid element name <a/b>",
-        2,
-        3,
-    );
-    assert_err(
-        &err("<lead><1st>x</1st></lead>"),
-        "invalid element name <1st>",
-        1,
-        7,
-    );
-    assert_err(
-        &err("<lead><p:>x</p:></lead>"),
-        "invalid element name <p:>",
-        1,
-        7,
-    );
+    assert_err(&err("<lead>\n  <a/b>1</a/b>\n</lead>"), "invalid element name <a/b>", 2, 3);
+    assert_err(&err("<lead><1st>x</1st></lead>"), "invalid element name <1st>", 1, 7);
+    assert_err(&err("<lead><p:>x</p:></lead>"), "invalid element name <p:>", 1, 7);
 }
 
 #[test]
 fn documents_without_elements_are_refused() {
     assert_err(&err(""), "contains no XML element", 1, 1);
     assert_err(&err("   \n  "), "contains no XML element", 2, 3);
-    assert_err(
-        &err("<?xml version=\"1.0\"?>\n"),
-        "contains no XML element",
-        2,
-        1,
-    );
-    assert_err(
-        &err("<!-- only a comment -->"),
-        "contains no XML element",
-        1,
-        24,
-    );
+    assert_err(&err("<?xml version=\"1.0\"?>\n"), "contains no XML element", 2, 1);
+    assert_err(&err("<!-- only a comment -->"), "contains no XML element", 1, 24);
     let e = parse(b"\xEF\xBB\xBF", &cx()).unwrap_err();
     assert_err(&e, "contains no XML element", 1, 1);
 }
@@ -639,25 +492,10 @@ fn documents_without_elements_are_refused() {
 #[test]
 fn text_outside_the_root_is_refused() {
     assert_err(&err("hello <lead/>"), "text before the root element", 1, 1);
-    assert_err(
-        &err("<lead/>\n  trailing"),
-        "text after the root element",
-        2,
-        3,
-    );
+    assert_err(&err("<lead/>\n  trailing"), "text after the root element", 2, 3);
     assert_err(&err("<lead/>\n&amp;"), "text after the root element", 2, 1);
-    assert_err(
-        &err("<lead/>\n<![CDATA[x]]>"),
-        "CDATA section outside the root",
-        2,
-        1,
-    );
-    assert_err(
-        &err("<lead/>\n<lead/>"),
-        "a second root element <lead>",
-        2,
-        1,
-    );
+    assert_err(&err("<lead/>\n<![CDATA[x]]>"), "CDATA section outside the root", 2, 1);
+    assert_err(&err("<lead/>\n<lead/>"), "a second root element <lead>", 2, 1);
 }
 
 // ---- never panic --------------------------------------------------------------------
@@ -676,12 +514,7 @@ fn truncations_and_mutations_of_the_sample_never_panic() {
         cx(),
         with_record("contact"),
         with_paths(&[("contact/phone@type", "kind"), ("lead", "x")]),
-        ParseContext {
-            max_depth: 2,
-            max_attributes: 0,
-            max_records: 1,
-            ..cx()
-        },
+        ParseContext { max_depth: 2, max_attributes: 0, max_records: 1, ..cx() },
     ];
     let replacements: &[&[u8]] = &[
         b"",
@@ -745,9 +578,7 @@ fn pseudo_random_byte_soup_never_panics() {
     };
     for _ in 0..20_000 {
         let len = (next() % 64) as usize;
-        let soup: Vec<u8> = (0..len)
-            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-            .collect();
+        let soup: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
         survives(&soup, &cx());
     }
 }
@@ -760,13 +591,7 @@ fn pathological_inputs_are_refused_without_panicking() {
         deep_open.clone().into_bytes(),
         format!("{deep_open}{}", "</a>".repeat(100_000)).into_bytes(),
         BILLION_LAUGHS.as_bytes().to_vec(),
-        format!(
-            "<a{}>",
-            (0..100_000)
-                .map(|i| format!(" b{i}='{i}'"))
-                .collect::<String>()
-        )
-        .into_bytes(),
+        format!("<a{}>", (0..100_000).map(|i| format!(" b{i}='{i}'")).collect::<String>()).into_bytes(),
         b"\xFF\xFE\x00".to_vec(),
         b"\xEF\xBB".to_vec(),
         b"<".to_vec(),
@@ -794,12 +619,7 @@ fn pathological_inputs_are_refused_without_panicking() {
     for case in &cases {
         survives(case, &cx);
     }
-    assert!(
-        parse(&deep_open.into_bytes(), &cx)
-            .unwrap_err()
-            .message
-            .contains("32 levels")
-    );
+    assert!(parse(&deep_open.into_bytes(), &cx).unwrap_err().message.contains("32 levels"));
 }
 
 #[test]

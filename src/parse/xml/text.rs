@@ -55,9 +55,7 @@ fn char_reference(number: &str) -> Result<char, String> {
     let code = u32::from_str_radix(digits, radix).map_err(|_| malformed())?;
     match char::from_u32(code) {
         Some(c) if is_xml_char(c) => Ok(c),
-        _ => Err(format!(
-            "character reference &#{number}; is not an allowed XML character"
-        )),
+        _ => Err(format!("character reference &#{number}; is not an allowed XML character")),
     }
 }
 
@@ -88,15 +86,8 @@ pub(super) fn attribute_value(raw: &str) -> Result<String, String> {
         push_normalized(&mut out, literal);
         let after = from_amp.get(1..).unwrap_or("");
         // A reference ends at the first `;`, unless another `&` comes first.
-        let end = after
-            .find([';', '&'])
-            .filter(|&i| after.as_bytes().get(i) == Some(&b';'));
-        match end.map(|i| {
-            (
-                after.get(..i).unwrap_or(""),
-                after.get(i + 1..).unwrap_or(""),
-            )
-        }) {
+        let end = after.find([';', '&']).filter(|&i| after.as_bytes().get(i) == Some(&b';'));
+        match end.map(|i| (after.get(..i).unwrap_or(""), after.get(i + 1..).unwrap_or(""))) {
             Some((name, tail)) => match resolve_reference(name)? {
                 Reference::Char(c) => {
                     out.push(c);
@@ -136,11 +127,7 @@ fn push_normalized(out: &mut String, literal: &str) {
 /// Trims without reallocating when nothing needs trimming.
 pub(super) fn trim_owned(s: String) -> String {
     let trimmed = s.trim();
-    if trimmed.len() == s.len() {
-        s
-    } else {
-        trimmed.to_owned()
-    }
+    if trimmed.len() == s.len() { s } else { trimmed.to_owned() }
 }
 
 /// A loose XML `Name` check: what a name may start with and contain. Non-ASCII
@@ -163,9 +150,7 @@ pub(super) fn local_name(qname: &str) -> &str {
 /// 1-based line and column (in characters) of byte `offset` in `text`. A line ends at
 /// LF, CRLF or a lone CR, so LF and CRLF documents give the same positions.
 pub(super) fn line_column(text: &[u8], offset: u64) -> (u64, u64) {
-    let end = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(text.len());
+    let end = usize::try_from(offset).unwrap_or(usize::MAX).min(text.len());
     let prefix = text.get(..end).unwrap_or(text);
     let (mut line, mut column) = (1u64, 1u64);
     let mut after_cr = false;
@@ -203,26 +188,10 @@ mod tests {
         assert_eq!(resolve_reference("#xE9"), Ok(Reference::Char('é')));
         assert_eq!(resolve_reference(" Sons"), Ok(Reference::Literal));
         assert!(resolve_reference("foo").unwrap_err().contains("&foo;"));
-        assert!(
-            resolve_reference("#0")
-                .unwrap_err()
-                .contains("not an allowed")
-        );
-        assert!(
-            resolve_reference("#1")
-                .unwrap_err()
-                .contains("not an allowed")
-        );
-        assert!(
-            resolve_reference("#xD800")
-                .unwrap_err()
-                .contains("not an allowed")
-        );
-        assert!(
-            resolve_reference("#99999999999")
-                .unwrap_err()
-                .contains("malformed")
-        );
+        assert!(resolve_reference("#0").unwrap_err().contains("not an allowed"));
+        assert!(resolve_reference("#1").unwrap_err().contains("not an allowed"));
+        assert!(resolve_reference("#xD800").unwrap_err().contains("not an allowed"));
+        assert!(resolve_reference("#99999999999").unwrap_err().contains("malformed"));
         assert!(resolve_reference("#").unwrap_err().contains("malformed"));
         assert!(resolve_reference("#+5").unwrap_err().contains("malformed"));
         assert!(resolve_reference("#x").unwrap_err().contains("malformed"));

@@ -17,8 +17,7 @@ use super::text::{
 use crate::parse::{ParseContext, ParseError};
 
 /// The message for any document type declaration, internal subset or not.
-pub(super) const DOCTYPE_REFUSED: &str =
-    "DOCTYPE/DTD is not allowed (entity expansion is disabled)";
+pub(super) const DOCTYPE_REFUSED: &str = "DOCTYPE/DTD is not allowed (entity expansion is disabled)";
 
 /// A leaf value, a container's own text, or an attribute, before it gets its field name.
 #[derive(Debug)]
@@ -131,11 +130,7 @@ pub(super) fn walk(text: &str, cx: &ParseContext) -> Result<Collected, ParseErro
 
 /// The configured record element's local name; blank counts as not configured.
 pub(super) fn configured_record(cx: &ParseContext) -> Option<&str> {
-    cx.xml_record
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(local_name)
+    cx.xml_record.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(local_name)
 }
 
 impl Walk<'_> {
@@ -152,17 +147,12 @@ impl Walk<'_> {
         }
         if self.stack.len() >= self.cx.max_depth {
             let max = self.cx.max_depth;
-            return Err(self.error(
-                pos,
-                format!("elements are nested more than {max} levels deep"),
-            ));
+            return Err(self.error(pos, format!("elements are nested more than {max} levels deep")));
         }
         if self.stack.is_empty() {
             if self.root_start.is_some() {
-                return Err(self.error(
-                    pos,
-                    format!("a second root element <{raw}> (a document has exactly one root)"),
-                ));
+                return Err(self
+                    .error(pos, format!("a second root element <{raw}> (a document has exactly one root)")));
             }
             self.root_start = Some(pos);
         }
@@ -204,11 +194,7 @@ impl Walk<'_> {
         if parent.collect {
             for (attr, value) in std::mem::take(&mut parent.attrs) {
                 let path = format!("{}@{attr}", self.path);
-                self.items.push(Item {
-                    unit: parent.unit,
-                    path,
-                    value,
-                });
+                self.items.push(Item { unit: parent.unit, path, value });
             }
         }
         if self.record.is_none()
@@ -254,21 +240,13 @@ impl Walk<'_> {
     }
 
     fn new_unit(&mut self, name: &str, start: u64, depth: usize) -> usize {
-        self.units.push(Unit {
-            name: name.to_owned(),
-            start,
-            depth,
-            has_children: false,
-        });
+        self.units.push(Unit { name: name.to_owned(), start, depth, has_children: false });
         self.units.len() - 1
     }
 
     fn too_many_records(&self, pos: u64, name: &str) -> ParseError {
         let max = self.cx.max_records;
-        self.error(
-            pos,
-            format!("more than {max} records (<{name}> elements) in one document"),
-        )
+        self.error(pos, format!("more than {max} records (<{name}> elements) in one document"))
     }
 
     fn attributes(
@@ -282,10 +260,7 @@ impl Walk<'_> {
         for (count, attr) in e.attributes().enumerate() {
             if count >= self.cx.max_attributes {
                 let max = self.cx.max_attributes;
-                return Err(self.error(
-                    pos,
-                    format!("element <{element}> has more than {max} attributes"),
-                ));
+                return Err(self.error(pos, format!("element <{element}> has more than {max} attributes")));
             }
             let attr = attr.map_err(|a| self.attribute_error(a, e, element, pos))?;
             let key: &str = attr.key.as_ref();
@@ -306,31 +281,19 @@ impl Walk<'_> {
     }
 
     /// quick-xml reports attribute errors relative to the byte after `<`.
-    fn attribute_error(
-        &self,
-        e: AttrError,
-        tag: &BytesStart<'_>,
-        element: &str,
-        pos: u64,
-    ) -> ParseError {
+    fn attribute_error(&self, e: AttrError, tag: &BytesStart<'_>, element: &str, pos: u64) -> ParseError {
         let content: &str = tag;
         let (offset, problem) = match e {
             AttrError::ExpectedEq(at) => (at, "an attribute without `=` and a value".to_owned()),
             AttrError::ExpectedValue(at) => (at, "an attribute without a value".to_owned()),
             AttrError::UnquotedValue(at) => (at, "an attribute value without quotes".to_owned()),
-            AttrError::ExpectedQuote(at, _) => (
-                at,
-                "an attribute value without its closing quote".to_owned(),
-            ),
+            AttrError::ExpectedQuote(at, _) => {
+                (at, "an attribute value without its closing quote".to_owned())
+            }
             AttrError::Duplicated(at, _) => {
                 let rest = content.get(at..).unwrap_or("");
-                let end = rest
-                    .find(|c: char| c == '=' || c.is_ascii_whitespace())
-                    .unwrap_or(rest.len());
-                (
-                    at,
-                    format!("attribute {} appears twice", rest.get(..end).unwrap_or("")),
-                )
+                let end = rest.find(|c: char| c == '=' || c.is_ascii_whitespace()).unwrap_or(rest.len());
+                (at, format!("attribute {} appears twice", rest.get(..end).unwrap_or("")))
             }
         };
         self.error(pos + 1 + offset as u64, format!("{problem} on <{element}>"))
@@ -344,22 +307,14 @@ impl Walk<'_> {
             let text = trim_owned(frame.text);
             let unit = frame.unit;
             if !frame.has_children {
-                self.items.push(Item {
-                    unit,
-                    path: self.path.clone(),
-                    value: text,
-                });
+                self.items.push(Item { unit, path: self.path.clone(), value: text });
                 for (attr, value) in frame.attrs {
                     let path = format!("{}@{attr}", self.path);
                     self.items.push(Item { unit, path, value });
                 }
             } else if !text.is_empty() {
                 // Mixed content: the container's own text is data too.
-                self.items.push(Item {
-                    unit,
-                    path: self.path.clone(),
-                    value: text,
-                });
+                self.items.push(Item { unit, path: self.path.clone(), value: text });
             }
         }
         self.path.truncate(frame.path_len);
@@ -394,11 +349,7 @@ impl Walk<'_> {
     }
 
     fn outside_root(&self, pos: u64) -> ParseError {
-        let where_ = if self.root_start.is_some() {
-            "after"
-        } else {
-            "before"
-        };
+        let where_ = if self.root_start.is_some() { "after" } else { "before" };
         self.error(pos, format!("text {where_} the root element"))
     }
 
@@ -425,22 +376,17 @@ impl Walk<'_> {
     fn reader_error(&self, e: XmlError, at: u64, markup: u64) -> ParseError {
         let (at, message) = match e {
             XmlError::Syntax(SyntaxError::UnclosedDoctype)
-            | XmlError::IllFormed(IllFormedError::MissingDoctypeName) => {
-                (markup, DOCTYPE_REFUSED.to_owned())
-            }
+            | XmlError::IllFormed(IllFormedError::MissingDoctypeName) => (markup, DOCTYPE_REFUSED.to_owned()),
             XmlError::Syntax(s) => (at, format!("malformed XML: {s}")),
-            XmlError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => (
-                at,
-                format!("closing tag </{found}> does not match <{expected}>"),
-            ),
-            XmlError::IllFormed(IllFormedError::UnmatchedEndTag(found)) => (
-                at,
-                format!("closing tag </{found}> has no matching opening tag"),
-            ),
-            XmlError::IllFormed(IllFormedError::UnclosedReference) => (
-                at,
-                "an entity or character reference without its closing `;`".to_owned(),
-            ),
+            XmlError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
+                (at, format!("closing tag </{found}> does not match <{expected}>"))
+            }
+            XmlError::IllFormed(IllFormedError::UnmatchedEndTag(found)) => {
+                (at, format!("closing tag </{found}> has no matching opening tag"))
+            }
+            XmlError::IllFormed(IllFormedError::UnclosedReference) => {
+                (at, "an entity or character reference without its closing `;`".to_owned())
+            }
             other => (at, format!("malformed XML: {other}")),
         };
         self.error(at, message)
@@ -448,11 +394,7 @@ impl Walk<'_> {
 
     fn finish(self, end: u64) -> Result<Collected, ParseError> {
         if let Some(frame) = self.stack.last() {
-            let name = self
-                .path
-                .get(frame.path_len..)
-                .unwrap_or("")
-                .trim_start_matches('/');
+            let name = self.path.get(frame.path_len..).unwrap_or("").trim_start_matches('/');
             let (line, column) = line_column(self.text, frame.start);
             return Err(self.error(
                 end,
@@ -465,10 +407,6 @@ impl Walk<'_> {
         let Some(root_start) = self.root_start else {
             return Err(self.error(end, "the document contains no XML element"));
         };
-        Ok(Collected {
-            units: self.units,
-            items: self.items,
-            root_start,
-        })
+        Ok(Collected { units: self.units, items: self.items, root_start })
     }
 }

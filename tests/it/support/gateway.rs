@@ -112,7 +112,8 @@ impl GatewayBuilder {
         std::fs::create_dir_all(config_dir.join("sources")).expect("config dir");
         std::fs::write(config_dir.join("leadgate.toml"), &self.main_toml).expect("write main");
         for (name, toml) in &self.sources {
-            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml).expect("write source");
+            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml)
+                .expect("write source");
         }
         let database_url = match &self.engine {
             Engine::Sqlite => format!("sqlite://{}", dir.path().join("data/leadgate.db").display()),
@@ -136,8 +137,11 @@ async fn fresh_pg_database(server_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("lg_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to LEADGATE_TEST_POSTGRES");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
-    let _ = conn.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
     match server_url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
         None => format!("{server_url}/{name}"),
@@ -195,7 +199,8 @@ impl Gateway {
 
     /// Rewrites a source file of the config tree (takes effect on restart or reload).
     pub fn write_source(&self, name: &str, toml: &str) {
-        std::fs::write(self.config_dir.join("sources").join(format!("{name}.toml")), toml).expect("write source");
+        std::fs::write(self.config_dir.join("sources").join(format!("{name}.toml")), toml)
+            .expect("write source");
     }
 
     pub fn advance(&self, by: Duration) {
@@ -211,7 +216,12 @@ impl Gateway {
         self.post("application/json", v.to_string()).await
     }
 
-    pub async fn post_with(&self, content_type: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn post_with(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.http.post(self.url("/v1/leads")).body(body);
         if !content_type.is_empty() {
             req = req.header("content-type", content_type);
@@ -223,12 +233,14 @@ impl Gateway {
     }
 
     pub async fn get_admin(&self, path: &str) -> Answer {
-        let r = self.http.get(self.url(path)).header("x-api-key", ADMIN_KEY).send().await.expect("request sent");
+        let r =
+            self.http.get(self.url(path)).header("x-api-key", ADMIN_KEY).send().await.expect("request sent");
         Answer::from(r).await
     }
 
     pub async fn post_admin(&self, path: &str) -> Answer {
-        let r = self.http.post(self.url(path)).header("x-api-key", ADMIN_KEY).send().await.expect("request sent");
+        let r =
+            self.http.post(self.url(path)).header("x-api-key", ADMIN_KEY).send().await.expect("request sent");
         Answer::from(r).await
     }
 
