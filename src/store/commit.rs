@@ -131,7 +131,7 @@ pub(crate) async fn lock_keys(
         let values: Vec<String> = chunk.iter().map(|i| format!("({i})")).collect();
         // The ids are integers computed here, never input: inlining them is safe.
         let sql = format!(
-            "SELECT pg_advisory_xact_lock(x) FROM (SELECT x FROM (VALUES {}) AS v(x) ORDER BY x) AS s",
+            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(x) AS l FROM (VALUES {}) AS v(x) ORDER BY x) AS s",
             values.join(", ")
         );
         sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;

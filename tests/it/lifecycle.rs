@@ -9,7 +9,7 @@ use crate::support::{GatewayBuilder, each_engine};
 
 #[tokio::test]
 async fn leads_survive_a_restart() {
-    each_engine(GatewayBuilder::new(), async |mut gw| {
+    each_engine(GatewayBuilder::new(), async |gw| {
         let a = gw.post_json(&json!({"email": "persist@example.com"})).await;
         assert_eq!(a.status, 201);
         gw.restart().await;

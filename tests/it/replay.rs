@@ -14,7 +14,7 @@ const BATCH: &str =
 #[tokio::test]
 async fn a_failed_submission_is_listed_and_replayed_after_a_config_fix() {
     let builder = GatewayBuilder::new().source("xmlsrc", XML_SOURCE_BROKEN);
-    each_engine(builder, async |mut gw| {
+    each_engine(builder, async |gw| {
         let a = gw.post_with("application/xml", BATCH, &[("x-api-key", "xml-source-key")]).await;
         assert_eq!(a.status, 400, "{}", a.text);
         let sid = crate::support::between(&a.text, "<submission_id>", "</submission_id>").to_string();
@@ -52,7 +52,7 @@ async fn a_failed_submission_is_listed_and_replayed_after_a_config_fix() {
 #[tokio::test]
 async fn the_replay_command_replays_failed_submissions_of_a_source() {
     let builder = GatewayBuilder::new().source("xmlsrc", XML_SOURCE_BROKEN);
-    each_engine(builder, async |mut gw| {
+    each_engine(builder, async |gw| {
         let a = gw.post_with("application/xml", BATCH, &[("x-api-key", "xml-source-key")]).await;
         assert_eq!(a.status, 400);
         gw.stop().await;

@@ -39,12 +39,16 @@ impl Engine {
 /// Runs `test` once per engine, each time with a fresh gateway built by `builder`.
 pub async fn each_engine<F>(builder: GatewayBuilder, test: F)
 where
-    F: AsyncFn(Gateway),
+    F: AsyncFn(&mut Gateway),
 {
     for engine in Engine::all() {
-        let gw = builder.clone().engine(engine.clone()).start().await;
+        let mut gw = builder.clone().engine(engine.clone()).start().await;
         eprintln!("engine: {engine:?}");
-        test(gw).await;
+        test(&mut gw).await;
+        gw.stop().await;
+        if let Engine::Postgres(server) = &engine {
+            drop_pg_database(server, &gw.database_url).await;
+        }
     }
 }
 
@@ -148,6 +152,18 @@ async fn fresh_pg_database(server_url: &str) -> String {
     }
 }
 
+/// Drops a database made by [`fresh_pg_database`] (a failed test leaves it for inspection).
+async fn drop_pg_database(server_url: &str, database_url: &str) {
+    use sqlx::Connection;
+    let Some((_, name)) = database_url.rsplit_once('/') else { return };
+    let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to LEADGATE_TEST_POSTGRES");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await
+        .expect("drop database");
+    conn.close().await.ok();
+}
+
 /// A running gateway and a client for it.
 pub struct Gateway {
     /// Owns the temp dir (config and SQLite file) for the gateway's life.
@@ -161,7 +177,11 @@ pub struct Gateway {
 
 impl Gateway {
     async fn boot(&mut self) {
-        leadgate::telemetry::init(false);
+        // Logs go through the test harness's capture: shown only for failing tests.
+        let _ignored = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+            .with_test_writer()
+            .try_init();
         let config = Config::load(&self.config_dir).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let running = app::start(
             config,
