@@ -22,5 +22,6 @@ pub mod parse;
 pub mod pipeline;
 pub mod replay;
 pub mod store;
+pub mod deliver;
 pub mod submission;
 pub mod telemetry;
