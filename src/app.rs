@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
+use crate::config::reload::Reloader;
 use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::deliver::outbox::Outbox;
 use crate::store::writer::Writer;
 use crate::store::{Dialect, Store, StoreError, StoreOptions};
 
@@ -38,6 +41,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
     pub config: Arc<ArcSwap<Config>>,
+    /// The delivery worker (its `deliver_due` drains the queue on demand).
+    pub outbox: Outbox,
     /// Cancel to shut down gracefully; then await `task`.
     pub shutdown: CancellationToken,
     pub task: JoinHandle<Result<(), AppError>>,
@@ -85,16 +90,25 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
         .map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
 
-    let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone());
+    let wake = Arc::new(Notify::new());
+    let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone(), wake.clone());
     let grace = config.server.shutdown_grace;
     let config = Arc::new(ArcSwap::from_pointee(config));
     let shutdown = CancellationToken::new();
+    let outbox = Outbox::new(store.clone(), config.clone(), opts.clock.clone(), wake.clone());
+    if store.dialect() == Dialect::Postgres {
+        spawn_pg_listener(url.clone(), wake.clone(), shutdown.clone());
+    }
+    let outbox_task = tokio::spawn(outbox.clone().run(shutdown.clone()));
+    let reloader = Reloader::new(config.clone(), opts.clock.clone());
+    reloader.clone().spawn(shutdown.clone());
     let state = AppState {
         config: config.clone(),
         store: store.clone(),
         writer,
         clock: opts.clock.clone(),
         shutdown: shutdown.clone(),
+        reloader,
     };
     let router = api::router(state);
     let task_store = store.clone();
@@ -118,11 +132,15 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
         // The router (and with it every Writer handle) is gone: the writers drain their
         // queue, commit it, and stop.
         while writers.join_next().await.is_some() {}
+        // In-flight deliveries record their results; undelivered ones stay in the outbox.
+        if outbox_task.await.is_err() {
+            tracing::error!("The outbox worker panicked.");
+        }
         task_store.close().await;
         tracing::info!("Gateway stopped.");
         result
     });
-    Ok(Running { addr, store, config, shutdown, task })
+    Ok(Running { addr, store, config, outbox, shutdown, task })
 }
 
 /// A database URL for logs: the password replaced.

@@ -76,6 +76,25 @@ enum Command {
         #[arg(required_unless_present = "failed")]
         id: Option<String>,
     },
+    /// Re-queue dead-lettered deliveries: one by id, or a buyer's since a time.
+    Redeliver {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+        /// Every dead-lettered delivery of this buyer (with --since).
+        #[arg(long, conflicts_with = "id", requires = "since")]
+        buyer: Option<String>,
+        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        #[arg(long, requires = "buyer")]
+        since: Option<String>,
+        /// With --buyer: rejected deliveries too, not only dead-lettered ones.
+        #[arg(long, requires = "buyer")]
+        include_rejected: bool,
+        /// The delivery to re-queue.
+        #[arg(required_unless_present = "buyer")]
+        id: Option<String>,
+    },
     /// API key management.
     Keys {
         #[command(subcommand)]
@@ -123,6 +142,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Parse { config, source, format, file } => parse_file(&config.config, source, &format, &file),
         Command::Replay { config, database, failed, source, id } => {
             replay(&config.config, database, failed, source, id).await
+        }
+        Command::Redeliver { config, database, buyer, since, include_rejected, id } => {
+            redeliver(&config.config, database, buyer, since, include_rejected, id).await
         }
         Command::Keys { command: KeysCommand::New } => {
             let (key, hash) =
@@ -227,16 +249,16 @@ fn parse_file(
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         bail!("unknown format {format:?}; known: {}", names.join(", "));
     };
-    let source: Source = match (Config::load(dir), source) {
-        (Ok(cfg), Some(name)) => match cfg.source(&name) {
+    let cfg = load(dir)?;
+    let source: Source = match source {
+        Some(name) => match cfg.source(&name) {
             Some(s) => (**s).clone(),
             None => bail!("source {name:?} is not in {}", dir.display()),
         },
-        (Ok(cfg), None) => match cfg.sources.values().next() {
+        None => match cfg.sources.values().next() {
             Some(s) => (**s).clone(),
             None => Source::with_defaults("default"),
         },
-        (Err(e), _) => bail!("invalid config in {}:\n{e}", dir.display()),
     };
     let mut body = Vec::new();
     if file.as_os_str() == "-" {
@@ -255,7 +277,7 @@ fn parse_file(
         received_at: 0,
         idempotency_key: None,
     };
-    match pipeline::prepare(&submission, &source) {
+    match pipeline::prepare(&submission, &source, &cfg.routing) {
         Prepared::Failed(e) => {
             eprintln!("error: {}: {e}", file.display());
             Ok(ExitCode::FAILURE)
@@ -266,6 +288,8 @@ fn parse_file(
                     "fields": c.lead,
                     "reasons": c.errors,
                     "warnings": c.warnings,
+                    "score": c.score.points,
+                    "grade": c.score.grade,
                 });
                 println!("{line}");
             }
@@ -284,7 +308,8 @@ async fn replay(
     let cfg = load(dir)?;
     let url = app::database_url(&cfg, database.as_deref());
     let store = app::open_store(&cfg, &url).await?;
-    let (writer, mut writers) = app::start_writer(&store, &cfg, Arc::new(SystemClock));
+    let (writer, mut writers) =
+        app::start_writer(&store, &cfg, Arc::new(SystemClock), Arc::new(tokio::sync::Notify::new()));
     let results = if failed {
         leadgate::replay::replay_failed(&store, &writer, &cfg, source.as_deref()).await?
     } else {
@@ -320,4 +345,41 @@ async fn replay(
         println!("Nothing to replay.");
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn redeliver(
+    dir: &std::path::Path,
+    database: Option<String>,
+    buyer: Option<String>,
+    since: Option<String>,
+    include_rejected: bool,
+    id: Option<String>,
+) -> Result<ExitCode> {
+    use leadgate::clock::Clock as _;
+    let cfg = load(dir)?;
+    let url = app::database_url(&cfg, database.as_deref());
+    let store = app::open_store(&cfg, &url).await?;
+    let now = SystemClock.now_ms();
+    let ids = match (buyer, since, id) {
+        (Some(buyer), Some(since), _) => {
+            let t = time::OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("--since {since:?} is not an RFC 3339 time"))?;
+            let since_ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+            store.failed_deliveries(&buyer, since_ms, include_rejected).await?
+        }
+        (_, _, Some(id)) => vec![id],
+        _ => bail!("give a delivery id, or --buyer and --since"),
+    };
+    let mut requeued = 0;
+    for id in &ids {
+        if store.requeue(id, now).await? {
+            println!("{id}: re-queued");
+            requeued += 1;
+        } else {
+            println!("{id}: not dead-lettered or rejected; left alone");
+        }
+    }
+    store.close().await;
+    println!("{requeued} delivery(ies) re-queued; a running gateway delivers them now.");
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Source};
+use crate::route::{LeadView, Plan, Routing};
+use crate::score::Score;
 use crate::lead::normalize::normalize;
 use crate::lead::validate::validate;
 use crate::lead::{Lead, Problem};
@@ -24,6 +26,9 @@ pub struct Candidate {
     pub window_ms: i64,
     /// `vid:<source>:<vendor_lead_id>`: a retry with this key gets the same answer.
     pub vendor_key: Option<String>,
+    pub score: Score,
+    /// Where the lead goes if it is accepted (empty for rejected leads).
+    pub plan: Plan,
 }
 
 /// What parsing made of a submission.
@@ -106,7 +111,7 @@ impl SubmissionResult {
 
 /// Parses, normalizes and validates `submission` for `source`. Pure: no I/O, no panics
 /// escape (a parser panic becomes a parse error, so the submission is still stored).
-pub fn prepare(submission: &Submission, source: &Source) -> Prepared {
+pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> Prepared {
     let parsed =
         std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, &source.parse))
             .unwrap_or_else(|_| {
@@ -116,11 +121,11 @@ pub fn prepare(submission: &Submission, source: &Source) -> Prepared {
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),
     };
-    let candidates = output.records.iter().map(|record| candidate(record, source)).collect();
+    let candidates = output.records.iter().map(|record| candidate(record, submission, source, routing)).collect();
     Prepared::Parsed { batch: output.batch, candidates }
 }
 
-fn candidate(record: &parse::Record, source: &Source) -> Candidate {
+fn candidate(record: &parse::Record, submission: &Submission, source: &Source, routing: &Routing) -> Candidate {
     let n = normalize(record, &source.normalize);
     let mut errors = n.errors;
     validate(&n.lead, &source.rules, &mut errors);
@@ -132,21 +137,38 @@ fn candidate(record: &parse::Record, source: &Source) -> Candidate {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| format!("vid:{}:{v}", source.name));
+    let lead_id = new_id();
+    let score = routing.score(&n.lead, &source.name);
+    let plan = if errors.is_empty() {
+        let view = LeadView {
+            lead: &n.lead,
+            lead_id: &lead_id,
+            source: &source.name,
+            score: score.points,
+            grade: score.grade.as_deref(),
+            received_at: submission.received_at,
+        };
+        routing.plan(&view, submission.received_at, &[])
+    } else {
+        Plan::default()
+    };
     Candidate {
-        lead_id: new_id(),
+        lead_id,
         lead: n.lead,
         errors,
         warnings: n.warnings,
         dedupe_keys,
         window_ms: i64::try_from(source.dedupe.window.as_millis()).unwrap_or(i64::MAX),
         vendor_key,
+        score,
+        plan,
     }
 }
 
 /// Prepares a job for `submission` with the current config.
 pub fn job(config: &Config, submission: Submission, replay: bool) -> Job {
     let prepared = match config.source(&submission.source) {
-        Some(source) => prepare(&submission, source),
+        Some(source) => prepare(&submission, source, &config.routing),
         None => {
             Prepared::Failed(ParseError::new(format!("source {:?} is not in the config", submission.source)))
         }

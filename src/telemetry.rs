@@ -66,6 +66,35 @@ pub fn submission_committed(result: &SubmissionResult) {
     }
 }
 
+/// One log line per delivery attempt (ids and outcome only).
+pub fn delivery_attempted(
+    delivery_id: &str,
+    lead_id: &str,
+    buyer: &str,
+    attempt: i64,
+    resolution: &crate::store::outbox::Resolution,
+    error: Option<&str>,
+) {
+    use crate::store::outbox::Resolution;
+    match resolution {
+        Resolution::Delivered => {
+            tracing::info!(delivery_id, lead_id, buyer, attempt, "Lead delivered.");
+        }
+        Resolution::Retry { .. } => {
+            tracing::info!(delivery_id, lead_id, buyer, attempt, error = error.unwrap_or_default(), "Delivery failed; retry scheduled.");
+        }
+        Resolution::Rejected { .. } => {
+            tracing::info!(delivery_id, lead_id, buyer, attempt, reason = error.unwrap_or_default(), "Buyer rejected the lead.");
+        }
+        Resolution::Gone { .. } => {
+            tracing::error!(delivery_id, lead_id, buyer, attempt, "Buyer endpoint is gone (410): the buyer is disabled until an operator re-enables it.");
+        }
+        Resolution::Dead => {
+            tracing::error!(delivery_id, lead_id, buyer, attempt, error = error.unwrap_or_default(), "Delivery dead-lettered after its last attempt; `leadgate redeliver` re-queues it.");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Masked;

@@ -108,7 +108,30 @@ pub async fn config_status(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(Json(serde_json::json!({
         "dir": c.dir.display().to_string(),
         "sources": c.sources.keys().collect::<Vec<_>>(),
+        "buyers": c.routing.buyers.keys().collect::<Vec<_>>(),
+        "routes": c.routing.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "warnings": c.warnings,
+        "reload": state.reloader.status(),
     }))
     .into_response())
+}
+
+/// `POST /v1/admin/config/reload`: like SIGHUP; 200 when the new tree is in service,
+/// 422 with the problems when it was refused.
+pub async fn reload_config(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let ok = state.reloader.reload().await;
+    let status = state.reloader.status();
+    let code = if ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((code, Json(status)).into_response())
+}
+
+/// `POST /v1/admin/deliveries/{id}/redeliver`: re-queues a dead-lettered or rejected delivery.
+pub async fn redeliver(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    match state.store.requeue(&id, state.clock.now_ms()).await {
+        Ok(true) => Ok(Json(serde_json::json!({ "delivery_id": id, "status": "scheduled" })).into_response()),
+        Ok(false) => Err(ApiError::not_found("dead-lettered or rejected delivery")),
+        Err(e) => Err(ApiError::internal(&e)),
+    }
 }

@@ -36,6 +36,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Cancelled when the process starts shutting down (readiness turns 503).
     pub shutdown: CancellationToken,
+    pub reloader: crate::config::reload::Reloader,
 }
 
 /// All routes with their layers.
@@ -50,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/submissions/{id}", get(admin::get_submission))
         .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
         .route("/v1/admin/config", get(admin::config_status))
+        .route("/v1/admin/config/reload", post(admin::reload_config))
+        .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::not_found("route") })

@@ -20,6 +20,26 @@ pub struct MainFile {
     pub admin: AdminFile,
     pub dedupe: DedupeFile,
     pub log: LogFile,
+    pub outbox: OutboxFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxFile {
+    /// How long a worker owns a delivery it is attempting (longer than any buyer timeout).
+    #[serde(deserialize_with = "duration::de")]
+    pub lease: Duration,
+    /// Delivery attempts in flight at once, per instance.
+    pub concurrency: usize,
+    /// Longest pause between looks at the queue when nothing wakes the worker.
+    #[serde(deserialize_with = "duration::de")]
+    pub poll: Duration,
+}
+
+impl Default for OutboxFile {
+    fn default() -> Self {
+        Self { lease: Duration::from_secs(120), concurrency: 64, poll: Duration::from_secs(1) }
+    }
 }
 
 #[derive(Debug, Deserialize)]

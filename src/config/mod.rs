@@ -8,6 +8,8 @@
 pub mod duration;
 pub mod env;
 mod files;
+pub mod reload;
+pub mod routing;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -128,8 +130,13 @@ pub struct Config {
     pub server: Server,
     pub store: StoreSettings,
     pub log_json: bool,
+    pub outbox: crate::deliver::outbox::OutboxSettings,
     pub keys: Keyring,
     pub sources: BTreeMap<String, Arc<Source>>,
+    /// Buyers, routes, scoring and templates.
+    pub routing: crate::route::Routing,
+    /// Each buyer's transport (webhook client, SMTP pool), by buyer name.
+    pub deliveries: BTreeMap<String, routing::DeliveryHandle>,
     /// Things that work but deserve the operator's attention (e.g. default example keys).
     pub warnings: Vec<String>,
 }
@@ -205,6 +212,8 @@ impl Config {
             }
         }
 
+        let (routing, deliveries) = routing::load(dir, &mut problems);
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -222,8 +231,15 @@ impl Config {
                 synchronous_full: main.store.synchronous != files::Synchronous::Normal,
             },
             log_json: main.log.format == files::LogFormat::Json,
+            outbox: crate::deliver::outbox::OutboxSettings {
+                lease: main.outbox.lease,
+                concurrency: main.outbox.concurrency.clamp(1, 4096),
+                poll: main.outbox.poll,
+            },
             keys,
             sources,
+            routing,
+            deliveries,
             warnings,
         })
     }

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::{Dialect, Store, StoreError, param_list, value_rows};
+use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
+use crate::deliver::retry;
+use crate::route::strategy;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
 
 /// A bindable value (the `Any` driver takes these types on both engines).
@@ -154,16 +156,13 @@ pub(crate) fn event(lead_id: &str, at: i64, kind: &str, detail: serde_json::Valu
 pub(crate) const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
 
 /// Commits `jobs` in one transaction and returns one result per job, in order.
-pub(super) async fn commit_batch(
-    store: &Store,
-    jobs: &[Job],
-    now: i64,
-) -> Result<Vec<SubmissionResult>, StoreError> {
+pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Result<Committed, StoreError> {
     let mut tx = begin_write(store).await?;
 
     // Every key this batch may read or claim.
     let mut idem_keys: Vec<String> = Vec::new();
     let mut dedupe_keys: Vec<String> = Vec::new();
+    let mut buyer_keys: Vec<String> = Vec::new();
     for job in jobs {
         if let Some(k) = request_key(job) {
             idem_keys.push(k);
@@ -172,14 +171,17 @@ pub(super) async fn commit_batch(
             for c in candidates {
                 idem_keys.extend(c.vendor_key.clone());
                 dedupe_keys.extend(c.dedupe_keys.iter().cloned());
+                buyer_keys.extend(c.plan.buyers().map(routing::lock_key));
             }
         }
     }
+    buyer_keys.sort();
+    buyer_keys.dedup();
     idem_keys.sort();
     idem_keys.dedup();
     dedupe_keys.sort();
     dedupe_keys.dedup();
-    let all: Vec<String> = idem_keys.iter().chain(dedupe_keys.iter()).cloned().collect();
+    let all: Vec<String> = idem_keys.iter().chain(dedupe_keys.iter()).chain(buyer_keys.iter()).cloned().collect();
     lock_keys(store, &mut tx, &all).await?;
 
     // What earlier commits decided about those keys.
@@ -220,6 +222,36 @@ pub(super) async fn commit_batch(
         results.push(result);
     }
 
+    // Routing: accepted leads, in order, under the buyers' locks.
+    let accepted: Vec<(usize, &Candidate)> = std::mem::take(&mut w.accepted);
+    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c)| &c.plan)).await?;
+    for (row, c) in &accepted {
+        let stage = match strategy::choose(&c.plan, &mut state, retry::random_unit()) {
+            Some(choice) => {
+                for offer in &choice.offers {
+                    w.deliveries.push(routing::delivery_row(&c.lead_id, &choice.route.route, offer, now)?);
+                }
+                w.events.push(event(&c.lead_id, now, "routed", routing::routed_detail(&choice)));
+                "routed"
+            }
+            None => {
+                w.events.push(event(&c.lead_id, now, "unsold", routing::unsold_detail(&c.plan)));
+                "unsold"
+            }
+        };
+        if let Some(slot) = w.leads.get_mut(*row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
+            *slot = stage.into();
+        }
+    }
+    routing::save_state(&mut tx, &state, now).await?;
+    let created_deliveries = !w.deliveries.is_empty();
+    insert_rows(&mut tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, std::mem::take(&mut w.deliveries), "")
+        .await?;
+    if created_deliveries && store.dialect == Dialect::Postgres {
+        // Wakes the outbox workers of every instance (delivered on commit).
+        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;
+    }
+
     insert_rows(
         &mut tx,
         "INSERT INTO submissions (id, source, channel, format, content_type, meta, body, received_at, status, error, attempts, updated_at)",
@@ -241,8 +273,8 @@ pub(super) async fn commit_batch(
     }
     insert_rows(
         &mut tx,
-        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at)",
-        12,
+        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage)",
+        16,
         w.leads,
         "",
     )
@@ -266,13 +298,26 @@ pub(super) async fn commit_batch(
     )
     .await?;
     tx.commit().await?;
-    Ok(results)
+    Ok(Committed { results, created_deliveries })
 }
+
+/// What a batch commit produced.
+pub(super) struct Committed {
+    pub results: Vec<SubmissionResult>,
+    /// New outbox rows: wake the delivery workers.
+    pub created_deliveries: bool,
+}
+
+/// Index of `stage` in a lead row (set after routing).
+const LEAD_STAGE_COLUMN: usize = 15;
 
 /// Rows to write, gathered while deciding.
 #[derive(Default)]
-struct Writes {
+struct Writes<'j> {
     submissions: Vec<Vec<Arg>>,
+    /// Accepted leads to route: (index in `leads`, candidate).
+    accepted: Vec<(usize, &'j Candidate)>,
+    deliveries: Vec<Vec<Arg>>,
     replayed: Vec<(String, String, Option<String>)>,
     leads: Vec<Vec<Arg>>,
     events: Vec<Vec<Arg>>,
@@ -293,12 +338,12 @@ fn json<T: serde::Serialize>(v: &T, what: &'static str) -> Result<String, StoreE
     serde_json::to_string(v).map_err(|source| StoreError::Json { what, source })
 }
 
-fn decide(
-    job: &Job,
+fn decide<'j>(
+    job: &'j Job,
     now: i64,
     answers: &mut HashMap<String, (Option<String>, String)>,
     owners: &mut HashMap<String, (String, i64)>,
-    w: &mut Writes,
+    w: &mut Writes<'j>,
 ) -> Result<SubmissionResult, StoreError> {
     let s = &job.submission;
     let (status, error) = match &job.prepared {
@@ -352,14 +397,14 @@ fn decide(
     Ok(SubmissionResult::Processed { submission_id: s.id.clone(), batch, results })
 }
 
-fn decide_lead(
-    job: &Job,
+fn decide_lead<'j>(
+    job: &'j Job,
     index: usize,
-    c: &Candidate,
+    c: &'j Candidate,
     now: i64,
     answers: &mut HashMap<String, (Option<String>, String)>,
     owners: &mut HashMap<String, (String, i64)>,
-    w: &mut Writes,
+    w: &mut Writes<'j>,
 ) -> Result<LeadResult, StoreError> {
     let s = &job.submission;
     // A vendor retry: the same answer as the first time, no new lead.
@@ -417,7 +462,14 @@ fn decide_lead(
         c.lead.vendor_lead_id.clone().into(),
         now.into(),
         now.into(),
+        c.score.points.into(),
+        c.score.grade.clone().into(),
+        c.score.lifecycle.clone().into(),
+        "new".into(),
     ]);
+    if outcome == Outcome::Accepted {
+        w.accepted.push((w.leads.len() - 1, c));
+    }
     w.events.push(event(
         &c.lead_id,
         s.received_at,
@@ -431,6 +483,14 @@ fn decide_lead(
         Outcome::Accepted => serde_json::json!({}),
     };
     w.events.push(event(&c.lead_id, now, outcome.as_str(), detail));
+    if outcome == Outcome::Accepted {
+        w.events.push(event(
+            &c.lead_id,
+            now,
+            "scored",
+            serde_json::json!({ "points": c.score.points, "grade": c.score.grade, "lifecycle": c.score.lifecycle }),
+        ));
+    }
 
     // A rejected lead does not claim the vendor id: a corrected resend is processed anew.
     if outcome != Outcome::Rejected

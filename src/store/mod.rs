@@ -7,7 +7,9 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 mod commit;
+pub mod outbox;
 mod reads;
+mod routing;
 pub mod writer;
 
 use std::path::Path;

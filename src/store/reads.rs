@@ -20,9 +20,16 @@ pub struct LeadRecord {
     pub warnings: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    pub score: Option<i64>,
+    pub grade: Option<String>,
+    /// Lifecycle state from scoring thresholds (e.g. `qualified`).
+    pub lifecycle: Option<String>,
+    /// Distribution: `new`, `routed`, `delivered`, `unsold`, `undelivered`.
+    pub stage: String,
     pub created_at: String,
     pub updated_at: String,
     pub events: Vec<EventRecord>,
+    pub deliveries: Vec<super::outbox::DeliveryRecord>,
 }
 
 /// One step in a lead's history.
@@ -48,7 +55,7 @@ fn parse_json(text: &str, what: &'static str) -> Result<serde_json::Value, Store
 impl Store {
     pub async fn lead(&self, id: &str) -> Result<Option<LeadRecord>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at FROM leads WHERE id = $1",
+            "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at, score, grade, lifecycle, stage FROM leads WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -85,7 +92,12 @@ impl Store {
             duplicate_of: row.try_get(8)?,
             created_at: rfc3339(row.try_get(9)?),
             updated_at: rfc3339(row.try_get(10)?),
+            score: row.try_get(11)?,
+            grade: row.try_get(12)?,
+            lifecycle: row.try_get(13)?,
+            stage: row.try_get(14)?,
             events,
+            deliveries: self.deliveries_of(id).await?,
         }))
     }
 

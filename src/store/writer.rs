@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::{Store, StoreError, commit};
 use crate::clock::Clock;
 use crate::pipeline::{Job, SubmissionResult};
+
 
 type Reply = oneshot::Sender<Result<SubmissionResult, StoreError>>;
 
@@ -47,8 +48,8 @@ impl Writer {
         let rx = Arc::new(Mutex::new(rx));
         let mut set = JoinSet::new();
         for _ in 0..writers.max(1) {
-            let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
-            set.spawn(run(store, clock, rx, batch_max.max(1)));
+            let (store, clock, rx, wake) = (store.clone(), clock.clone(), rx.clone(), wake.clone());
+            set.spawn(run(store, clock, wake, rx, batch_max.max(1)));
         }
         (Writer { tx }, set)
     }
@@ -61,7 +62,13 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, clock: Arc<dyn Clock>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, batch_max: usize) {
+async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    batch_max: usize,
+) {
     loop {
         let mut batch = Vec::new();
         {
@@ -77,15 +84,18 @@ async fn run(store: Store, clock: Arc<dyn Clock>, rx: Arc<Mutex<mpsc::Receiver<R
                 }
             }
         }
-        commit_and_answer(&store, clock.as_ref(), batch).await;
+        commit_and_answer(&store, clock.as_ref(), &wake, batch).await;
     }
 }
 
-async fn commit_and_answer(store: &Store, clock: &dyn Clock, batch: Vec<Request>) {
+async fn commit_and_answer(store: &Store, clock: &dyn Clock, wake: &Notify, batch: Vec<Request>) {
     let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().map(|r| (r.job, r.reply)).unzip();
     match commit_with_retry(store, clock, &jobs).await {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
+        Ok(committed) => {
+            if committed.created_deliveries {
+                wake.notify_one();
+            }
+            for (reply, result) in replies.into_iter().zip(committed.results) {
                 // The requester may have gone away (client disconnect): its lead is
                 // committed all the same, and a retry gets the same answer.
                 let _ignored = reply.send(Ok(result));
@@ -95,7 +105,10 @@ async fn commit_and_answer(store: &Store, clock: &dyn Clock, batch: Vec<Request>
             tracing::warn!(error.message = %e, batch = jobs.len(), "Batch commit failed; committing its submissions one by one.");
             for (job, reply) in jobs.into_iter().zip(replies) {
                 let result = commit_with_retry(store, clock, std::slice::from_ref(&job)).await;
-                let _ignored = reply.send(result.and_then(|mut r| r.pop().ok_or(StoreError::Closed)));
+                if result.as_ref().is_ok_and(|c| c.created_deliveries) {
+                    wake.notify_one();
+                }
+                let _ignored = reply.send(result.and_then(|mut c| c.results.pop().ok_or(StoreError::Closed)));
             }
         }
         Err(e) => {
@@ -111,7 +124,7 @@ async fn commit_with_retry(
     store: &Store,
     clock: &dyn Clock,
     jobs: &[Job],
-) -> Result<Vec<SubmissionResult>, StoreError> {
+) -> Result<commit::Committed, StoreError> {
     let mut attempt = 0;
     loop {
         match commit::commit_batch(store, jobs, clock.now_ms()).await {

@@ -1,0 +1,416 @@
+//! The outbox in the store: lease due deliveries, record attempts guarded by the lease,
+//! re-queue by hand.
+//!
+//! Leasing is one short transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
+//! instances never lease the same row; `BEGIN IMMEDIATE` on SQLite). The network call
+//! happens with no transaction open. The result is written only if the lease is still
+//! ours: a worker that stalled past its lease cannot overwrite the result of the worker
+//! that took over.
+
+use std::collections::HashMap;
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
+use super::{Dialect, Store, StoreError, routing};
+use crate::deliver::Payload;
+use crate::route::{LeadView, Routing, strategy};
+
+/// A delivery leased by this worker.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub id: String,
+    pub lead_id: String,
+    pub buyer: String,
+    pub route: String,
+    pub payload: Payload,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub lease_until: i64,
+    pub cap_periods: Vec<String>,
+}
+
+/// What one attempt came to, as the worker decided from the buyer's answer.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    Delivered,
+    /// Try again at this time.
+    Retry { at: i64 },
+    /// The schedule is exhausted: dead letter.
+    Dead,
+    /// The buyer refused the lead; with `reroute`, offer it to the next buyer.
+    Rejected { reroute: bool },
+    /// The endpoint is gone (410): disable the buyer, then as `Rejected`.
+    Gone { reroute: bool },
+}
+
+/// The attempt's facts, for `delivery_attempts` and the lead's history.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response: String,
+}
+
+/// A delivery as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub buyer: String,
+    pub route: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub price: Option<String>,
+    pub attempt_log: Vec<serde_json::Value>,
+}
+
+impl Store {
+    /// Leases up to `limit` due deliveries for `lease_ms`.
+    pub async fn lease_due(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Leased>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let skip_locked = if self.dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status = 'scheduled' AND next_attempt_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT {limit} {skip_locked}) \
+             RETURNING id, lead_id, buyer, route, payload, attempts, lease_until, cap_periods"
+        );
+        let mut tx = begin_write(self).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get(4)?;
+                let caps: String = r.try_get(7)?;
+                Ok(Leased {
+                    id: r.try_get(0)?,
+                    lead_id: r.try_get(1)?,
+                    buyer: r.try_get(2)?,
+                    route: r.try_get(3)?,
+                    payload: serde_json::from_str(&payload).map_err(|source| StoreError::Json { what: "payload", source })?,
+                    attempts: r.try_get(5)?,
+                    lease_until: r.try_get(6)?,
+                    cap_periods: serde_json::from_str(&caps).map_err(|source| StoreError::Json { what: "caps", source })?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next scheduled delivery becomes due (or its lease runs out).
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
+             FROM deliveries WHERE status = 'scheduled'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    /// Records an attempt and its resolution, if `owner` still holds the lease.
+    /// Returns false (and writes nothing) when the lease was lost.
+    pub async fn record_attempt(
+        &self,
+        d: &Leased,
+        owner: &str,
+        attempt: &AttemptRecord,
+        resolution: &Resolution,
+        routing: &Routing,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (status, next_at, outcome) = match resolution {
+            Resolution::Delivered => ("delivered", now, "delivered"),
+            Resolution::Retry { at } => ("scheduled", *at, "retry"),
+            Resolution::Dead => ("dead", now, "dead"),
+            Resolution::Rejected { .. } => ("rejected", now, "rejected"),
+            Resolution::Gone { .. } => ("rejected", now, "gone"),
+        };
+        let mut tx = begin_write(self).await?;
+        let reroute = matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
+        let releases = matches!(resolution, Resolution::Rejected { .. } | Resolution::Gone { .. });
+        // Rerouting and cap releases touch buyer counters: lock like the intake path does.
+        if reroute || releases {
+            let mut keys: Vec<String> = routing.buyers.keys().map(|b| routing::lock_key(b)).collect();
+            keys.push(routing::lock_key(&d.buyer));
+            keys.sort();
+            keys.dedup();
+            lock_keys(self, &mut tx, &keys).await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
+             lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+        )
+        .bind(status)
+        .bind(next_at)
+        .bind(attempt.error.clone())
+        .bind(now)
+        .bind(d.id.clone())
+        .bind(owner.to_string())
+        .bind(d.lease_until)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(d.id.clone())
+        .bind(d.attempts + 1)
+        .bind(attempt.started_at)
+        .bind(attempt.duration_ms)
+        .bind(outcome)
+        .bind(attempt.status_code.map(i64::from))
+        .bind(attempt.error.clone())
+        .bind(attempt.response.clone())
+        .execute(&mut *tx)
+        .await?;
+
+        let mut events = vec![event(
+            &d.lead_id,
+            now,
+            "delivery_attempt",
+            serde_json::json!({
+                "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": outcome,
+                "status": attempt.status_code, "error": attempt.error,
+            }),
+        )];
+        let kind = match resolution {
+            Resolution::Delivered => Some("delivered"),
+            Resolution::Dead => Some("dead_lettered"),
+            Resolution::Rejected { .. } | Resolution::Gone { .. } => Some("delivery_rejected"),
+            Resolution::Retry { .. } => None,
+        };
+        if let Some(kind) = kind {
+            events.push(event(
+                &d.lead_id,
+                now,
+                kind,
+                serde_json::json!({ "delivery_id": d.id, "buyer": d.buyer, "reason": attempt.error }),
+            ));
+        }
+        if let Resolution::Gone { .. } = resolution {
+            sqlx::query(
+                "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
+                 ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
+            )
+            .bind(d.buyer.clone())
+            .bind(now)
+            .bind(attempt.error.clone().unwrap_or_else(|| "410 Gone".into()))
+            .execute(&mut *tx)
+            .await?;
+            events.push(event(&d.lead_id, now, "buyer_disabled", serde_json::json!({ "buyer": d.buyer, "status": 410 })));
+        }
+
+        if releases || reroute {
+            self.reroute_in_tx(&mut tx, d, reroute, routing, now, &mut events).await?;
+        }
+        insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
+        update_stage(&mut tx, &d.lead_id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reroute_in_tx(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        d: &Leased,
+        reroute: bool,
+        routing: &Routing,
+        now: i64,
+        events: &mut Vec<Vec<Arg>>,
+    ) -> Result<(), StoreError> {
+        let lead = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
+            .bind(d.lead_id.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(lead) = lead else { return Ok(()) };
+        let fields: String = lead.try_get(0)?;
+        let fields: crate::lead::Lead =
+            serde_json::from_str(&fields).map_err(|source| StoreError::Json { what: "fields", source })?;
+        let source: String = lead.try_get(1)?;
+        let score: Option<i64> = lead.try_get(2)?;
+        let grade: Option<String> = lead.try_get(3)?;
+        let created_at: i64 = lead.try_get(4)?;
+        let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
+            .bind(d.lead_id.clone())
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let plan = if reroute {
+            let view = LeadView {
+                lead: &fields,
+                lead_id: &d.lead_id,
+                source: &source,
+                score: score.unwrap_or(0),
+                grade: grade.as_deref(),
+                received_at: created_at,
+            };
+            let mut plan = routing.plan(&view, now, &tried);
+            // Only the route the rejected delivery came from continues its waterfall.
+            plan.routes.retain(|r| r.route == d.route && r.strategy == crate::route::Strategy::Exclusive);
+            plan
+        } else {
+            crate::route::Plan::default()
+        };
+        // Give back the rejected delivery's cap units, then choose with fresh counters.
+        for key in &d.cap_periods {
+            sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
+                .bind(d.buyer.clone())
+                .bind(key.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+        let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
+        if let Some(choice) = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit()) {
+            let mut rows = Vec::new();
+            for offer in &choice.offers {
+                rows.push(routing::delivery_row(&d.lead_id, &choice.route.route, offer, now)?);
+            }
+            events.push(event(&d.lead_id, now, "routed", routing::routed_detail(&choice)));
+            routing::save_state(tx, &state, now).await?;
+            insert_rows(tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, rows, "").await?;
+            if self.dialect == Dialect::Postgres {
+                sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a dead-lettered or rejected delivery back in the queue, due now.
+    pub async fn requeue(&self, delivery_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = begin_write(self).await?;
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = 'scheduled', attempts = 0, next_attempt_at = $1, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $1 WHERE id = $2 AND status IN ('dead', 'rejected') RETURNING lead_id, buyer",
+        )
+        .bind(now)
+        .bind(delivery_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let lead_id: String = row.try_get(0)?;
+        let buyer: String = row.try_get(1)?;
+        insert_rows(
+            &mut tx,
+            EVENT_INSERT,
+            4,
+            vec![event(&lead_id, now, "redelivery_requested", serde_json::json!({ "delivery_id": delivery_id, "buyer": buyer }))],
+            "",
+        )
+        .await?;
+        update_stage(&mut tx, &lead_id, now).await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ids of a buyer's dead-lettered (and, with `rejected`, rejected) deliveries since `since`.
+    pub async fn failed_deliveries(&self, buyer: &str, since: i64, rejected: bool) -> Result<Vec<String>, StoreError> {
+        let statuses = if rejected { "('dead', 'rejected')" } else { "('dead')" };
+        let sql = format!(
+            "SELECT id FROM deliveries WHERE buyer = $1 AND created_at >= $2 AND status IN {statuses} ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(buyer.to_string()).bind(since).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// A lead's deliveries with their attempts, oldest first.
+    pub async fn deliveries_of(&self, lead_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, buyer, route, status, attempts, next_attempt_at, last_error, price FROM deliveries WHERE lead_id = $1 ORDER BY created_at, id",
+        )
+        .bind(lead_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
+        let mut index = HashMap::new();
+        for r in &rows {
+            let status: String = r.try_get(3)?;
+            let next: i64 = r.try_get(5)?;
+            let id: String = r.try_get(0)?;
+            index.insert(id.clone(), out.len());
+            out.push(DeliveryRecord {
+                next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
+                id,
+                buyer: r.try_get(1)?,
+                route: r.try_get(2)?,
+                status,
+                attempts: r.try_get(4)?,
+                last_error: r.try_get(6)?,
+                price: r.try_get(7)?,
+                attempt_log: Vec::new(),
+            });
+        }
+        let attempts = sqlx::query(
+            "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, a.response \
+             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = $1 ORDER BY a.id",
+        )
+        .bind(lead_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        for a in &attempts {
+            let delivery_id: String = a.try_get(0)?;
+            if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
+                d.attempt_log.push(serde_json::json!({
+                    "attempt": a.try_get::<i64, _>(1)?,
+                    "at": crate::clock::rfc3339(a.try_get(2)?),
+                    "duration_ms": a.try_get::<i64, _>(3)?,
+                    "outcome": a.try_get::<String, _>(4)?,
+                    "status": a.try_get::<Option<i64>, _>(5)?,
+                    "error": a.try_get::<Option<String>, _>(6)?,
+                    "response": a.try_get::<Option<String>, _>(7)?,
+                }));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Derives a lead's distribution stage from its deliveries.
+async fn update_stage(tx: &mut sqlx::Transaction<'_, sqlx::Any>, lead_id: &str, now: i64) -> Result<(), StoreError> {
+    let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1")
+        .bind(lead_id.to_string())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let has = |s: &str| statuses.iter().any(|x| x == s);
+    let stage = if has("delivered") {
+        "delivered"
+    } else if has("scheduled") {
+        "routed"
+    } else if has("dead") {
+        "undelivered"
+    } else {
+        "unsold"
+    };
+    sqlx::query("UPDATE leads SET stage = $1, updated_at = $2 WHERE id = $3")
+        .bind(stage)
+        .bind(now)
+        .bind(lead_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

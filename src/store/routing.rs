@@ -1,0 +1,164 @@
+//! Routing state in the store: cap counters and round-robin order read under lock,
+//! written back with the deliveries, all in the caller's transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use super::commit::{Arg, insert_rows};
+use super::{StoreError, param_list};
+use crate::route::strategy::{BuyerState, Choice, State};
+use crate::route::{Offer, Plan};
+
+/// Lock key of a buyer's counters and state (PostgreSQL advisory lock).
+pub(crate) fn lock_key(buyer: &str) -> String {
+    format!("buyer:{buyer}")
+}
+
+/// Reads counters and buyer state for every buyer (and counter key) of `plans`.
+pub(crate) async fn load_state<'a>(
+    tx: &mut Transaction<'_, Any>,
+    plans: impl Iterator<Item = &'a Plan>,
+) -> Result<State, StoreError> {
+    let mut buyers = BTreeSet::new();
+    let mut periods = BTreeSet::new();
+    for plan in plans {
+        for route in &plan.routes {
+            for offer in &route.offers {
+                buyers.insert(offer.buyer.clone());
+                periods.extend(offer.caps.iter().map(|(k, _)| k.clone()));
+            }
+        }
+    }
+    let mut state = State { next_seq: 1, ..State::default() };
+    if buyers.is_empty() {
+        return Ok(state);
+    }
+    let buyers: Vec<String> = buyers.into_iter().collect();
+    let periods: Vec<String> = periods.into_iter().collect();
+    if !periods.is_empty() {
+        let sql = format!(
+            "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",
+            param_list(buyers.len()),
+            param_list_from(buyers.len() + 1, periods.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in buyers.iter().chain(periods.iter()) {
+            q = q.bind(b.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            state.counters.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        }
+    }
+    let sql = format!(
+        "SELECT buyer, assigned_seq, disabled_at FROM buyer_state WHERE buyer IN ({})",
+        param_list(buyers.len())
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for b in &buyers {
+        q = q.bind(b.clone());
+    }
+    for row in q.fetch_all(&mut **tx).await? {
+        let seq: i64 = row.try_get(1)?;
+        let disabled: Option<i64> = row.try_get(2)?;
+        state.next_seq = state.next_seq.max(seq + 1);
+        state.buyers.insert(row.try_get(0)?, BuyerState { seq, disabled: disabled.is_some() });
+    }
+    Ok(state)
+}
+
+fn param_list_from(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Writes back the counters and buyer state `choose`/`release` changed.
+pub(crate) async fn save_state(tx: &mut Transaction<'_, Any>, state: &State, now: i64) -> Result<(), StoreError> {
+    let counters: BTreeSet<&(String, String)> = state.touched_counters.iter().collect();
+    let rows: Vec<Vec<Arg>> = counters
+        .into_iter()
+        .map(|k| {
+            let count = state.counters.get(k).copied().unwrap_or(0);
+            vec![k.0.clone().into(), k.1.clone().into(), count.into()]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO cap_counters (buyer, period, count)",
+        3,
+        rows,
+        "ON CONFLICT (buyer, period) DO UPDATE SET count = excluded.count",
+    )
+    .await?;
+    let buyers: BTreeSet<&String> = state.touched_buyers.iter().collect();
+    let rows: Vec<Vec<Arg>> = buyers
+        .into_iter()
+        .map(|b| {
+            let seq = state.buyers.get(b).map_or(0, |s| s.seq);
+            vec![b.clone().into(), now.into(), seq.into()]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO buyer_state (buyer, last_assigned_at, assigned_seq)",
+        3,
+        rows,
+        "ON CONFLICT (buyer) DO UPDATE SET last_assigned_at = excluded.last_assigned_at, assigned_seq = excluded.assigned_seq",
+    )
+    .await?;
+    Ok(())
+}
+
+/// One outbox row for a chosen offer.
+pub(crate) fn delivery_row(lead_id: &str, route: &str, offer: &Offer, now: i64) -> Result<Vec<Arg>, StoreError> {
+    let payload =
+        serde_json::to_string(&offer.payload).map_err(|source| StoreError::Json { what: "payload", source })?;
+    let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
+    let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
+    Ok(vec![
+        offer.delivery_id.clone().into(),
+        lead_id.into(),
+        offer.buyer.clone().into(),
+        route.into(),
+        payload.into(),
+        "scheduled".into(),
+        0i64.into(),
+        now.into(),
+        caps.into(),
+        offer.price.clone().into(),
+        now.into(),
+        now.into(),
+    ])
+}
+
+pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, buyer, route, payload, status, attempts, next_attempt_at, cap_periods, price, created_at, updated_at)";
+pub(crate) const DELIVERY_COLUMNS: usize = 12;
+
+/// The `routed` event detail for a choice.
+pub(crate) fn routed_detail(choice: &Choice<'_>) -> serde_json::Value {
+    serde_json::json!({
+        "route": choice.route.route,
+        "strategy": choice.route.strategy,
+        "buyers": choice.offers.iter().map(|o| o.buyer.as_str()).collect::<Vec<_>>(),
+        "deliveries": choice.offers.iter().map(|o| o.delivery_id.as_str()).collect::<Vec<_>>(),
+        "skipped": skipped(choice.route.skipped.iter()),
+    })
+}
+
+/// The `unsold` event detail for a plan nobody took.
+pub(crate) fn unsold_detail(plan: &Plan) -> serde_json::Value {
+    if plan.routes.is_empty() {
+        return serde_json::json!({ "reason": "no route matches" });
+    }
+    serde_json::json!({
+        "reason": "no buyer available",
+        "routes": plan.routes.iter().map(|r| serde_json::json!({
+            "route": r.route,
+            "offered": r.offers.iter().map(|o| o.buyer.as_str()).collect::<Vec<_>>(),
+            "skipped": skipped(r.skipped.iter()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn skipped<'a>(list: impl Iterator<Item = &'a (String, String)>) -> HashMap<&'a str, &'a str> {
+    list.map(|(b, why)| (b.as_str(), why.as_str())).collect()
+}
