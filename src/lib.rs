@@ -16,6 +16,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod dedupe;
+pub mod route;
 pub mod intake;
 pub mod lead;
 pub mod parse;
