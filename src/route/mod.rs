@@ -236,7 +236,7 @@ impl Routing {
                     buyer: name.clone(),
                     priority: buyer.priority,
                     weight: buyer.weight,
-                    caps: buyer.caps.keys(now).into_iter().map(|(p, key, limit)| (format!("{}:{key}", p.name()), limit)).collect(),
+                    caps: buyer.caps.keys(now).into_iter().map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit)).collect(),
                     delivery_id: new_id(),
                     payload,
                     price: buyer.price.clone(),
