@@ -33,6 +33,11 @@ impl ManualClock {
     pub fn advance(&self, by: std::time::Duration) {
         self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
+
+    /// Moves the clock to `at_ms` (it keeps running from there).
+    pub fn set(&self, at_ms: i64) {
+        self.offset_ms.store(at_ms - SystemClock.now_ms(), Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

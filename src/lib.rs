@@ -10,20 +10,20 @@
 //!
 //! Modules are declared in pipeline order; `config`, `store`, `api` and `app` hold it together.
 
-pub mod api;
-pub mod app;
-pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod auth;
+pub mod submission;
+pub mod intake;
+pub mod parse;
+pub mod lead;
 pub mod dedupe;
 pub mod score;
 pub mod route;
-pub mod intake;
-pub mod lead;
-pub mod parse;
 pub mod pipeline;
-pub mod replay;
 pub mod store;
 pub mod deliver;
-pub mod submission;
+pub mod replay;
+pub mod api;
 pub mod telemetry;
+pub mod app;

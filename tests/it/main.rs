@@ -7,8 +7,11 @@ mod support;
 
 mod admin;
 mod check;
+mod deliver_webhook;
 mod dedupe;
 mod idempotency;
 mod intake_http;
 mod lifecycle;
+mod reload;
 mod replay;
+mod routing;

@@ -57,6 +57,8 @@ where
 pub struct GatewayBuilder {
     main_toml: String,
     sources: Vec<(String, String)>,
+    buyers: Vec<(String, String)>,
+    routes: Option<String>,
     engine: Engine,
 }
 
@@ -87,8 +89,34 @@ impl GatewayBuilder {
                 ),
                 ("other".into(), format!("keys = [\"${{LG_TEST_UNSET_OTHER:-{OTHER_KEY}}}\"]\n")),
             ],
+            buyers: Vec::new(),
+            routes: None,
             engine: Engine::Sqlite,
         }
+    }
+
+    /// Adds a buyer file (`buyers/<name>.toml`).
+    pub fn buyer(mut self, name: &str, toml: &str) -> Self {
+        self.buyers.retain(|(n, _)| n != name);
+        self.buyers.push((name.into(), toml.into()));
+        self
+    }
+
+    /// A webhook buyer delivering to `url` (loopback allowed), with a short retry
+    /// schedule and `extra` TOML appended at top level (before the [webhook] table).
+    pub fn webhook_buyer(self, name: &str, url: &str, extra: &str) -> Self {
+        let toml = format!(
+            "delivery = \"webhook\"\n{extra}\n[retry]\nschedule = [\"0s\", \"50ms\", \"100ms\"]\n\
+             [webhook]\nurl = \"{url}\"\ntimeout = \"2s\"\nallow_private = [\"127.0.0.0/8\"]\n\
+             [webhook.response]\nreject_if = '$.status == \"rejected\"'\nreason = '$.message'\n"
+        );
+        self.buyer(name, &toml)
+    }
+
+    /// Sets `routes.toml`.
+    pub fn routes(mut self, toml: &str) -> Self {
+        self.routes = Some(toml.into());
+        self
     }
 
     /// Appends TOML to `leadgate.toml`.
@@ -118,6 +146,13 @@ impl GatewayBuilder {
         for (name, toml) in &self.sources {
             std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml)
                 .expect("write source");
+        }
+        std::fs::create_dir_all(config_dir.join("buyers")).expect("buyers dir");
+        for (name, toml) in &self.buyers {
+            std::fs::write(config_dir.join("buyers").join(format!("{name}.toml")), toml).expect("write buyer");
+        }
+        if let Some(routes) = &self.routes {
+            std::fs::write(config_dir.join("routes.toml"), routes).expect("write routes");
         }
         let database_url = match &self.engine {
             Engine::Sqlite => format!("sqlite://{}", dir.path().join("data/leadgate.db").display()),
@@ -221,6 +256,29 @@ impl Gateway {
     pub fn write_source(&self, name: &str, toml: &str) {
         std::fs::write(self.config_dir.join("sources").join(format!("{name}.toml")), toml)
             .expect("write source");
+    }
+
+    /// Rewrites any file of the config tree (relative path).
+    pub fn write_config(&self, path: &str, text: &str) {
+        std::fs::write(self.config_dir.join(path), text).expect("write config file");
+    }
+
+    /// Attempts every due delivery now and waits for the results.
+    pub async fn deliver_due(&self) -> usize {
+        self.running().outbox.deliver_due().await.expect("deliver due")
+    }
+
+    /// Polls the lead until `pred` holds (deadline 20 s), returning it.
+    pub async fn wait_lead(&self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let lead = self.lead(id).await;
+            if pred(&lead) {
+                return lead;
+            }
+            assert!(std::time::Instant::now() < deadline, "lead never reached the expected state: {lead:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn advance(&self, by: Duration) {

@@ -1,8 +1,10 @@
 //! Shared test support: spawn gateways, talk to them.
 
 pub mod gateway;
+pub mod receiver;
 
 pub use gateway::{GatewayBuilder, each_engine};
+pub use receiver::{Mode, TestReceiver};
 
 /// The directory of the shared sample payloads.
 pub fn sample(path: &str) -> Vec<u8> {
