@@ -5,6 +5,8 @@
 //! open, and records the result guarded by the lease. A delivery only decides what the
 //! buyer's answer *means* ([`ErrorKind`]); when to retry is the outbox's business.
 
+pub mod adf;
+pub mod email;
 pub mod outbox;
 pub mod retry;
 
