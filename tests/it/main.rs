@@ -7,11 +7,13 @@ mod support;
 
 mod admin;
 mod check;
+mod deliver_email;
 mod deliver_webhook;
 mod dedupe;
 mod idempotency;
 mod intake_http;
 mod lifecycle;
+mod multi_instance;
 mod reload;
 mod replay;
 mod routing;

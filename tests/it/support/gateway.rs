@@ -137,15 +137,14 @@ impl GatewayBuilder {
         self
     }
 
-    /// Writes the config tree into a fresh temp dir and starts a gateway on it.
-    pub async fn start(self) -> Gateway {
+    /// Writes the config tree into a fresh temp dir: `(dir, dir/config)`.
+    pub fn materialize(&self) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_dir = dir.path().join("config");
         std::fs::create_dir_all(config_dir.join("sources")).expect("config dir");
         std::fs::write(config_dir.join("leadgate.toml"), &self.main_toml).expect("write main");
         for (name, toml) in &self.sources {
-            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml)
-                .expect("write source");
+            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml).expect("write source");
         }
         std::fs::create_dir_all(config_dir.join("buyers")).expect("buyers dir");
         for (name, toml) in &self.buyers {
@@ -154,6 +153,12 @@ impl GatewayBuilder {
         if let Some(routes) = &self.routes {
             std::fs::write(config_dir.join("routes.toml"), routes).expect("write routes");
         }
+        (dir, config_dir)
+    }
+
+    /// Writes the config tree into a fresh temp dir and starts a gateway on it.
+    pub async fn start(self) -> Gateway {
+        let (dir, config_dir) = self.materialize();
         let database_url = match &self.engine {
             Engine::Sqlite => format!("sqlite://{}", dir.path().join("data/leadgate.db").display()),
             Engine::Postgres(server) => fresh_pg_database(server).await,
@@ -172,7 +177,7 @@ impl GatewayBuilder {
 }
 
 /// Creates an empty database on the PostgreSQL server named by `server_url`.
-async fn fresh_pg_database(server_url: &str) -> String {
+pub async fn fresh_pg_database(server_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("lg_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to LEADGATE_TEST_POSTGRES");
@@ -188,7 +193,7 @@ async fn fresh_pg_database(server_url: &str) -> String {
 }
 
 /// Drops a database made by [`fresh_pg_database`] (a failed test leaves it for inspection).
-async fn drop_pg_database(server_url: &str, database_url: &str) {
+pub async fn drop_pg_database(server_url: &str, database_url: &str) {
     use sqlx::Connection;
     let Some((_, name)) = database_url.rsplit_once('/') else { return };
     let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to LEADGATE_TEST_POSTGRES");

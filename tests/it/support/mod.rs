@@ -1,7 +1,9 @@
 //! Shared test support: spawn gateways, talk to them.
 
 pub mod gateway;
+pub mod process;
 pub mod receiver;
+pub mod smtp;
 
 pub use gateway::{GatewayBuilder, each_engine};
 pub use receiver::{Mode, TestReceiver};
