@@ -5,6 +5,10 @@
 //! open, and records the result guarded by the lease. A delivery only decides what the
 //! buyer's answer *means* ([`ErrorKind`]); when to retry is the outbox's business.
 
+pub mod http_client;
+pub mod sign;
+pub mod webhook;
+
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
