@@ -7,8 +7,11 @@
 
 pub mod adf;
 pub mod email;
+pub mod http_client;
 pub mod outbox;
 pub mod retry;
+pub mod sign;
+pub mod webhook;
 
 use std::time::Duration;
 
