@@ -67,17 +67,50 @@ pub async fn open_store(config: &Config, url: &str) -> Result<Store, AppError> {
 }
 
 /// Starts the writer for `store`: one commit loop on SQLite (one write lock anyway),
-/// several on PostgreSQL.
+/// several on PostgreSQL. `wake` is notified when a commit creates deliveries.
 pub fn start_writer(
     store: &Store,
     config: &Config,
     clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
 ) -> (Writer, tokio::task::JoinSet<()>) {
     let writers = match store.dialect() {
         Dialect::Sqlite => 1,
         Dialect::Postgres => 4,
     };
-    Writer::spawn(store.clone(), clock, config.store.batch_max, writers)
+    Writer::spawn(store.clone(), clock, wake, config.store.batch_max, writers)
+}
+
+/// On PostgreSQL, forwards `NOTIFY leadgate_outbox` (sent by any instance's commit) to
+/// this instance's outbox worker, reconnecting with backoff.
+fn spawn_pg_listener(url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            let listened = async {
+                let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+                l.listen("leadgate_outbox").await?;
+                loop {
+                    l.recv().await?;
+                    wake.notify_one();
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = listened => {
+                    let r: Result<(), sqlx::Error> = r;
+                    if let Err(e) = r {
+                        tracing::warn!(error.message = %e, "Outbox LISTEN connection lost; reconnecting.");
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {},
+            }
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+        }
+    });
 }
 
 /// Opens the store, binds the listener and serves until `shutdown` is cancelled.

@@ -6,12 +6,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Source};
-use crate::route::{LeadView, Plan, Routing};
-use crate::score::Score;
 use crate::lead::normalize::normalize;
 use crate::lead::validate::validate;
 use crate::lead::{Lead, Problem};
 use crate::parse::{self, ParseError};
+use crate::route::{LeadView, Plan, Routing};
+use crate::score::Score;
 use crate::submission::{Submission, new_id};
 
 /// A lead ready to be committed.
@@ -121,11 +121,17 @@ pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> P
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),
     };
-    let candidates = output.records.iter().map(|record| candidate(record, submission, source, routing)).collect();
+    let candidates =
+        output.records.iter().map(|record| candidate(record, submission, source, routing)).collect();
     Prepared::Parsed { batch: output.batch, candidates }
 }
 
-fn candidate(record: &parse::Record, submission: &Submission, source: &Source, routing: &Routing) -> Candidate {
+fn candidate(
+    record: &parse::Record,
+    submission: &Submission,
+    source: &Source,
+    routing: &Routing,
+) -> Candidate {
     let n = normalize(record, &source.normalize);
     let mut errors = n.errors;
     validate(&n.lead, &source.rules, &mut errors);

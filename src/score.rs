@@ -77,16 +77,17 @@ impl Scoring {
             }
         }
         let mut grades: Vec<(String, i64)> = file.grades.iter().map(|g| (g.grade.clone(), g.min)).collect();
-        grades.sort_by(|a, b| b.1.cmp(&a.1));
+        grades.sort_by_key(|g| std::cmp::Reverse(g.1));
         let mut states: Vec<(String, i64)> = file.states.iter().map(|s| (s.state.clone(), s.min)).collect();
-        states.sort_by(|a, b| b.1.cmp(&a.1));
+        states.sort_by_key(|s| std::cmp::Reverse(s.1));
         if errors.is_empty() { Ok(Scoring { rules, grades, states }) } else { Err(errors) }
     }
 
     /// Scores a lead. `facts` need not carry a score yet (rules see `score` = 0).
     pub fn score(&self, facts: &Facts) -> Score {
         let points = self.rules.iter().filter(|(c, _)| c.matches(facts)).map(|(_, p)| *p).sum();
-        let pick = |list: &[(String, i64)]| list.iter().find(|(_, min)| points >= *min).map(|(n, _)| n.clone());
+        let pick =
+            |list: &[(String, i64)]| list.iter().find(|(_, min)| points >= *min).map(|(n, _)| n.clone());
         Score { points, grade: pick(&self.grades), lifecycle: pick(&self.states) }
     }
 }
@@ -115,9 +116,13 @@ mod tests {
         )
         .unwrap();
         let s = Scoring::compile(&file).unwrap();
-        let lead = Lead { email: Some("a@b.co".into()), phone: Some("+14155550100".into()), ..Lead::default() };
+        let lead =
+            Lead { email: Some("a@b.co".into()), phone: Some("+14155550100".into()), ..Lead::default() };
         let score = s.score(&Facts::new(&lead, "x", 0, None));
-        assert_eq!(score, Score { points: 100, grade: Some("A".into()), lifecycle: Some("qualified".into()) });
+        assert_eq!(
+            score,
+            Score { points: 100, grade: Some("A".into()), lifecycle: Some("qualified".into()) }
+        );
         let lead = Lead { email: Some("a@b.co".into()), ..Lead::default() };
         let score = s.score(&Facts::new(&lead, "x", 0, None));
         assert_eq!(score, Score { points: 60, grade: Some("B".into()), lifecycle: None });

@@ -81,16 +81,43 @@ pub fn delivery_attempted(
             tracing::info!(delivery_id, lead_id, buyer, attempt, "Lead delivered.");
         }
         Resolution::Retry { .. } => {
-            tracing::info!(delivery_id, lead_id, buyer, attempt, error = error.unwrap_or_default(), "Delivery failed; retry scheduled.");
+            tracing::info!(
+                delivery_id,
+                lead_id,
+                buyer,
+                attempt,
+                error = error.unwrap_or_default(),
+                "Delivery failed; retry scheduled."
+            );
         }
         Resolution::Rejected { .. } => {
-            tracing::info!(delivery_id, lead_id, buyer, attempt, reason = error.unwrap_or_default(), "Buyer rejected the lead.");
+            tracing::info!(
+                delivery_id,
+                lead_id,
+                buyer,
+                attempt,
+                reason = error.unwrap_or_default(),
+                "Buyer rejected the lead."
+            );
         }
         Resolution::Gone { .. } => {
-            tracing::error!(delivery_id, lead_id, buyer, attempt, "Buyer endpoint is gone (410): the buyer is disabled until an operator re-enables it.");
+            tracing::error!(
+                delivery_id,
+                lead_id,
+                buyer,
+                attempt,
+                "Buyer endpoint is gone (410): the buyer is disabled until an operator re-enables it."
+            );
         }
         Resolution::Dead => {
-            tracing::error!(delivery_id, lead_id, buyer, attempt, error = error.unwrap_or_default(), "Delivery dead-lettered after its last attempt; `leadgate redeliver` re-queues it.");
+            tracing::error!(
+                delivery_id,
+                lead_id,
+                buyer,
+                attempt,
+                error = error.unwrap_or_default(),
+                "Delivery dead-lettered after its last attempt; `leadgate redeliver` re-queues it."
+            );
         }
     }
 }

@@ -127,7 +127,11 @@ pub async fn reload_config(State(state): State<AppState>, headers: HeaderMap) ->
 }
 
 /// `POST /v1/admin/deliveries/{id}/redeliver`: re-queues a dead-lettered or rejected delivery.
-pub async fn redeliver(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn redeliver(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     match state.store.requeue(&id, state.clock.now_ms()).await {
         Ok(true) => Ok(Json(serde_json::json!({ "delivery_id": id, "status": "scheduled" })).into_response()),

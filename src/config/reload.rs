@@ -42,7 +42,12 @@ impl Reloader {
     pub fn new(config: Arc<ArcSwap<Config>>, clock: Arc<dyn Clock>) -> Reloader {
         let dir = config.load().dir.clone();
         let now = crate::clock::rfc3339(clock.now_ms());
-        let status = ReloadStatus { generation: 1, loaded_at: Some(now.clone()), last_attempt_at: Some(now), last_error: None };
+        let status = ReloadStatus {
+            generation: 1,
+            loaded_at: Some(now.clone()),
+            last_attempt_at: Some(now),
+            last_error: None,
+        };
         Reloader { dir, config, status: Arc::new(Mutex::new(status)), clock }
     }
 
@@ -115,7 +120,10 @@ impl Reloader {
             let tx = tx.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
                 loop {
                     tokio::select! {
                         () = shutdown.cancelled() => return,

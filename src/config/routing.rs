@@ -10,13 +10,13 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::{ConfigProblem, duration, files, problem, valid_name};
+use crate::deliver::Delivery;
 use crate::deliver::email::{EmailDelivery, SmtpConfig};
 use crate::deliver::http_client::{EgressPolicy, http_client};
 use crate::deliver::retry::RetryPolicy;
 use crate::deliver::sign::WebhookSecret;
 use crate::deliver::webhook::WebhookDelivery;
 use crate::deliver::webhook::response::ResponseRules;
-use crate::deliver::Delivery;
 use crate::route::caps::{Caps, CapsConfig};
 use crate::route::filter::Condition;
 use crate::route::render::Templates;
@@ -276,7 +276,11 @@ pub fn load(dir: &Path, problems: &mut Vec<ConfigProblem>) -> (Routing, BTreeMap
                 problems.push(problem(&routes_path, field("buyers"), "a route needs at least one buyer"));
             }
             if r.max_buyers.is_some() && r.strategy != Strategy::Shared {
-                problems.push(problem(&routes_path, field("max_buyers"), "only `shared` routes sell to several buyers"));
+                problems.push(problem(
+                    &routes_path,
+                    field("max_buyers"),
+                    "only `shared` routes sell to several buyers",
+                ));
             }
             routing.routes.push(Route {
                 name: r.name.clone(),
@@ -295,7 +299,11 @@ pub fn load(dir: &Path, problems: &mut Vec<ConfigProblem>) -> (Routing, BTreeMap
 
 type Errors = Vec<(String, String)>;
 
-fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result<(Buyer, DeliveryHandle), Errors> {
+fn compile_buyer(
+    name: &str,
+    f: &BuyerFile,
+    templates: &mut Templates,
+) -> Result<(Buyer, DeliveryHandle), Errors> {
     let mut errs: Errors = Vec::new();
     let filter = match f.filter.as_deref().map(Condition::compile).transpose() {
         Ok(c) => c,
@@ -316,10 +324,13 @@ fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result
         .as_ref()
         .and_then(|s| s.timezone.parse::<chrono_tz::Tz>().ok())
         .unwrap_or(chrono_tz::Tz::UTC);
-    let caps = Caps::compile(f.caps.as_ref().unwrap_or(&CapsConfig::default()), tz).unwrap_or_else(|e| {
-        errs.push(("caps".into(), e));
-        Caps::default()
-    });
+    let caps = match Caps::compile(f.caps.as_ref().unwrap_or(&CapsConfig::default()), tz) {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push(("caps".into(), e));
+            return Err(errs);
+        }
+    };
     let retry = RetryPolicy::parse(&f.retry.schedule).unwrap_or_else(|e| {
         errs.push(("retry.schedule".into(), e));
         RetryPolicy::default()
@@ -328,8 +339,12 @@ fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result
     let built = match (f.delivery, &f.webhook, &f.email) {
         (DeliveryKind::Webhook, Some(w), None) => webhook(name, w, templates),
         (DeliveryKind::Email, None, Some(e)) => email(name, e, templates),
-        (DeliveryKind::Webhook, _, _) => Err(vec![("webhook".into(), "a webhook buyer needs exactly a [webhook] section".into())]),
-        (DeliveryKind::Email, _, _) => Err(vec![("email".into(), "an e-mail buyer needs exactly an [email] section".into())]),
+        (DeliveryKind::Webhook, _, _) => {
+            Err(vec![("webhook".into(), "a webhook buyer needs exactly a [webhook] section".into())])
+        }
+        (DeliveryKind::Email, _, _) => {
+            Err(vec![("email".into(), "an e-mail buyer needs exactly an [email] section".into())])
+        }
     };
     let (target, delivery) = match built {
         Ok(t) => t,
@@ -356,7 +371,11 @@ fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result
     Ok((buyer, delivery))
 }
 
-fn webhook(name: &str, w: &WebhookFile, templates: &mut Templates) -> Result<(Target, DeliveryHandle), Errors> {
+fn webhook(
+    name: &str,
+    w: &WebhookFile,
+    templates: &mut Templates,
+) -> Result<(Target, DeliveryHandle), Errors> {
     let mut errs: Errors = Vec::new();
     let url = w.url.as_str().to_string();
     match reqwest::Url::parse(&url) {
@@ -387,18 +406,22 @@ fn webhook(name: &str, w: &WebhookFile, templates: &mut Templates) -> Result<(Ta
     for (i, s) in w.secret.iter().chain(w.secrets.iter()).enumerate() {
         match WebhookSecret::parse(s.as_str()) {
             Ok(k) => secrets.push(k),
-            Err(e) => errs.push((format!("webhook.secret[{i}]"), e)),
+            Err(e) => errs.push((format!("webhook.secret[{i}]"), e.to_string())),
         }
     }
     let policy = EgressPolicy::parse(&w.allow_private).unwrap_or_else(|e| {
         errs.push(("webhook.allow_private".into(), e));
         EgressPolicy::default()
     });
-    let rules = ResponseRules::compile(w.response.reject_if.as_deref(), w.response.accept_if.as_deref(), w.response.reason.as_deref())
-        .unwrap_or_else(|e| {
-            errs.push(("webhook.response".into(), e));
-            ResponseRules::default()
-        });
+    let rules = ResponseRules::compile(
+        w.response.reject_if.as_deref(),
+        w.response.accept_if.as_deref(),
+        w.response.reason.as_deref(),
+    )
+    .unwrap_or_else(|e| {
+        errs.push(("webhook.response".into(), e));
+        ResponseRules::default()
+    });
     let client = http_client(&policy, w.timeout).map_err(|e| vec![("webhook".to_string(), e)])?;
     if !errs.is_empty() {
         return Err(errs);

@@ -51,7 +51,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(store: Store, config: Arc<ArcSwap<Config>>, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Outbox {
+    pub fn new(
+        store: Store,
+        config: Arc<ArcSwap<Config>>,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+    ) -> Outbox {
         let settings = config.load().outbox.clone();
         Outbox { store, config, clock, wake, owner: crate::submission::new_id(), settings }
     }
@@ -66,7 +71,11 @@ impl Outbox {
             }
             while in_flight.try_join_next().is_some() {}
             let free = permits.available_permits();
-            let leased = match self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64).await {
+            let leased = match self
+                .store
+                .lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64)
+                .await
+            {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error.message = %e, "Cannot lease deliveries; retrying shortly.");
@@ -155,7 +164,13 @@ impl Outbox {
         let now = self.clock.now_ms();
         let (record, resolution) = match result {
             Ok(ok) => (
-                AttemptRecord { started_at, duration_ms, status_code: ok.status, error: None, response: ok.response },
+                AttemptRecord {
+                    started_at,
+                    duration_ms,
+                    status_code: ok.status,
+                    error: None,
+                    response: ok.response,
+                },
                 Resolution::Delivered,
             ),
             Err(e) => {
@@ -177,12 +192,25 @@ impl Outbox {
                     }
                 };
                 (
-                    AttemptRecord { started_at, duration_ms, status_code: e.status, error: Some(e.message), response: e.response },
+                    AttemptRecord {
+                        started_at,
+                        duration_ms,
+                        status_code: e.status,
+                        error: Some(e.message),
+                        response: e.response,
+                    },
                     resolution,
                 )
             }
         };
-        crate::telemetry::delivery_attempted(&d.id, &d.lead_id, &d.buyer, d.attempts + 1, &resolution, record.error.as_deref());
+        crate::telemetry::delivery_attempted(
+            &d.id,
+            &d.lead_id,
+            &d.buyer,
+            d.attempts + 1,
+            &resolution,
+            record.error.as_deref(),
+        );
         match self.store.record_attempt(&d, &self.owner, &record, &resolution, &config.routing, now).await {
             Ok(true) => {}
             Ok(false) => {

@@ -57,7 +57,12 @@ impl RetryPolicy {
 
     /// The delay before the attempt after `attempts_made` failed ones, or `None` when the
     /// schedule is exhausted (dead-letter). `random` is uniform in [0, 1).
-    pub fn next_delay(&self, attempts_made: u32, retry_after: Option<Duration>, random: f64) -> Option<Duration> {
+    pub fn next_delay(
+        &self,
+        attempts_made: u32,
+        retry_after: Option<Duration>,
+        random: f64,
+    ) -> Option<Duration> {
         let base = *self.schedule.get(attempts_made as usize)?;
         let jitter = f64::from(self.jitter_percent) / 100.0;
         let factor = 1.0 + jitter * (2.0 * random - 1.0);

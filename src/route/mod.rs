@@ -207,7 +207,14 @@ impl Routing {
         plan
     }
 
-    fn plan_route(&self, route: &Route, view: &LeadView<'_>, facts: &Facts, now: i64, exclude: &[String]) -> RoutePlan {
+    fn plan_route(
+        &self,
+        route: &Route,
+        view: &LeadView<'_>,
+        facts: &Facts,
+        now: i64,
+        exclude: &[String],
+    ) -> RoutePlan {
         let mut offers = Vec::new();
         let mut skipped = Vec::new();
         for name in &route.buyers {
@@ -236,7 +243,12 @@ impl Routing {
                     buyer: name.clone(),
                     priority: buyer.priority,
                     weight: buyer.weight,
-                    caps: buyer.caps.keys(now).into_iter().map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit)).collect(),
+                    caps: buyer
+                        .caps
+                        .keys(now)
+                        .into_iter()
+                        .map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit))
+                        .collect(),
                     delivery_id: new_id(),
                     payload,
                     price: buyer.price.clone(),
@@ -246,7 +258,13 @@ impl Routing {
         }
         // Priority order (stable: config order breaks ties) for the waterfall and shared.
         offers.sort_by_key(|o| o.priority);
-        RoutePlan { route: route.name.clone(), strategy: route.strategy, max_buyers: route.max_buyers, offers, skipped }
+        RoutePlan {
+            route: route.name.clone(),
+            strategy: route.strategy,
+            max_buyers: route.max_buyers,
+            offers,
+            skipped,
+        }
     }
 
     /// Renders what `buyer` is sent for this lead.

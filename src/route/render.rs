@@ -35,7 +35,7 @@ impl Templates {
 
     pub fn render(&self, name: &str, cx: &RenderContext<'_>) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(describe)?;
-        t.render(Value::from_serialize(cx)).map_err(describe)
+        t.render(Value::from(minijinja::value::Serde(cx))).map_err(describe)
     }
 }
 
@@ -70,7 +70,9 @@ pub fn default_json(cx: &RenderContext<'_>) -> String {
         "grade": cx.grade,
         "price": cx.price,
     });
-    if let (Some(obj), Ok(serde_json::Value::Object(fields))) = (v.as_object_mut(), serde_json::to_value(cx.lead)) {
+    if let (Some(obj), Ok(serde_json::Value::Object(fields))) =
+        (v.as_object_mut(), serde_json::to_value(cx.lead))
+    {
         obj.insert("fields".into(), serde_json::Value::Object(fields));
     }
     v.to_string()

@@ -145,7 +145,11 @@ mod tests {
 
     #[test]
     fn round_robin_is_exact() {
-        let p = plan(Strategy::RoundRobin, vec![offer("a", 1, 1, None), offer("b", 1, 1, None), offer("c", 1, 1, None)], 1);
+        let p = plan(
+            Strategy::RoundRobin,
+            vec![offer("a", 1, 1, None), offer("b", 1, 1, None), offer("c", 1, 1, None)],
+            1,
+        );
         let mut s = State { next_seq: 1, ..State::default() };
         let mut counts: HashMap<String, usize> = HashMap::new();
         for _ in 0..99 {
@@ -161,7 +165,11 @@ mod tests {
         assert_eq!(names(&choose(&p, &mut s, 0.0)), ["a"]);
         assert_eq!(names(&choose(&p, &mut s, 0.74)), ["a"]);
         assert_eq!(names(&choose(&p, &mut s, 0.76)), ["b"]);
-        let p = plan(Strategy::Shared, vec![offer("a", 1, 1, None), offer("b", 2, 1, Some(0)), offer("c", 3, 1, None)], 2);
+        let p = plan(
+            Strategy::Shared,
+            vec![offer("a", 1, 1, None), offer("b", 2, 1, Some(0)), offer("c", 3, 1, None)],
+            2,
+        );
         assert_eq!(names(&choose(&p, &mut State::default(), 0.5)), ["a", "c"]);
     }
 

@@ -18,8 +18,8 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
 use crate::deliver::retry;
-use crate::route::strategy;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
+use crate::route::strategy;
 
 /// A bindable value (the `Any` driver takes these types on both engines).
 #[derive(Debug, Clone)]
@@ -181,7 +181,8 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     idem_keys.dedup();
     dedupe_keys.sort();
     dedupe_keys.dedup();
-    let all: Vec<String> = idem_keys.iter().chain(dedupe_keys.iter()).chain(buyer_keys.iter()).cloned().collect();
+    let all: Vec<String> =
+        idem_keys.iter().chain(dedupe_keys.iter()).chain(buyer_keys.iter()).cloned().collect();
     lock_keys(store, &mut tx, &all).await?;
 
     // What earlier commits decided about those keys.
@@ -245,8 +246,14 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     }
     routing::save_state(&mut tx, &state, now).await?;
     let created_deliveries = !w.deliveries.is_empty();
-    insert_rows(&mut tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, std::mem::take(&mut w.deliveries), "")
-        .await?;
+    insert_rows(
+        &mut tx,
+        routing::DELIVERY_INSERT,
+        routing::DELIVERY_COLUMNS,
+        std::mem::take(&mut w.deliveries),
+        "",
+    )
+    .await?;
     if created_deliveries && store.dialect == Dialect::Postgres {
         // Wakes the outbox workers of every instance (delivered on commit).
         sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;

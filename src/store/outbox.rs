@@ -35,13 +35,19 @@ pub struct Leased {
 pub enum Resolution {
     Delivered,
     /// Try again at this time.
-    Retry { at: i64 },
+    Retry {
+        at: i64,
+    },
     /// The schedule is exhausted: dead letter.
     Dead,
     /// The buyer refused the lead; with `reroute`, offer it to the next buyer.
-    Rejected { reroute: bool },
+    Rejected {
+        reroute: bool,
+    },
     /// The endpoint is gone (410): disable the buyer, then as `Rejected`.
-    Gone { reroute: bool },
+    Gone {
+        reroute: bool,
+    },
 }
 
 /// The attempt's facts, for `delivery_attempts` and the lead's history.
@@ -70,7 +76,13 @@ pub struct DeliveryRecord {
 
 impl Store {
     /// Leases up to `limit` due deliveries for `lease_ms`.
-    pub async fn lease_due(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Leased>, StoreError> {
+    pub async fn lease_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Leased>, StoreError> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -98,10 +110,12 @@ impl Store {
                     lead_id: r.try_get(1)?,
                     buyer: r.try_get(2)?,
                     route: r.try_get(3)?,
-                    payload: serde_json::from_str(&payload).map_err(|source| StoreError::Json { what: "payload", source })?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|source| StoreError::Json { what: "payload", source })?,
                     attempts: r.try_get(5)?,
                     lease_until: r.try_get(6)?,
-                    cap_periods: serde_json::from_str(&caps).map_err(|source| StoreError::Json { what: "caps", source })?,
+                    cap_periods: serde_json::from_str(&caps)
+                        .map_err(|source| StoreError::Json { what: "caps", source })?,
                 })
             })
             .collect()
@@ -137,7 +151,8 @@ impl Store {
             Resolution::Gone { .. } => ("rejected", now, "gone"),
         };
         let mut tx = begin_write(self).await?;
-        let reroute = matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
+        let reroute =
+            matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
         let releases = matches!(resolution, Resolution::Rejected { .. } | Resolution::Gone { .. });
         // Rerouting and cap releases touch buyer counters: lock like the intake path does.
         if reroute || releases {
@@ -212,7 +227,12 @@ impl Store {
             .bind(attempt.error.clone().unwrap_or_else(|| "410 Gone".into()))
             .execute(&mut *tx)
             .await?;
-            events.push(event(&d.lead_id, now, "buyer_disabled", serde_json::json!({ "buyer": d.buyer, "status": 410 })));
+            events.push(event(
+                &d.lead_id,
+                now,
+                "buyer_disabled",
+                serde_json::json!({ "buyer": d.buyer, "status": 410 }),
+            ));
         }
 
         if releases || reroute {
@@ -270,11 +290,13 @@ impl Store {
         };
         // Give back the rejected delivery's cap units, then choose with fresh counters.
         for key in &d.cap_periods {
-            sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
-                .bind(d.buyer.clone())
-                .bind(key.clone())
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0",
+            )
+            .bind(d.buyer.clone())
+            .bind(key.clone())
+            .execute(&mut **tx)
+            .await?;
         }
         let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
         if let Some(choice) = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit()) {
@@ -313,7 +335,12 @@ impl Store {
             &mut tx,
             EVENT_INSERT,
             4,
-            vec![event(&lead_id, now, "redelivery_requested", serde_json::json!({ "delivery_id": delivery_id, "buyer": buyer }))],
+            vec![event(
+                &lead_id,
+                now,
+                "redelivery_requested",
+                serde_json::json!({ "delivery_id": delivery_id, "buyer": buyer }),
+            )],
             "",
         )
         .await?;
@@ -326,12 +353,18 @@ impl Store {
     }
 
     /// Ids of a buyer's dead-lettered (and, with `rejected`, rejected) deliveries since `since`.
-    pub async fn failed_deliveries(&self, buyer: &str, since: i64, rejected: bool) -> Result<Vec<String>, StoreError> {
+    pub async fn failed_deliveries(
+        &self,
+        buyer: &str,
+        since: i64,
+        rejected: bool,
+    ) -> Result<Vec<String>, StoreError> {
         let statuses = if rejected { "('dead', 'rejected')" } else { "('dead')" };
         let sql = format!(
             "SELECT id FROM deliveries WHERE buyer = $1 AND created_at >= $2 AND status IN {statuses} ORDER BY created_at"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(buyer.to_string()).bind(since).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(buyer.to_string()).bind(since).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
@@ -388,7 +421,11 @@ impl Store {
 }
 
 /// Derives a lead's distribution stage from its deliveries.
-async fn update_stage(tx: &mut sqlx::Transaction<'_, sqlx::Any>, lead_id: &str, now: i64) -> Result<(), StoreError> {
+async fn update_stage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1")
         .bind(lead_id.to_string())
         .fetch_all(&mut **tx)

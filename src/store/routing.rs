@@ -72,7 +72,11 @@ fn param_list_from(start: usize, n: usize) -> String {
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
-pub(crate) async fn save_state(tx: &mut Transaction<'_, Any>, state: &State, now: i64) -> Result<(), StoreError> {
+pub(crate) async fn save_state(
+    tx: &mut Transaction<'_, Any>,
+    state: &State,
+    now: i64,
+) -> Result<(), StoreError> {
     let counters: BTreeSet<&(String, String)> = state.touched_counters.iter().collect();
     let rows: Vec<Vec<Arg>> = counters
         .into_iter()
@@ -109,9 +113,14 @@ pub(crate) async fn save_state(tx: &mut Transaction<'_, Any>, state: &State, now
 }
 
 /// One outbox row for a chosen offer.
-pub(crate) fn delivery_row(lead_id: &str, route: &str, offer: &Offer, now: i64) -> Result<Vec<Arg>, StoreError> {
-    let payload =
-        serde_json::to_string(&offer.payload).map_err(|source| StoreError::Json { what: "payload", source })?;
+pub(crate) fn delivery_row(
+    lead_id: &str,
+    route: &str,
+    offer: &Offer,
+    now: i64,
+) -> Result<Vec<Arg>, StoreError> {
+    let payload = serde_json::to_string(&offer.payload)
+        .map_err(|source| StoreError::Json { what: "payload", source })?;
     let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
     let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
     Ok(vec![

@@ -15,7 +15,6 @@ use super::{Store, StoreError, commit};
 use crate::clock::Clock;
 use crate::pipeline::{Job, SubmissionResult};
 
-
 type Reply = oneshot::Sender<Result<SubmissionResult, StoreError>>;
 
 struct Request {
@@ -38,9 +37,11 @@ impl std::fmt::Debug for Request {
 impl Writer {
     /// Starts `writers` commit loops (1 for SQLite, which has one write lock anyway).
     /// They stop once every `Writer` handle is dropped and the queue is drained.
+    /// `wake` is notified after every commit that created deliveries (the outbox waits on it).
     pub fn spawn(
         store: Store,
         clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
         batch_max: usize,
         writers: usize,
     ) -> (Writer, JoinSet<()>) {

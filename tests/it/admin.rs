@@ -17,7 +17,7 @@ async fn a_lead_shows_its_fields_submission_and_history() {
         assert_eq!(lead["fields"]["custom"]["favourite_color"], "teal");
         let events = lead["events"].as_array().unwrap();
         let kinds: Vec<_> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["received", "normalized", "accepted"]);
+        assert_eq!(kinds, ["received", "normalized", "accepted", "scored", "unsold"]);
         for e in events {
             assert!(e["at"].as_str().unwrap().ends_with('Z'), "RFC 3339 UTC: {e}");
         }

@@ -29,7 +29,7 @@ async fn an_email_buyer_gets_the_lead_with_an_adf_attachment() {
         let l = gw.wait_lead(&id, |l| l["stage"] == "delivered").await;
         let delivery_id = l["deliveries"][0]["id"].as_str().unwrap().to_string();
         let mails = sink.received();
-        let m = &mails[n];
+        let m = &mails[n]["message"];
         assert_eq!(m["subject"], "New lead: Dana Whitfield");
         assert_eq!(m["to"], "sales@dealer.example");
         assert_eq!(m["message_id"], format!("<{delivery_id}@leadgate>"));

@@ -243,7 +243,9 @@ async fn signatures_follow_standard_webhooks() {
 #[tokio::test]
 async fn private_targets_are_refused_unless_allowed() {
     let r = TestReceiver::start().await;
-    let unguarded = |url: String| format!("delivery = \"webhook\"\n[retry]\nschedule = [\"0s\"]\n[webhook]\nurl = \"{url}\"\n");
+    let unguarded = |url: String| {
+        format!("delivery = \"webhook\"\n[retry]\nschedule = [\"0s\"]\n[webhook]\nurl = \"{url}\"\n")
+    };
     let builder = GatewayBuilder::new()
         .buyer("literal", &unguarded(r.url()))
         .buyer("named", &unguarded(format!("http://localhost:{}/leads", r.addr.port())))
@@ -254,13 +256,18 @@ async fn private_targets_are_refused_unless_allowed() {
         let id = gw.post_json(&lead("ssrf")).await.lead_id();
         let l = gw
             .wait_lead(&id, |l| {
-                l["deliveries"].as_array().is_some_and(|d| d.len() == 3 && d.iter().all(|x| x["status"] != "scheduled"))
+                l["deliveries"]
+                    .as_array()
+                    .is_some_and(|d| d.len() == 3 && d.iter().all(|x| x["status"] != "scheduled"))
             })
             .await;
         for d in l["deliveries"].as_array().unwrap() {
             assert_ne!(d["status"], "delivered", "{d:#}");
             let err = d["last_error"].as_str().unwrap_or_default();
-            assert!(err.contains("refused") || err.contains("not allowed") || err.contains("forbidden"), "{d:#}");
+            assert!(
+                err.contains("refused") || err.contains("not allowed") || err.contains("forbidden"),
+                "{d:#}"
+            );
         }
         assert_eq!(r.count(), n, "the receiver must never be reached");
     })

@@ -22,7 +22,7 @@ async fn a_retry_with_the_same_vendor_lead_id_gets_the_same_answer() {
             .iter()
             .map(|e| e["kind"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(kinds, ["received", "normalized", "accepted", "retried"]);
+        assert_eq!(kinds, ["received", "normalized", "accepted", "scored", "unsold", "retried"]);
     })
     .await;
 }

@@ -30,7 +30,7 @@ fn two(config_dir: &std::path::Path, db: &str) -> (Instance, Instance) {
     (a.join().unwrap(), b.join().unwrap())
 }
 
-async fn post(http: &reqwest::Client, url: String, body: serde_json::Value) -> (u16, serde_json::Value) {
+async fn post(http: reqwest::Client, url: String, body: serde_json::Value) -> (u16, serde_json::Value) {
     let r = http.post(url).header("x-api-key", SOURCE_KEY).json(&body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
@@ -169,7 +169,7 @@ async fn a_killed_instances_leased_delivery_is_taken_over_after_the_lease() {
     let a = Instance::start(&config_dir, &db);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     r.script(vec![Mode::Slow(Duration::from_secs(30))]);
-    let (status, v) = post(&http, a.url("/v1/leads"), json!({"email": "kill@example.com"})).await;
+    let (status, v) = post(http.clone(), a.url("/v1/leads"), json!({"email": "kill@example.com"})).await;
     assert_eq!(status, 201);
     let lead_id = v["lead_id"].as_str().unwrap().to_string();
     r.wait_for(1).await;

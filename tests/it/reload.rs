@@ -14,8 +14,10 @@ fn route_to(buyer: &str) -> String {
 #[tokio::test]
 async fn a_valid_change_is_picked_up_under_traffic_and_an_invalid_one_is_refused() {
     let (a, b) = (TestReceiver::start().await, TestReceiver::start().await);
-    let builder =
-        GatewayBuilder::new().webhook_buyer("a", &a.url(), "").webhook_buyer("b", &b.url(), "").routes(&route_to("a"));
+    let builder = GatewayBuilder::new()
+        .webhook_buyer("a", &a.url(), "")
+        .webhook_buyer("b", &b.url(), "")
+        .routes(&route_to("a"));
     each_engine(builder, async |gw| {
         // Traffic all along: every request must be answered 201.
         let stop = tokio_util::sync::CancellationToken::new();

@@ -32,8 +32,18 @@ async fn an_exclusive_waterfall_moves_on_when_a_buyer_rejects() {
         assert_eq!((d[0]["buyer"].as_str(), d[0]["status"].as_str()), (Some("a"), Some("rejected")));
         assert_eq!(d[0]["last_error"], "not in our area");
         assert_eq!((d[1]["buyer"].as_str(), d[1]["status"].as_str()), (Some("b"), Some("delivered")));
-        let kinds: Vec<&str> = l["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert!(kinds.ends_with(&["delivery_attempt", "delivery_rejected", "routed", "delivery_attempt", "delivered"]), "{kinds:?}");
+        let kinds: Vec<&str> =
+            l["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(
+            kinds.ends_with(&[
+                "delivery_attempt",
+                "delivery_rejected",
+                "routed",
+                "delivery_attempt",
+                "delivered"
+            ]),
+            "{kinds:?}"
+        );
     })
     .await;
 }
@@ -116,11 +126,15 @@ async fn a_shared_route_sells_to_up_to_n_buyers() {
         .routes(&route("shared", &["s0", "s1", "s2"], "strategy = \"shared\"\nmax_buyers = 2"));
     each_engine(builder, async |gw| {
         let id = gw.post_json(&lead(1)).await.lead_id();
-        let l = gw.wait_lead(&id, |l| {
-            l["deliveries"].as_array().is_some_and(|d| d.len() == 2 && d.iter().all(|x| x["status"] == "delivered"))
-        })
-        .await;
-        let buyers: Vec<&str> = l["deliveries"].as_array().unwrap().iter().map(|d| d["buyer"].as_str().unwrap()).collect();
+        let l = gw
+            .wait_lead(&id, |l| {
+                l["deliveries"]
+                    .as_array()
+                    .is_some_and(|d| d.len() == 2 && d.iter().all(|x| x["status"] == "delivered"))
+            })
+            .await;
+        let buyers: Vec<&str> =
+            l["deliveries"].as_array().unwrap().iter().map(|d| d["buyer"].as_str().unwrap()).collect();
         assert_eq!(buyers, ["s0", "s1"]);
         assert_eq!(l["stage"], "delivered");
     })
@@ -169,7 +183,11 @@ async fn a_lead_no_buyer_can_take_is_unsold() {
         gw.wait_lead(&ca, |l| l["stage"] == "delivered").await;
         // A source no route matches.
         let other = gw
-            .post_with("application/json", json!({"email": "o@example.com"}).to_string(), &[("x-api-key", crate::support::gateway::OTHER_KEY)])
+            .post_with(
+                "application/json",
+                json!({"email": "o@example.com"}).to_string(),
+                &[("x-api-key", crate::support::gateway::OTHER_KEY)],
+            )
             .await;
         let l = gw.lead(&other.lead_id()).await;
         assert_eq!(l["stage"], "unsold");
@@ -184,7 +202,11 @@ async fn an_unmatched_route_can_fall_back_to_the_next_route() {
     let builder = GatewayBuilder::new()
         .webhook_buyer("full", &a.url(), "[caps]\nday = 0")
         .webhook_buyer("spare", &b.url(), "")
-        .routes(&format!("{}{}", route("first", &["full"], "fallback = \"next_route\""), route("second", &["spare"], "")));
+        .routes(&format!(
+            "{}{}",
+            route("first", &["full"], "fallback = \"next_route\""),
+            route("second", &["spare"], "")
+        ));
     each_engine(builder, async |gw| {
         let id = gw.post_json(&lead(1)).await.lead_id();
         let l = gw.wait_lead(&id, |l| l["stage"] == "delivered").await;
@@ -228,11 +250,17 @@ async fn scores_grades_and_lifecycle_are_kept_and_routes_match_on_score() {
         route("hot", &["hot"], "when = \"score >= 100\""),
         route("cold", &["cold"], "")
     );
-    let builder = GatewayBuilder::new().webhook_buyer("hot", &hot.url(), "").webhook_buyer("cold", &cold.url(), "").routes(&routes);
+    let builder = GatewayBuilder::new()
+        .webhook_buyer("hot", &hot.url(), "")
+        .webhook_buyer("cold", &cold.url(), "")
+        .routes(&routes);
     each_engine(builder, async |gw| {
         let q = gw.post_json(&json!({"email": "q@example.com", "phone": "(415) 555-0199"})).await.lead_id();
         let l = gw.wait_lead(&q, |l| l["stage"] == "delivered").await;
-        assert_eq!((l["score"].as_i64(), l["grade"].as_str(), l["lifecycle"].as_str()), (Some(100), Some("A"), Some("qualified")));
+        assert_eq!(
+            (l["score"].as_i64(), l["grade"].as_str(), l["lifecycle"].as_str()),
+            (Some(100), Some("A"), Some("qualified"))
+        );
         assert_eq!(l["deliveries"][0]["buyer"], "hot");
         let c = gw.post_json(&json!({"email": "c@example.com"})).await.lead_id();
         let l = gw.wait_lead(&c, |l| l["stage"] == "delivered").await;

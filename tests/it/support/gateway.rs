@@ -144,11 +144,13 @@ impl GatewayBuilder {
         std::fs::create_dir_all(config_dir.join("sources")).expect("config dir");
         std::fs::write(config_dir.join("leadgate.toml"), &self.main_toml).expect("write main");
         for (name, toml) in &self.sources {
-            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml).expect("write source");
+            std::fs::write(config_dir.join("sources").join(format!("{name}.toml")), toml)
+                .expect("write source");
         }
         std::fs::create_dir_all(config_dir.join("buyers")).expect("buyers dir");
         for (name, toml) in &self.buyers {
-            std::fs::write(config_dir.join("buyers").join(format!("{name}.toml")), toml).expect("write buyer");
+            std::fs::write(config_dir.join("buyers").join(format!("{name}.toml")), toml)
+                .expect("write buyer");
         }
         if let Some(routes) = &self.routes {
             std::fs::write(config_dir.join("routes.toml"), routes).expect("write routes");

@@ -3,14 +3,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 /// A running `leadgate serve` child process.
 pub struct Instance {
     child: Child,
     pub addr: String,
-    /// Every log line so far.
-    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Instance {
@@ -28,29 +25,23 @@ impl Instance {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
         let addr = loop {
             let line = lines.next().expect("instance exited before listening").unwrap();
-            log.lock().unwrap().push(line.clone());
             if let Some(i) = line.find("addr=") {
                 break line[i + 5..].split_whitespace().next().unwrap().to_string();
             }
         };
-        let sink = log.clone();
+        // Keep draining the log (a full pipe would block the instance); shown on failure.
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
+                eprintln!("[instance] {line}");
             }
         });
-        Instance { child, addr, log }
+        Instance { child, addr }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// `kill -9`: no shutdown, leases left behind.
@@ -61,7 +52,10 @@ impl Instance {
 
     /// SIGTERM and wait; returns whether it exited 0.
     pub fn stop(mut self) -> bool {
-        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().is_ok_and(|s| s.success());
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
         ok && self.child.wait().is_ok_and(|s| s.success())
     }
 }

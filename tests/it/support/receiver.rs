@@ -98,13 +98,18 @@ impl TestReceiver {
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
     let mode = {
         let mut i = inner.lock().unwrap();
-        i.received.push(Received { headers, body: String::from_utf8_lossy(&body).into_owned(), at: std::time::Instant::now() });
+        i.received.push(Received {
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: std::time::Instant::now(),
+        });
         i.script.pop_front().or_else(|| i.mode.clone()).unwrap_or(Mode::Accept)
     };
     match mode {
         Mode::Accept => (StatusCode::OK, r#"{"status":"accepted"}"#).into_response(),
         Mode::RejectInBody(msg) => {
-            (StatusCode::OK, serde_json::json!({"status": "rejected", "message": msg}).to_string()).into_response()
+            (StatusCode::OK, serde_json::json!({"status": "rejected", "message": msg}).to_string())
+                .into_response()
         }
         Mode::Status(s) => (StatusCode::from_u16(s).unwrap(), "{}").into_response(),
         Mode::TooMany(secs) => {
@@ -114,6 +119,8 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
             tokio::time::sleep(d).await;
             (StatusCode::OK, "{}").into_response()
         }
-        Mode::Redirect => (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "").into_response(),
+        Mode::Redirect => {
+            (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "").into_response()
+        }
     }
 }

@@ -24,7 +24,10 @@ impl Drop for SmtpSink {
 impl SmtpSink {
     /// `None` (after saying why) when aiosmtpd is not installed.
     pub fn start() -> Option<SmtpSink> {
-        let installed = Command::new("python3").args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
+        let installed = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
         if !installed {
             eprintln!("skipped: aiosmtpd not installed (scripts/test-services installs it)");
             return None;
