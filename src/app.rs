@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::reload::Reloader;
 use crate::config::{Config, DEFAULT_DATABASE_URL};
 use crate::deliver::outbox::Outbox;
+use crate::intake::{self, ChannelContext};
 use crate::store::writer::Writer;
 use crate::store::{Dialect, Store, StoreError, StoreOptions};
 
@@ -135,6 +136,23 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
     let outbox_task = tokio::spawn(outbox.clone().run(shutdown.clone()));
     let reloader = Reloader::new(config.clone(), opts.clock.clone());
     reloader.clone().spawn(shutdown.clone());
+    let channel_cx = ChannelContext {
+        config: config.clone(),
+        writer: writer.clone(),
+        store: store.clone(),
+        clock: opts.clock.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let mut channel_tasks = tokio::task::JoinSet::new();
+    for channel in intake::channels(&config.load()) {
+        let (name, cx) = (channel.name(), channel_cx.clone());
+        channel_tasks.spawn(async move {
+            if let Err(e) = channel.run(cx).await {
+                tracing::error!(channel = name, error.message = %e, "Intake channel stopped.");
+            }
+        });
+    }
+    drop(channel_cx);
     let state = AppState {
         config: config.clone(),
         store: store.clone(),
@@ -162,8 +180,9 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
                 }
             },
         };
-        // The router (and with it every Writer handle) is gone: the writers drain their
-        // queue, commit it, and stop.
+        // Channels finish what they hold; then, with the router, every Writer handle is
+        // gone: the writers drain their queue, commit it, and stop.
+        while channel_tasks.join_next().await.is_some() {}
         while writers.join_next().await.is_some() {}
         // In-flight deliveries record their results; undelivered ones stay in the outbox.
         if outbox_task.await.is_err() {

@@ -9,11 +9,8 @@ use crate::api::AppState;
 use crate::api::response::{ApiError, Shape, code, submission_answer};
 use crate::auth::{Principal, presented_key};
 use crate::parse::Format;
-use crate::pipeline;
 use crate::submission::{Submission, channel, new_id};
 
-/// Bodies above this are parsed on the blocking pool so big batches do not stall the reactor.
-const INLINE_PARSE_MAX: usize = 64 * 1024;
 /// Longest `Idempotency-Key` accepted.
 const IDEMPOTENCY_KEY_MAX: usize = 255;
 
@@ -112,16 +109,9 @@ pub async fn post_lead(
         received_at: state.clock.now_ms(),
         idempotency_key,
     };
-    let job = if submission.body.len() > INLINE_PARSE_MAX {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || pipeline::job(&config, submission, false))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-    } else {
-        pipeline::job(&config, submission, false)
-    };
-    let result = state.writer.submit(job).await.map_err(|e| ApiError::internal(&e).shaped(shape))?;
-    crate::telemetry::submission_committed(&result);
+    let result = crate::intake::submit(&config, &state.writer, submission)
+        .await
+        .map_err(|e| ApiError::internal(&e).shaped(shape))?;
     Ok(submission_answer(result, shape).into_response())
 }
 

@@ -1,4 +1,80 @@
-//! Intake channels: each turns its protocol's input into [`Submission`](crate::submission::Submission)s
-//! and the committed answer back into its protocol's acknowledgement.
+//! Intake channels: each turns its protocol's input into [`Submission`]s and the
+//! committed answer back into its protocol's acknowledgement (HTTP body, IMAP flag/move,
+//! FTP results file). Every channel goes through [`submit`]: the one pipeline, and an
+//! answer only after the commit that holds the submission.
 
 pub mod http;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pipeline::{self, SubmissionResult};
+use crate::store::writer::Writer;
+use crate::store::{Store, StoreError};
+use crate::submission::Submission;
+
+/// What a channel can use while it runs.
+#[derive(Clone)]
+pub struct ChannelContext {
+    /// The current config snapshot (reloads swap it).
+    pub config: Arc<ArcSwap<Config>>,
+    pub writer: Writer,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled at shutdown: stop taking input, finish what is in hand.
+    pub shutdown: CancellationToken,
+}
+
+impl ChannelContext {
+    /// Runs `submission` through the pipeline with the current config and commits it.
+    pub async fn submit(&self, submission: Submission) -> Result<SubmissionResult, StoreError> {
+        submit(&self.config.load_full(), &self.writer, submission).await
+    }
+}
+
+/// Parses (on the blocking pool for big payloads), commits, and returns the answer.
+pub async fn submit(
+    config: &Arc<Config>,
+    writer: &Writer,
+    submission: Submission,
+) -> Result<SubmissionResult, StoreError> {
+    const INLINE_PARSE_MAX: usize = 64 * 1024;
+    let job = if submission.body.len() > INLINE_PARSE_MAX {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || pipeline::job(&config, submission, false))
+            .await
+            .map_err(|e| StoreError::Commit(format!("parser task failed: {e}")))?
+    } else {
+        pipeline::job(config, submission, false)
+    };
+    let result = writer.submit(job).await?;
+    crate::telemetry::submission_committed(&result);
+    Ok(result)
+}
+
+/// Why a channel stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{channel}: {message}")]
+    Failed { channel: &'static str, message: String },
+}
+
+/// An intake channel (the channel seam): config → `build` → `run`.
+pub trait Channel: Send {
+    /// Short protocol name for logs (`imap`, `ftp`, `drop_dir`).
+    fn name(&self) -> &'static str;
+
+    /// Runs until `cx.shutdown` is cancelled. Transient failures (a mailbox down) are
+    /// retried inside with backoff; an error return means the channel cannot run at all.
+    fn run(self: Box<Self>, cx: ChannelContext) -> BoxFuture<'static, Result<(), ChannelError>>;
+}
+
+/// The channels the config asks for, besides HTTP (which the API router serves).
+pub fn channels(_config: &Config) -> Vec<Box<dyn Channel>> {
+    Vec::new()
+}
