@@ -132,9 +132,17 @@ fn candidate(
     source: &Source,
     routing: &Routing,
 ) -> Candidate {
-    let n = normalize(record, &source.normalize);
-    let mut errors = n.errors;
-    validate(&n.lead, &source.rules, &mut errors);
+    // A row the parser could not read (a file's bad JSON line) is rejected with the
+    // parser's message; it keeps its place and gets a lead id like every other row.
+    let (n, row_error) = match parse::row_error(record) {
+        Some(message) => (Default::default(), Some(Problem::new("row", "unreadable", message))),
+        None => (normalize(record, source.normalize_for(submission.format)), None),
+    };
+    let mut errors: Vec<Problem> = n.errors;
+    match row_error {
+        Some(p) => errors.push(p),
+        None => validate(&n.lead, &source.rules, &mut errors),
+    }
     let dedupe_keys = if errors.is_empty() { source.dedupe.keys(&n.lead, &source.name) } else { Vec::new() };
     let vendor_key = n
         .lead

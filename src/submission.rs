@@ -8,6 +8,12 @@ use crate::parse::Format;
 pub mod channel {
     pub const HTTP: &str = "http";
     pub const REPLAY: &str = "replay";
+    /// An upload to the embedded FTP server.
+    pub const FTP: &str = "ftp";
+    /// A file that appeared in a watched drop directory.
+    pub const DROP_DIR: &str = "drop_dir";
+    /// `leadgate import FILE`.
+    pub const IMPORT: &str = "import";
 }
 
 /// A raw payload and what we know about where it came from.

@@ -21,6 +21,10 @@ pub struct MainFile {
     pub dedupe: DedupeFile,
     pub log: LogFile,
     pub outbox: OutboxFile,
+    /// File intake: processing, the FTP server, the drop directory.
+    pub files: super::file_intake::FilesFile,
+    pub ftp: super::file_intake::FtpFile,
+    pub drop_dir: super::file_intake::DropDirFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +161,10 @@ pub struct SourceFile {
     pub validate: ValidateFile,
     /// Overrides the global dedupe policy for this source.
     pub dedupe: Option<DedupeFile>,
+    /// The source's FTP account (when the FTP drop is enabled).
+    pub ftp: Option<super::file_intake::SourceFtpFile>,
+    /// How the source's files are read (format, sheet, delimiter, column mapping).
+    pub files: super::file_intake::SourceFilesFile,
 }
 
 impl Default for SourceFile {
@@ -171,6 +179,8 @@ impl Default for SourceFile {
             xml: XmlFile::default(),
             validate: ValidateFile::default(),
             dedupe: None,
+            ftp: None,
+            files: Default::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod duration;
 pub mod env;
+pub mod file_intake;
 mod files;
 pub mod reload;
 pub mod routing;
@@ -98,6 +99,8 @@ pub struct Source {
     pub parse: ParseContext,
     pub rules: Rules,
     pub dedupe: dedupe::Policy,
+    /// File intake: FTP account, format, column mapping.
+    pub files: file_intake::SourceFiles,
 }
 
 impl Source {
@@ -118,8 +121,24 @@ impl Source {
                 normalize: NormalizeOptions::default(),
                 parse: ParseContext::default(),
                 rules: Rules::default(),
-                dedupe: global,
+                dedupe: global.clone(),
+                files: file_intake::SourceFiles {
+                    normalize: NormalizeOptions::default(),
+                    format: None,
+                    ftp: None,
+                },
             })
+    }
+
+    /// Normalization settings for a payload format: file rows (CSV, XLSX, JSON lines,
+    /// which is also how file chunks are stored) use the source's column mapping on top
+    /// of its aliases.
+    pub fn normalize_for(&self, format: crate::parse::Format) -> &NormalizeOptions {
+        use crate::parse::Format;
+        match format {
+            Format::Csv | Format::Xlsx | Format::Jsonl => &self.files.normalize,
+            Format::Json | Format::Form | Format::Xml => &self.normalize,
+        }
     }
 }
 
@@ -139,6 +158,8 @@ pub struct Config {
     pub deliveries: BTreeMap<String, routing::DeliveryHandle>,
     /// Things that work but deserve the operator's attention (e.g. default example keys).
     pub warnings: Vec<String>,
+    /// File intake: FTP drop, drop directory, processing settings.
+    pub file_intake: file_intake::FileIntake,
 }
 
 impl Config {
@@ -214,6 +235,25 @@ impl Config {
 
         let (routing, deliveries) = routing::load(dir, &mut problems);
 
+        let mut intake_problems = Vec::new();
+        let file_intake = file_intake::compile(&main.files, &main.ftp, &main.drop_dir, &mut intake_problems);
+        problems.extend(intake_problems.into_iter().map(|(field, msg)| problem(&main_path, Some(field), msg)));
+        let mut ftp_users: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, src) in &sources {
+            if let Some(account) = &src.files.ftp
+                && let Some(other) = ftp_users.insert(&account.user, name)
+            {
+                problems.push(problem(
+                    &source_dir.join(format!("{name}.toml")),
+                    Some("ftp.user".into()),
+                    format!("FTP user {:?} is also the user of source {other}", account.user),
+                ));
+            }
+        }
+        if file_intake.ftp.is_some() && ftp_users.is_empty() {
+            warnings.push("The FTP drop is enabled but no source has an [ftp] account.".into());
+        }
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -241,6 +281,7 @@ impl Config {
             routing,
             deliveries,
             warnings,
+            file_intake,
         })
     }
 }
@@ -306,23 +347,35 @@ fn compile_source(
             errs.push((format!("xml.paths.{path:?}"), format!("unknown target field {target:?}")));
         }
     }
+    let normalize = NormalizeOptions {
+        default_region: region.clone(),
+        aliases: aliases.clone(),
+        lowercase_email_local: file.lowercase_email_local,
+    };
+    let (files, table) =
+        file_intake::compile_source(file.ftp.as_ref(), &file.files, &file.aliases, &normalize, &mut errs);
+    if let Some(f) = &file.ftp
+        && f.password.defaulted()
+    {
+        warnings.push(format!(
+            "Source {name} accepts the example default FTP password: set the environment variable its config names."
+        ));
+    }
     if !errs.is_empty() {
         return Err(errs);
     }
     Ok(Source {
         name: name.to_string(),
         enabled: file.enabled,
-        normalize: NormalizeOptions {
-            default_region: region,
-            aliases,
-            lowercase_email_local: file.lowercase_email_local,
-        },
+        normalize,
         parse: ParseContext {
             xml_paths: file.xml.paths.clone(),
             xml_record: file.xml.record.clone(),
+            table,
             ..ParseContext::default()
         },
         rules,
         dedupe,
+        files,
     })
 }

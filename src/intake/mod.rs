@@ -3,6 +3,7 @@
 //! FTP results file). Every channel goes through [`submit`]: the one pipeline, and an
 //! answer only after the commit that holds the submission.
 
+pub mod files;
 pub mod http;
 
 use std::sync::Arc;

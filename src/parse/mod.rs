@@ -4,8 +4,13 @@
 //! expand XML entities, and refuse input beyond their limits with a [`ParseError`] that
 //! names the problem (and line/column where the format has them).
 
+pub mod csv;
+pub mod decode;
 pub mod form;
 pub mod json;
+pub mod jsonl;
+pub mod table;
+pub mod xlsx;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -62,16 +67,39 @@ pub enum Format {
     Json,
     Form,
     Xml,
+    /// Delimited text with a header row (file intake).
+    Csv,
+    /// Excel workbook, one sheet (file intake).
+    Xlsx,
+    /// One JSON object per line (file intake, and the body of file chunks).
+    Jsonl,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml];
+    pub const ALL: &'static [Format] =
+        &[Format::Json, Format::Form, Format::Xml, Format::Csv, Format::Xlsx, Format::Jsonl];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Form => "form",
             Format::Xml => "xml",
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    /// The format a file name's extension announces (`leads.CSV` → CSV), for file intake.
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "tsv" | "txt" => Some(Format::Csv),
+            "xlsx" | "xlsm" => Some(Format::Xlsx),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "xml" => Some(Format::Xml),
+            "json" => Some(Format::Json),
+            _ => None,
         }
     }
 
@@ -106,6 +134,8 @@ pub struct ParseContext {
     pub max_records: usize,
     /// Most attributes on one XML element.
     pub max_attributes: usize,
+    /// CSV and XLSX settings (delimiter, encoding, sheet, header row).
+    pub table: table::TableOptions,
 }
 
 impl Default for ParseContext {
@@ -116,6 +146,7 @@ impl Default for ParseContext {
             max_depth: 32,
             max_records: 10_000,
             max_attributes: 64,
+            table: table::TableOptions::default(),
         }
     }
 }
@@ -125,6 +156,7 @@ impl Default for ParseContext {
 pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     if let Some(actual) = sniff(raw)
         && actual != format
+        && format.is_sniffed()
     {
         return Err(ParseError::new(format!(
             "the body looks like {} but was sent as {}",
@@ -136,6 +168,9 @@ pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutpu
         Format::Json => json::parse(raw, cx),
         Format::Form => form::parse(raw, cx),
         Format::Xml => xml::parse(raw, cx),
+        Format::Csv => csv::parse(raw, cx),
+        Format::Xlsx => xlsx::parse(raw, cx),
+        Format::Jsonl => jsonl::parse(raw, cx),
     }
 }
 
@@ -145,7 +180,35 @@ impl Format {
             Format::Json => "JSON",
             Format::Form => "form name-value pairs",
             Format::Xml => "XML",
+            Format::Csv => "CSV",
+            Format::Xlsx => "an XLSX workbook",
+            Format::Jsonl => "JSON lines",
         }
+    }
+
+    /// Whether [`sniff`] can tell this format from the others. File formats are chosen
+    /// by name or config, and a CSV cell or a JSON line would fool the sniffer.
+    fn is_sniffed(self) -> bool {
+        matches!(self, Format::Json | Format::Form | Format::Xml)
+    }
+}
+
+/// The field name under which a parser reports a row it could not read at all (a JSON
+/// line that is not JSON): such a record holds only this entry, whose value is the
+/// message. The pipeline turns it into a rejected lead naming the problem, so the row
+/// keeps its place (and a lead id) in the file's answer and the rest of the file goes on.
+pub const ROW_ERROR: &str = "!row_error";
+
+/// The record standing for an unreadable row.
+pub fn row_error_record(message: impl Into<String>) -> Record {
+    vec![(ROW_ERROR.to_owned(), Value::String(message.into()))]
+}
+
+/// The message of a record made by [`row_error_record`], if it is one.
+pub fn row_error(record: &Record) -> Option<&str> {
+    match record.first() {
+        Some((name, Value::String(message))) if name == ROW_ERROR => Some(message),
+        _ => None,
     }
 }
 

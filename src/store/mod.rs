@@ -7,6 +7,7 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 mod commit;
+pub mod files;
 pub mod outbox;
 mod reads;
 mod routing;
