@@ -3,7 +3,9 @@
 //! FTP results file). Every channel goes through [`submit`]: the one pipeline, and an
 //! answer only after the commit that holds the submission.
 
+pub mod drop_dir;
 pub mod files;
+pub mod ftp;
 pub mod http;
 
 use std::sync::Arc;
@@ -76,6 +78,13 @@ pub trait Channel: Send {
 }
 
 /// The channels the config asks for, besides HTTP (which the API router serves).
-pub fn channels(_config: &Config) -> Vec<Box<dyn Channel>> {
-    Vec::new()
+pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
+    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
+    if let Some(ftp) = &config.file_intake.ftp {
+        channels.push(Box::new(ftp::FtpChannel::new(ftp.clone())));
+    }
+    if let Some(drop_dir) = &config.file_intake.drop_dir {
+        channels.push(Box::new(drop_dir::DropDirChannel::new(drop_dir.clone())));
+    }
+    channels
 }
