@@ -54,10 +54,35 @@ enum Command {
         /// Source whose aliases, region and rules apply (default: the only/first source).
         #[arg(long)]
         source: Option<String>,
-        /// Payload format: json, form, xml.
+        /// Payload format: json, form, xml, csv, xlsx, jsonl.
         #[arg(long)]
         format: String,
         /// The file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Import a file of leads (CSV, XLSX, XML, JSON lines, JSON) through the pipeline,
+    /// streamed in chunks; a re-run of the same file resumes it without doubling a row.
+    Import {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+        /// The source the leads come from.
+        #[arg(long)]
+        source: String,
+        /// csv, xlsx, xml, jsonl or json (default: the source's [files] format, then the extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Validate every row without storing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the per-row results file (row, outcome, lead id, reasons) here.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// No progress bar (for scripts); the summary is still printed.
+        #[arg(long)]
+        quiet: bool,
+        /// The file.
         file: PathBuf,
     },
     /// Run stored submissions through the pipeline again.
@@ -113,6 +138,8 @@ enum Command {
 enum KeysCommand {
     /// Print a new random key (shown once) and the hash to paste into config.
     New,
+    /// Hash an FTP password (read from standard input) for a source's [ftp] password.
+    FtpPassword,
 }
 
 fn main() -> ExitCode {
@@ -140,6 +167,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
         Command::Parse { config, source, format, file } => parse_file(&config.config, source, &format, &file),
+        Command::Import { config, database, source, format, dry_run, results, quiet, file } => {
+            import(ImportArgs { dir: config.config, database, source, format, dry_run, results, quiet, file })
+                .await
+        }
+        Command::Keys { command: KeysCommand::FtpPassword } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("Failed to read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.len() < 8 {
+                bail!("use a password of at least 8 characters");
+            }
+            let hash = leadgate::config::file_intake::hash_password(password).map_err(anyhow::Error::msg)?;
+            println!("{hash}");
+            println!();
+            println!("Put it in the source's file, e.g.");
+            println!("  [ftp]\n  user = \"acme\"\n  password = '{hash}'");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay { config, database, failed, source, id } => {
             replay(&config.config, database, failed, source, id).await
         }
@@ -296,6 +341,114 @@ fn parse_file(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+struct ImportArgs {
+    dir: PathBuf,
+    database: Option<String>,
+    source: String,
+    format: Option<String>,
+    dry_run: bool,
+    results: Option<PathBuf>,
+    quiet: bool,
+    file: PathBuf,
+}
+
+async fn import(args: ImportArgs) -> Result<ExitCode> {
+    use leadgate::intake::files::{self, FileContext, Incoming};
+
+    let cfg = load(&args.dir)?;
+    if cfg.source(&args.source).is_none() {
+        bail!("source {:?} is not in {}", args.source, args.dir.display());
+    }
+    let format = match &args.format {
+        None => None,
+        Some(f) => match Format::from_name(f) {
+            Some(fmt @ (Format::Csv | Format::Xlsx | Format::Xml | Format::Jsonl | Format::Json)) => Some(fmt),
+            _ => bail!("unknown file format {f:?}; known: csv, xlsx, xml, jsonl, json"),
+        },
+    };
+    let path = std::fs::canonicalize(&args.file).with_context(|| format!("Failed to open {}", args.file.display()))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("import").to_owned();
+
+    let clock: Arc<dyn leadgate::clock::Clock> = Arc::new(SystemClock);
+    let mut store_and_writers = None;
+    if !args.dry_run {
+        let url = app::database_url(&cfg, args.database.as_deref());
+        let store = app::open_store(&cfg, &url).await?;
+        let (writer, writers) = app::start_writer(&store, &cfg, clock.clone(), Arc::new(tokio::sync::Notify::new()));
+        store_and_writers = Some((store, writer, writers));
+    }
+    let cx = FileContext {
+        config: Arc::new(arc_swap::ArcSwap::from_pointee(cfg)),
+        commit: store_and_writers.as_ref().map(|(s, w, _)| (s.clone(), w.clone())),
+        clock,
+        shutdown: tokio_util::sync::CancellationToken::new(),
+    };
+    let incoming = Incoming {
+        source: args.source.clone(),
+        channel: channel::IMPORT,
+        name,
+        path,
+        format,
+        results: args.results.clone(),
+        stage: false,
+    };
+
+    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {human_pos} rows ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let dry = args.dry_run;
+    let bar_for_progress = bar.clone();
+    let mut progress = move |t: &files::Tally| {
+        bar_for_progress.set_position(t.rows);
+        bar_for_progress.set_message(if dry {
+            format!("valid {} · invalid {}", t.accepted, t.rejected)
+        } else {
+            format!("accepted {} · duplicate {} · rejected {}", t.accepted, t.duplicate, t.rejected)
+        });
+    };
+    let report = files::take_in(&cx, incoming, &mut progress).await;
+    bar.finish_and_clear();
+    drop(cx);
+    if let Some((store, writer, mut writers)) = store_and_writers {
+        drop(writer);
+        while writers.join_next().await.is_some() {}
+        store.close().await;
+    }
+    let report = report.context("Import failed")?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let t = report.tally;
+    if dry {
+        println!("Dry run of {}: {} rows, {} valid, {} invalid (nothing stored).", args.file.display(), t.rows, t.accepted, t.rejected);
+    } else {
+        println!(
+            "Imported {}: {} rows: {} accepted, {} duplicate, {} rejected.",
+            args.file.display(),
+            t.rows,
+            t.accepted,
+            t.duplicate,
+            t.rejected
+        );
+    }
+    println!("{:.1} s, {:.0} rows/s; digest sha256:{}", secs, t.rows as f64 / secs, report.digest);
+    if let Some(id) = &report.file_id {
+        println!("File record: {id}");
+    }
+    if let Some(p) = &report.results_path {
+        println!("Results: {}", p.display());
+    }
+    if let Some(f) = &report.failure {
+        println!("error: the file could not be read to its end: {f}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn replay(
