@@ -11,6 +11,8 @@ mod deliver_email;
 mod deliver_webhook;
 mod dedupe;
 mod idempotency;
+mod intake_files;
+mod intake_ftp;
 mod intake_http;
 mod lifecycle;
 mod multi_instance;

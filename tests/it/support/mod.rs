@@ -1,5 +1,6 @@
 //! Shared test support: spawn gateways, talk to them.
 
+pub mod files;
 pub mod gateway;
 pub mod process;
 pub mod receiver;
