@@ -173,7 +173,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Keys { command: KeysCommand::FtpPassword } => {
             let mut password = String::new();
-            std::io::stdin().read_line(&mut password).context("Failed to read the password from standard input")?;
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("Failed to read the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             if password.len() < 8 {
                 bail!("use a password of at least 8 characters");
@@ -364,11 +366,14 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     let format = match &args.format {
         None => None,
         Some(f) => match Format::from_name(f) {
-            Some(fmt @ (Format::Csv | Format::Xlsx | Format::Xml | Format::Jsonl | Format::Json)) => Some(fmt),
+            Some(fmt @ (Format::Csv | Format::Xlsx | Format::Xml | Format::Jsonl | Format::Json)) => {
+                Some(fmt)
+            }
             _ => bail!("unknown file format {f:?}; known: csv, xlsx, xml, jsonl, json"),
         },
     };
-    let path = std::fs::canonicalize(&args.file).with_context(|| format!("Failed to open {}", args.file.display()))?;
+    let path = std::fs::canonicalize(&args.file)
+        .with_context(|| format!("Failed to open {}", args.file.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("import").to_owned();
 
     let clock: Arc<dyn leadgate::clock::Clock> = Arc::new(SystemClock);
@@ -376,7 +381,8 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     if !args.dry_run {
         let url = app::database_url(&cfg, args.database.as_deref());
         let store = app::open_store(&cfg, &url).await?;
-        let (writer, writers) = app::start_writer(&store, &cfg, clock.clone(), Arc::new(tokio::sync::Notify::new()));
+        let (writer, writers) =
+            app::start_writer(&store, &cfg, clock.clone(), Arc::new(tokio::sync::Notify::new()));
         store_and_writers = Some((store, writer, writers));
     }
     let cx = FileContext {
@@ -395,7 +401,8 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
         stage: false,
     };
 
-    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    let bar =
+        if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} {elapsed_precise} {human_pos} rows ({per_sec}) {msg}",
@@ -426,7 +433,13 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let t = report.tally;
     if dry {
-        println!("Dry run of {}: {} rows, {} valid, {} invalid (nothing stored).", args.file.display(), t.rows, t.accepted, t.rejected);
+        println!(
+            "Dry run of {}: {} rows, {} valid, {} invalid (nothing stored).",
+            args.file.display(),
+            t.rows,
+            t.accepted,
+            t.rejected
+        );
     } else {
         println!(
             "Imported {}: {} rows: {} accepted, {} duplicate, {} rejected.",

@@ -290,10 +290,12 @@ pub fn compile(
         }
         let [first, last] = ftp.passive_ports;
         if first == 0 || first > last {
-            problems.push(("ftp.passive_ports".into(), "must be [first, last] with 0 < first <= last".into()));
+            problems
+                .push(("ftp.passive_ports".into(), "must be [first, last] with 0 < first <= last".into()));
         }
         if ftp.listen.as_str().parse::<std::net::SocketAddr>().is_err() {
-            problems.push(("ftp.listen".into(), format!("{:?} is not an IP:port address", ftp.listen.as_str())));
+            problems
+                .push(("ftp.listen".into(), format!("{:?} is not an IP:port address", ftp.listen.as_str())));
         }
         FtpSettings {
             listen: ftp.listen.as_str().to_owned(),
@@ -377,11 +379,8 @@ pub fn compile_source(
         };
         Some(FtpAccount { user: user.to_owned(), password })
     });
-    let files_compiled = SourceFiles {
-        normalize: NormalizeOptions { aliases: file_aliases, ..base.clone() },
-        format,
-        ftp,
-    };
+    let files_compiled =
+        SourceFiles { normalize: NormalizeOptions { aliases: file_aliases, ..base.clone() }, format, ftp };
     let table = TableOptions {
         delimiter,
         encoding: files.encoding.clone(),

@@ -237,7 +237,8 @@ impl Config {
 
         let mut intake_problems = Vec::new();
         let file_intake = file_intake::compile(&main.files, &main.ftp, &main.drop_dir, &mut intake_problems);
-        problems.extend(intake_problems.into_iter().map(|(field, msg)| problem(&main_path, Some(field), msg)));
+        problems
+            .extend(intake_problems.into_iter().map(|(field, msg)| problem(&main_path, Some(field), msg)));
         let mut ftp_users: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, src) in &sources {
             if let Some(account) = &src.files.ftp

@@ -149,7 +149,8 @@ fn error(e: &csv::Error, rows_before: u64, header: bool) -> ParseError {
     if let csv::ErrorKind::Io(io) = e.kind()
         && io.get_ref().is_some_and(|inner| inner.is::<RowTooLong>())
     {
-        let what = if header && rows_before == 0 { "the header or row 1".to_owned() } else { format!("row {row}") };
+        let what =
+            if header && rows_before == 0 { "the header or row 1".to_owned() } else { format!("row {row}") };
         return ParseError::new(format!(
             "{what} is longer than {} KiB: is a quote left open? The rows before it were read; the rest of the file was not",
             MAX_ROW_BYTES / 1024

@@ -66,9 +66,8 @@ pub fn read_rows<RS: Read + Seek>(
     let mut current: Option<u32> = None;
     let mut cells: Vec<Option<(Value, String)>> = Vec::new();
     loop {
-        let next = reader
-            .next_cell()
-            .map_err(|e| ParseError::new(format!("cannot read sheet {sheet:?}: {e}")))?;
+        let next =
+            reader.next_cell().map_err(|e| ParseError::new(format!("cannot read sheet {sheet:?}: {e}")))?;
         let position = next.as_ref().map(|c| c.get_position());
         let row_changed = match (position, current) {
             (Some((r, _)), Some(c)) => r != c,
@@ -110,7 +109,8 @@ fn finish_row(
     on_row: &mut dyn FnMut(Row) -> bool,
 ) -> bool {
     let taken = std::mem::take(cells);
-    let texts: Vec<String> = taken.iter().map(|c| c.as_ref().map(|(_, t)| t.clone()).unwrap_or_default()).collect();
+    let texts: Vec<String> =
+        taken.iter().map(|c| c.as_ref().map(|(_, t)| t.clone()).unwrap_or_default()).collect();
     if table::is_blank(&texts) {
         return true;
     }

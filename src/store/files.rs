@@ -132,7 +132,8 @@ impl Store {
 
     pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM files WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned()).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned()).fetch_optional(&self.pool).await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -141,14 +142,16 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM files WHERE status = 'processing' AND channel = $1 ORDER BY received_at, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.to_owned()).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.to_owned()).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Files received from `source`, newest first (for operators and tests).
     pub async fn files_of(&self, source: &str) -> Result<Vec<FileRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM files WHERE source = $1 ORDER BY received_at DESC, id DESC");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.to_owned()).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.to_owned()).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -179,6 +182,8 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get(0)?;
-        serde_json::from_str(&text).map(Some).map_err(|source| StoreError::Json { what: "idempotency", source })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| StoreError::Json { what: "idempotency", source })
     }
 }

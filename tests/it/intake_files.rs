@@ -107,7 +107,11 @@ fn leadgate(args: &[&str]) -> (bool, String, String) {
         .env("RUST_LOG", "warn")
         .output()
         .expect("leadgate runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test]
@@ -125,7 +129,16 @@ async fn the_import_cli_imports_a_file_end_to_end_and_a_rerun_doubles_nothing() 
     let results_arg = results.display().to_string();
 
     let (ok, stdout, stderr) = leadgate(&[
-        "import", "--config", &config, "--database", &db, "--source", "vendor", "--dry-run", "--quiet", &file_arg,
+        "import",
+        "--config",
+        &config,
+        "--database",
+        &db,
+        "--source",
+        "vendor",
+        "--dry-run",
+        "--quiet",
+        &file_arg,
     ]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("5 rows, 4 valid, 1 invalid (nothing stored)"), "{stdout}");
@@ -133,8 +146,17 @@ async fn the_import_cli_imports_a_file_end_to_end_and_a_rerun_doubles_nothing() 
 
     let import = || {
         leadgate(&[
-            "import", "--config", &config, "--database", &db, "--source", "vendor", "--quiet", "--results",
-            &results_arg, &file_arg,
+            "import",
+            "--config",
+            &config,
+            "--database",
+            &db,
+            "--source",
+            "vendor",
+            "--quiet",
+            "--results",
+            &results_arg,
+            &file_arg,
         ])
     };
     let (ok, stdout, stderr) = import();
@@ -191,7 +213,8 @@ fn xlsx_fixture(path: &Path) {
 async fn an_xlsx_keeps_leading_zero_zips_phone_numbers_and_dates() {
     let dirs = FileDirs::new();
     let source = format!("{}[files]\nsheet = \"Leads\"\n", crate::support::files::vendor_source());
-    let (_tmp, config_dir) = builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
+    let (_tmp, config_dir) =
+        builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
     let file = dirs.path("leads.xlsx");
     xlsx_fixture(&file);
     let (ok, stdout, stderr) = leadgate(&[

@@ -167,9 +167,14 @@ pub struct Incoming {
 pub type Progress<'a> = &'a mut (dyn FnMut(&Tally) + Send);
 
 /// Records a file, reads it, commits its rows, writes its results and archives it.
-pub async fn take_in(cx: &FileContext, incoming: Incoming, progress: Progress<'_>) -> Result<FileReport, FileError> {
+pub async fn take_in(
+    cx: &FileContext,
+    incoming: Incoming,
+    progress: Progress<'_>,
+) -> Result<FileReport, FileError> {
     let config = cx.config.load_full();
-    let source = config.source(&incoming.source).ok_or_else(|| FileError::UnknownSource(incoming.source.clone()))?;
+    let source =
+        config.source(&incoming.source).ok_or_else(|| FileError::UnknownSource(incoming.source.clone()))?;
     let format = incoming
         .format
         .or(source.files.format)
@@ -231,10 +236,15 @@ pub async fn resume(cx: &FileContext, mut record: FileRecord) -> Result<FileRepo
     run(cx, &config, record, facts, &mut |_| {}).await
 }
 
-async fn close_unreadable(cx: &FileContext, record: &FileRecord, failure: String) -> Result<FileReport, FileError> {
+async fn close_unreadable(
+    cx: &FileContext,
+    record: &FileRecord,
+    failure: String,
+) -> Result<FileReport, FileError> {
     tracing::warn!(file_id = %record.id, error.message = %failure, "File closed as failed.");
     if let Some(store) = cx.store() {
-        let outcome = FileOutcome { status: "failed", error: Some(failure.clone()), ..FileOutcome::default() };
+        let outcome =
+            FileOutcome { status: "failed", error: Some(failure.clone()), ..FileOutcome::default() };
         store.file_finish(&record.id, &outcome, cx.clock.now_ms()).await?;
     }
     Ok(FileReport {
@@ -310,8 +320,10 @@ async fn run(
     facts: Facts,
     progress: Progress<'_>,
 ) -> Result<FileReport, FileError> {
-    let source = config.source(&record.source).ok_or_else(|| FileError::UnknownSource(record.source.clone()))?;
-    let format = Format::from_name(&record.format).ok_or_else(|| FileError::UnknownFormat(record.name.clone()))?;
+    let source =
+        config.source(&record.source).ok_or_else(|| FileError::UnknownSource(record.source.clone()))?;
+    let format =
+        Format::from_name(&record.format).ok_or_else(|| FileError::UnknownFormat(record.name.clone()))?;
     let settings = &config.file_intake.files;
     let mut rx = reader::spawn(ReadPlan {
         path: PathBuf::from(&record.work_path),
@@ -415,11 +427,13 @@ async fn finish(
         let day = chrono::DateTime::from_timestamp_millis(record.received_at)
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| "undated".into());
-        let dest = config.file_intake.files.archive_dir.join(&record.source).join(day).join(format!(
-            "{}-{}",
-            record.id,
-            record.name
-        ));
+        let dest = config
+            .file_intake
+            .files
+            .archive_dir
+            .join(&record.source)
+            .join(day)
+            .join(format!("{}-{}", record.id, record.name));
         let (from, to) = (PathBuf::from(&record.work_path), dest.clone());
         tokio::task::spawn_blocking(move || move_file(&from, &to))
             .await
@@ -499,16 +513,23 @@ async fn commit_chunk(
     };
     let answer = match &cx.commit {
         Some((store, writer)) => {
-            let stored = store.committed_answer(&record.source, &key).await.map_err(|e| ChunkFailure::Store(e.into()))?;
+            let stored = store
+                .committed_answer(&record.source, &key)
+                .await
+                .map_err(|e| ChunkFailure::Store(e.into()))?;
             match stored {
                 Some(answer) => answer,
-                None => super::submit(config, writer, submission).await.map_err(|e| ChunkFailure::Store(e.into()))?,
+                None => super::submit(config, writer, submission)
+                    .await
+                    .map_err(|e| ChunkFailure::Store(e.into()))?,
             }
         }
         None => dry_run(config, source, submission).await,
     };
     match answer {
-        SubmissionResult::Processed { results, .. } if results.len() == chunk.rows.len() => Ok((chunk, results)),
+        SubmissionResult::Processed { results, .. } if results.len() == chunk.rows.len() => {
+            Ok((chunk, results))
+        }
         SubmissionResult::Processed { results, .. } => Err(ChunkFailure::Refused(format!(
             "chunk {} gave {} answers for {} rows",
             chunk.index,
@@ -536,13 +557,17 @@ fn describe_rows(chunk: &Chunk) -> String {
 async fn dry_run(config: &Arc<Config>, source: &Source, submission: Submission) -> SubmissionResult {
     let (source, routing) = (source.clone(), config.clone());
     let id = submission.id.clone();
-    let prepared = tokio::task::spawn_blocking(move || pipeline::prepare(&submission, &source, &routing.routing))
-        .await
-        .unwrap_or_else(|_| Prepared::Failed(crate::parse::ParseError::new("internal parser error")));
+    let prepared =
+        tokio::task::spawn_blocking(move || pipeline::prepare(&submission, &source, &routing.routing))
+            .await
+            .unwrap_or_else(|_| Prepared::Failed(crate::parse::ParseError::new("internal parser error")));
     match prepared {
-        Prepared::Failed(e) => {
-            SubmissionResult::Unparseable { submission_id: id, error: e.message, line: e.line, column: e.column }
-        }
+        Prepared::Failed(e) => SubmissionResult::Unparseable {
+            submission_id: id,
+            error: e.message,
+            line: e.line,
+            column: e.column,
+        },
         Prepared::Parsed { batch, candidates } => SubmissionResult::Processed {
             submission_id: id,
             batch,

@@ -165,7 +165,8 @@ fn read(plan: &ReadPlan, tx: &mpsc::Sender<Event>) -> Result<(), ParseError> {
             let (encoding, bom) =
                 decode::choose(plan.parse.table.encoding.as_deref(), &plan.facts.head, plan.facts.utf8)?;
             let mut file = open()?;
-            file.seek(SeekFrom::Start(bom as u64)).map_err(|e| ParseError::new(format!("cannot read: {e}")))?;
+            file.seek(SeekFrom::Start(bom as u64))
+                .map_err(|e| ParseError::new(format!("cannot read: {e}")))?;
             let input: Box<dyn Read> = if encoding == encoding_rs::UTF_8 {
                 Box::new(BufReader::with_capacity(256 * 1024, file))
             } else {
@@ -189,7 +190,8 @@ fn read(plan: &ReadPlan, tx: &mpsc::Sender<Event>) -> Result<(), ParseError> {
                     plan.max_document_bytes
                 )));
             }
-            let bytes = std::fs::read(&plan.path).map_err(|e| ParseError::new(format!("cannot read: {e}")))?;
+            let bytes =
+                std::fs::read(&plan.path).map_err(|e| ParseError::new(format!("cannot read: {e}")))?;
             let cx = ParseContext {
                 max_records: usize::try_from(plan.max_rows).unwrap_or(usize::MAX),
                 ..plan.parse.clone()

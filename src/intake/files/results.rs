@@ -179,7 +179,11 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "row,outcome,lead_id,reasons,duplicate_of,warnings,E-mail Address,Notes");
-        assert!(lines[1].starts_with("3,rejected,L1,\"email (column A \"\"E-mail Address\"\"): "), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("3,rejected,L1,\"email (column A \"\"E-mail Address\"\"): "),
+            "{}",
+            lines[1]
+        );
         assert!(lines[1].ends_with(",x@,\"'=HYPERLINK(\"\"http://evil.example\"\")\""), "{}", lines[1]);
         assert_eq!(lines[2], ",failed,,'-boom,,");
     }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use unftp_core::auth::{
-    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError, UserDetailProvider,
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
 };
 
 use crate::config::Config;
@@ -43,14 +44,24 @@ fn account(config: &Config, user: &str) -> Option<(String, Password)> {
 }
 
 /// Checks user and password against the sources' `[ftp]` accounts.
-#[derive(Debug)]
 pub struct Accounts {
     pub config: Arc<ArcSwap<Config>>,
 }
 
+// libunftp logs its parts with `Debug`: never the config snapshot.
+impl fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Accounts")
+    }
+}
+
 #[async_trait]
 impl Authenticator for Accounts {
-    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
         let given = creds.password.clone().unwrap_or_default();
         let found = account(&self.config.load(), username);
         // Argon2 takes tens of milliseconds of CPU: off the async threads. An unknown user
@@ -78,10 +89,15 @@ impl Authenticator for Accounts {
 }
 
 /// Turns a logged-in user into its source and home directory (created if missing).
-#[derive(Debug)]
 pub struct Homes {
     pub config: Arc<ArcSwap<Config>>,
     pub root: PathBuf,
+}
+
+impl fmt::Debug for Homes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Homes").field("root", &self.root).finish()
+    }
 }
 
 #[async_trait]

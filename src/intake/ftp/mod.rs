@@ -56,19 +56,24 @@ impl Channel for FtpChannel {
             let accounts = Arc::new(auth::Accounts { config: cx.config.clone() });
             let homes = Arc::new(auth::Homes { config: cx.config.clone(), root: settings.root.clone() });
             let shutdown = cx.shutdown.clone();
-            let mut builder = ServerBuilder::<storage::DropStorage, auth::FtpUser>::with_user_detail_provider(
-                Box::new(move || storage::DropStorage::new(shared.clone())),
-                homes,
-            )
-            .authenticator(accounts)
-            .greeting("leadgate file drop")
-            .passive_ports(settings.passive_ports.clone())
-            .idle_session_timeout(settings.idle_timeout.as_secs().max(1))
-            .failed_logins_policy(FailedLoginsPolicy::new(5, Duration::from_secs(300), FailedLoginsBlock::UserAndIP))
-            .shutdown_indicator(async move {
-                shutdown.cancelled().await;
-                Shutdown::new().grace_period(Duration::from_secs(5))
-            });
+            let mut builder =
+                ServerBuilder::<storage::DropStorage, auth::FtpUser>::with_user_detail_provider(
+                    Box::new(move || storage::DropStorage::new(shared.clone())),
+                    homes,
+                )
+                .authenticator(accounts)
+                .greeting("leadgate file drop")
+                .passive_ports(settings.passive_ports.clone())
+                .idle_session_timeout(settings.idle_timeout.as_secs().max(1))
+                .failed_logins_policy(FailedLoginsPolicy::new(
+                    5,
+                    Duration::from_secs(300),
+                    FailedLoginsBlock::UserAndIP,
+                ))
+                .shutdown_indicator(async move {
+                    shutdown.cancelled().await;
+                    Shutdown::new().grace_period(Duration::from_secs(5))
+                });
             if let Some(ip) = settings.passive_host {
                 builder = builder.passive_host(ip);
             }
@@ -124,11 +129,13 @@ async fn remove_incomplete_uploads(cx: &FileContext) {
                 continue;
             }
             // Old enough not to be an upload in progress right now.
-            let age = entry.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok());
+            let age =
+                entry.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok());
             if age.is_some_and(|a| a > Duration::from_secs(3600))
-                && store.files_unfinished(channel::FTP).await.is_ok_and(|u| {
-                    !u.iter().any(|r| std::path::Path::new(&r.work_path) == path)
-                })
+                && store
+                    .files_unfinished(channel::FTP)
+                    .await
+                    .is_ok_and(|u| !u.iter().any(|r| std::path::Path::new(&r.work_path) == path))
             {
                 tracing::info!(path = %path.display(), "Removing an FTP upload that never completed.");
                 let _ignored = tokio::fs::remove_file(&path).await;

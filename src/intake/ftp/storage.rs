@@ -89,7 +89,11 @@ impl StorageBackend<FtpUser> for DropStorage {
         self.fs()?.metadata(user, path).await
     }
 
-    async fn list<P: AsRef<Path> + Send + Debug>(&self, user: &FtpUser, path: P) -> Result<Vec<Fileinfo<PathBuf, Meta>>>
+    async fn list<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> Result<Vec<Fileinfo<PathBuf, Meta>>>
     where
         Meta: unftp_core::storage::Metadata,
     {

@@ -84,21 +84,24 @@ pub fn free_port() -> u16 {
 
 /// Whether curl (with FTP) is installed; prints why a test skips otherwise.
 pub fn have_curl() -> bool {
-    let ok = Command::new("curl").arg("--version").output().is_ok_and(|o| {
-        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ftp")
-    });
+    let ok = Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ftp"));
     if !ok {
         eprintln!("skipped: curl with FTP support is not installed");
     }
     ok
 }
 
-/// Runs curl with `args` (plus `--silent --show-error`), with a 60 s cap.
-pub fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
+/// Runs curl with `args` (plus `--silent --show-error`), with a 60 s cap. Async: the
+/// gateway under test runs on the same (single-threaded) test runtime.
+pub async fn curl(args: &[&str]) -> Output {
+    tokio::process::Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "60", "--noproxy", "*"])
         .args(args)
         .output()
+        .await
         .expect("curl runs")
 }
 
@@ -139,7 +142,18 @@ pub async fn count(url: &str, sql: &str) -> i64 {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.expect("count");
+    let n: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.expect("count");
     conn.close().await.ok();
     n
+}
+
+/// Waits until something accepts connections on `port` (the FTP channel starts just
+/// after the gateway).
+pub async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
