@@ -54,6 +54,17 @@ impl From<i64> for Arg {
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
 const MAX_PARAMS: usize = 30_000;
 
+/// The same for SQLite, much lower: binding `$N` parameters costs SQLite a scan of the
+/// statement's parameter list per parameter (sqlx looks each name up), so a statement's
+/// cost grows with the *square* of its parameter count — at 30 000, a 1000-lead batch
+/// spent nearly all its time binding. Statements are cached, so more of them cost little.
+const MAX_PARAMS_SQLITE: usize = 400;
+
+fn max_params(tx: &mut Transaction<'_, Any>) -> usize {
+    use sqlx::Connection as _;
+    if tx.backend_name().eq_ignore_ascii_case("sqlite") { MAX_PARAMS_SQLITE } else { MAX_PARAMS }
+}
+
 /// Runs `INSERT … VALUES (…), (…) <suffix>` in chunks that stay under the parameter limit.
 pub(crate) async fn insert_rows(
     tx: &mut Transaction<'_, Any>,
@@ -62,7 +73,7 @@ pub(crate) async fn insert_rows(
     rows: Vec<Vec<Arg>>,
     suffix: &str,
 ) -> Result<(), StoreError> {
-    let per_chunk = (MAX_PARAMS / cols).max(1);
+    let per_chunk = (max_params(tx) / cols).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_chunk).collect();
@@ -97,7 +108,8 @@ async fn select_in(
     keys: &[String],
 ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
     let mut out = Vec::new();
-    for chunk in keys.chunks(MAX_PARAMS) {
+    let max = max_params(tx);
+    for chunk in keys.chunks(max) {
         let sql = format!("{select} IN ({})", param_list(chunk.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in chunk {

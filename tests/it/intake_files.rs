@@ -300,3 +300,47 @@ async fn a_kill_in_the_middle_of_a_large_file_resumes_without_loss_or_doubles() 
         }
     }
 }
+
+#[tokio::test]
+async fn xml_batches_and_json_lines_are_read_row_by_row_and_a_bad_line_does_not_stop_the_file() {
+    let dirs = FileDirs::new();
+    let source = format!("{}[xml]\nrecord = \"lead\"\n", crate::support::files::vendor_source());
+    let (_tmp, config_dir) = builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
+    let config = config_dir.display().to_string();
+
+    let xml = dirs.path("batch.xml");
+    std::fs::write(
+        &xml,
+        "<?xml version=\"1.0\"?>\r\n<leads><lead><email>a@example.com</email><zip>02134</zip></lead>\r\n\
+         <lead><email>b@example</email></lead><lead><phone>(415) 555-0142</phone></lead></leads>",
+    )
+    .unwrap();
+    let results = dirs.path("xml-results.csv");
+    let (ok, stdout, stderr) = leadgate(&[
+        "import", "--config", &config, "--source", "vendor", "--dry-run", "--quiet", "--results",
+        &results.display().to_string(), &xml.display().to_string(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("3 rows, 2 valid, 1 invalid"), "{stdout}");
+    let rows = read_results(&results);
+    assert_eq!(rows[1]["outcome"], "rejected");
+    assert!(rows[1]["reasons"].starts_with("email: "), "{rows:?}");
+
+    let jsonl = dirs.path("leads.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"email\":\"c@example.com\"}\n{\"email\": oops}\r\n\n{\"phone\":\"(415) 555-0143\",\"utm\":{\"source\":\"x\"}}",
+    )
+    .unwrap();
+    let results = dirs.path("jsonl-results.csv");
+    let (ok, stdout, stderr) = leadgate(&[
+        "import", "--config", &config, "--source", "vendor", "--dry-run", "--quiet", "--results",
+        &results.display().to_string(), &jsonl.display().to_string(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("3 rows, 2 valid, 1 invalid"), "{stdout}");
+    let rows = read_results(&results);
+    let outcomes: Vec<&str> = rows.iter().map(|r| r["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["accepted", "rejected", "accepted"]);
+    assert!(rows[1]["reasons"].starts_with("row: line 2: invalid JSON"), "{rows:?}");
+}
