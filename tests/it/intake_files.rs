@@ -305,7 +305,8 @@ async fn a_kill_in_the_middle_of_a_large_file_resumes_without_loss_or_doubles() 
 async fn xml_batches_and_json_lines_are_read_row_by_row_and_a_bad_line_does_not_stop_the_file() {
     let dirs = FileDirs::new();
     let source = format!("{}[xml]\nrecord = \"lead\"\n", crate::support::files::vendor_source());
-    let (_tmp, config_dir) = builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
+    let (_tmp, config_dir) =
+        builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
     let config = config_dir.display().to_string();
 
     let xml = dirs.path("batch.xml");
@@ -317,8 +318,16 @@ async fn xml_batches_and_json_lines_are_read_row_by_row_and_a_bad_line_does_not_
     .unwrap();
     let results = dirs.path("xml-results.csv");
     let (ok, stdout, stderr) = leadgate(&[
-        "import", "--config", &config, "--source", "vendor", "--dry-run", "--quiet", "--results",
-        &results.display().to_string(), &xml.display().to_string(),
+        "import",
+        "--config",
+        &config,
+        "--source",
+        "vendor",
+        "--dry-run",
+        "--quiet",
+        "--results",
+        &results.display().to_string(),
+        &xml.display().to_string(),
     ]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("3 rows, 2 valid, 1 invalid"), "{stdout}");
@@ -334,8 +343,16 @@ async fn xml_batches_and_json_lines_are_read_row_by_row_and_a_bad_line_does_not_
     .unwrap();
     let results = dirs.path("jsonl-results.csv");
     let (ok, stdout, stderr) = leadgate(&[
-        "import", "--config", &config, "--source", "vendor", "--dry-run", "--quiet", "--results",
-        &results.display().to_string(), &jsonl.display().to_string(),
+        "import",
+        "--config",
+        &config,
+        "--source",
+        "vendor",
+        "--dry-run",
+        "--quiet",
+        "--results",
+        &results.display().to_string(),
+        &jsonl.display().to_string(),
     ]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("3 rows, 2 valid, 1 invalid"), "{stdout}");
@@ -343,4 +360,35 @@ async fn xml_batches_and_json_lines_are_read_row_by_row_and_a_bad_line_does_not_
     let outcomes: Vec<&str> = rows.iter().map(|r| r["outcome"].as_str()).collect();
     assert_eq!(outcomes, ["accepted", "rejected", "accepted"]);
     assert!(rows[1]["reasons"].starts_with("row: line 2: invalid JSON"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_headerless_semicolon_file_is_read_through_the_sources_column_mapping() {
+    let dirs = FileDirs::new();
+    let source = format!(
+        "{}[files]\nheader = false\ndelimiter = \";\"\nencoding = \"windows-1252\"\ncolumns = {{ A = \"email\", B = \"full_name\", C = \"custom.campaign\" }}\n",
+        crate::support::files::vendor_source()
+    );
+    let (_tmp, config_dir) =
+        builder(&dirs.files_toml(1000, 10_000_000)).source("vendor", &source).materialize();
+    let file = dirs.path("list.txt");
+    std::fs::write(&file, b"zoe@example.com;Zo\xEB Lef\xE8vre;spring\r\nbad@;X Y;fall").unwrap();
+    let (ok, stdout, stderr) = leadgate(&[
+        "parse",
+        "--config",
+        &config_dir.display().to_string(),
+        "--source",
+        "vendor",
+        "--format",
+        "csv",
+        &file.display().to_string(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    let leads: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(leads.len(), 2, "{stdout}");
+    assert_eq!(leads[0]["fields"]["email"], "zoe@example.com");
+    assert_eq!(leads[0]["fields"]["first_name"], "Zoë");
+    assert_eq!(leads[0]["fields"]["last_name"], "Lefèvre");
+    assert_eq!(leads[0]["fields"]["custom"]["campaign"], "spring");
+    assert_eq!(leads[1]["reasons"][0]["field"], "email");
 }
