@@ -61,7 +61,6 @@ const MAX_PARAMS: usize = 30_000;
 const MAX_PARAMS_SQLITE: usize = 400;
 
 fn max_params(tx: &mut Transaction<'_, Any>) -> usize {
-    use sqlx::Connection as _;
     if tx.backend_name().eq_ignore_ascii_case("sqlite") { MAX_PARAMS_SQLITE } else { MAX_PARAMS }
 }
 
