@@ -12,7 +12,9 @@ use crate::pipeline::SubmissionResult;
 /// Installs the global subscriber: pretty for a terminal, JSON for log shippers.
 /// `RUST_LOG` overrides the level (default `info`).
 pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // libunftp logs every FTP command at INFO with its whole session attached; the FTP
+    // channel logs what matters (logins, refusals, files) itself.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = if json { builder.json().try_init() } else { builder.try_init() };
     if result.is_err() {

@@ -11,7 +11,9 @@
 //! 3. Each chunk is one [`Submission`] (its rows as JSON lines, so it can be replayed
 //!    like any submission) carrying the Idempotency-Key `file:<digest>:<chunk_rows>:<n>`.
 //!    The chunk's leads, dedupe decisions and that key commit in one transaction. Up to
-//!    [`IN_FLIGHT`] chunks are in flight, so parsing, normalizing and committing overlap.
+//!    [`IN_FLIGHT`] chunks are prepared (parsed, normalized, validated) in the background
+//!    while the one before them commits; commits go in file order, so of two duplicate
+//!    rows the earlier is the one accepted.
 //! 4. Row identity is file digest + row number, through the chunk key: after a crash the
 //!    file is read again from the start, chunks already committed are answered from their
 //!    stored answer (without being submitted again) and the others are committed. No row
@@ -28,16 +30,17 @@
 pub mod reader;
 pub mod results;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesOrdered;
+
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::{Config, Source};
+use crate::config::Config;
 use crate::parse::{Format, jsonl};
 use crate::pipeline::{self, LeadResult, Outcome, Prepared, SubmissionResult};
 use crate::store::files::{FileOutcome, FileRecord};
@@ -339,35 +342,11 @@ async fn run(
     let mut tally = Tally::default();
     let mut failure: Option<String> = None;
     let mut done_reading = false;
-    let mut in_flight = FuturesOrdered::new();
+    // Chunks being prepared (or looked up) in the background, in file order.
+    let mut queue: VecDeque<(Chunk, JoinHandle<Step>)> = VecDeque::with_capacity(IN_FLIGHT);
     loop {
-        let can_read = !done_reading && in_flight.len() < IN_FLIGHT;
-        if !can_read && in_flight.is_empty() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
-                let answer: Result<(Chunk, Vec<LeadResult>), ChunkFailure> = answer;
-                match answer {
-                    Ok((chunk, answers)) => {
-                        for (row, answer) in chunk.rows.iter().zip(&answers) {
-                            tally.add(answer.outcome);
-                            if let Some(w) = results.as_mut() {
-                                w.row(row.number, answer, &row.cells)
-                                    .map_err(FileError::io("cannot write the results file"))?;
-                            }
-                        }
-                        progress(&tally);
-                    }
-                    Err(ChunkFailure::Store(e)) => return Err(e),
-                    Err(ChunkFailure::Refused(message)) => {
-                        failure = Some(message);
-                        done_reading = true;
-                    }
-                }
-            }
-            event = rx.recv(), if can_read => match event {
+        while !done_reading && queue.len() < IN_FLIGHT {
+            match rx.recv().await {
                 None => done_reading = true,
                 Some(Event::Header(columns)) => {
                     if let Some(path) = &results_path {
@@ -379,20 +358,58 @@ async fn run(
                     }
                 }
                 Some(Event::Chunk(chunk)) => {
-                    if cx.shutdown.is_cancelled() {
-                        return Err(FileError::Interrupted);
-                    }
-                    in_flight.push_back(commit_chunk(cx, config, source, &record, chunk));
+                    let step = tokio::spawn(prepare_chunk(cx.clone(), config.clone(), &record, &chunk));
+                    queue.push_back((chunk, step));
                 }
                 Some(Event::Failed(e)) => {
                     failure = Some(e.to_string());
                     done_reading = true;
                 }
+            }
+        }
+        let Some((chunk, step)) = queue.pop_front() else { break };
+        if cx.shutdown.is_cancelled() {
+            return Err(FileError::Interrupted);
+        }
+        let step = step.await.map_err(|e| FileError::Io {
+            what: "chunk preparation".into(),
+            source: std::io::Error::other(e),
+        })?;
+        // Commits go one chunk at a time in file order, so the first of two duplicate
+        // rows is always the one accepted, however the preparations finish.
+        let answer = match step {
+            Step::Answered(answer) => answer,
+            Step::Prepared(job) => match &cx.commit {
+                Some((_, writer)) => {
+                    let answer = writer.submit(*job).await?;
+                    crate::telemetry::submission_committed(&answer);
+                    answer
+                }
+                None => return Err(FileError::Interrupted),
             },
+            Step::Failed(e) => return Err(e),
+        };
+        match answers_for(&chunk, answer) {
+            Ok(answers) => {
+                for (row, answer) in chunk.rows.iter().zip(&answers) {
+                    tally.add(answer.outcome);
+                    if let Some(w) = results.as_mut() {
+                        w.row(row.number, answer, &row.cells)
+                            .map_err(FileError::io("cannot write the results file"))?;
+                    }
+                }
+                progress(&tally);
+            }
+            Err(message) => {
+                failure = Some(message);
+                break;
+            }
         }
     }
     drop(rx);
-    drop(in_flight);
+    for (_, step) in queue {
+        step.abort();
+    }
     finish(cx, config, record, tally, failure, results, results_path).await
 }
 
@@ -470,23 +487,24 @@ async fn finish(
     })
 }
 
-/// Why a chunk has no answers.
-enum ChunkFailure {
-    /// The store failed: the file stays `processing` and is resumed later.
-    Store(FileError),
-    /// The pipeline refused the chunk as a whole (the source vanished from the config, or
-    /// the chunk key was used with other contents): the file ends failed.
-    Refused(String),
+/// A chunk made ready in the background.
+enum Step {
+    /// Its answer is known: committed before (a resumed or re-sent file), or a dry run.
+    Answered(SubmissionResult),
+    /// Parsed, normalized and validated: ready for the writer.
+    Prepared(Box<pipeline::Job>),
+    /// The store could not be asked: the file stays `processing` and is resumed later.
+    Failed(FileError),
 }
 
-/// Commits one chunk (or reads its stored answer), returning one answer per row.
-async fn commit_chunk(
-    cx: &FileContext,
-    config: &Arc<Config>,
-    source: &Source,
+/// Builds a chunk's submission and prepares it (or finds its committed answer). Runs as
+/// its own task so that the next chunks get ready while one is being committed.
+fn prepare_chunk(
+    cx: FileContext,
+    config: Arc<Config>,
     record: &FileRecord,
-    chunk: Chunk,
-) -> Result<(Chunk, Vec<LeadResult>), ChunkFailure> {
+    chunk: &Chunk,
+) -> impl std::future::Future<Output = Step> + Send + 'static {
     let key = chunk_key(&record.digest, record.chunk_rows, chunk.index);
     let mut body = Vec::with_capacity(chunk.rows.len() * 256);
     for row in &chunk.rows {
@@ -511,38 +529,39 @@ async fn commit_chunk(
         received_at: record.received_at,
         idempotency_key: Some(key.clone()),
     };
-    let answer = match &cx.commit {
-        Some((store, writer)) => {
-            let stored = store
-                .committed_answer(&record.source, &key)
-                .await
-                .map_err(|e| ChunkFailure::Store(e.into()))?;
-            match stored {
-                Some(answer) => answer,
-                None => super::submit(config, writer, submission)
-                    .await
-                    .map_err(|e| ChunkFailure::Store(e.into()))?,
-            }
+    async move {
+        let Some((store, _)) = &cx.commit else {
+            return Step::Answered(dry_run(&config, submission).await);
+        };
+        match store.committed_answer(&submission.source, &key).await {
+            Ok(Some(answer)) => return Step::Answered(answer),
+            Ok(None) => {}
+            Err(e) => return Step::Failed(e.into()),
         }
-        None => dry_run(config, source, submission).await,
-    };
+        match tokio::task::spawn_blocking(move || pipeline::job(&config, submission, false)).await {
+            Ok(job) => Step::Prepared(Box::new(job)),
+            Err(e) => Step::Failed(FileError::Io {
+                what: "chunk preparation".into(),
+                source: std::io::Error::other(e),
+            }),
+        }
+    }
+}
+
+/// One answer per row of the chunk, or why the chunk as a whole was refused (the source
+/// vanished from the config, or its key was used with other contents): the file then
+/// ends failed, the rows before standing.
+fn answers_for(chunk: &Chunk, answer: SubmissionResult) -> Result<Vec<LeadResult>, String> {
     match answer {
-        SubmissionResult::Processed { results, .. } if results.len() == chunk.rows.len() => {
-            Ok((chunk, results))
+        SubmissionResult::Processed { results, .. } if results.len() == chunk.rows.len() => Ok(results),
+        SubmissionResult::Processed { results, .. } => {
+            Err(format!("chunk {} gave {} answers for {} rows", chunk.index, results.len(), chunk.rows.len()))
         }
-        SubmissionResult::Processed { results, .. } => Err(ChunkFailure::Refused(format!(
-            "chunk {} gave {} answers for {} rows",
-            chunk.index,
-            results.len(),
-            chunk.rows.len()
-        ))),
-        SubmissionResult::Unparseable { error, .. } => {
-            Err(ChunkFailure::Refused(format!("rows {}: {error}", describe_rows(&chunk))))
-        }
-        SubmissionResult::IdempotencyConflict { .. } => Err(ChunkFailure::Refused(format!(
+        SubmissionResult::Unparseable { error, .. } => Err(format!("rows {}: {error}", describe_rows(chunk))),
+        SubmissionResult::IdempotencyConflict { .. } => Err(format!(
             "rows {} were committed before with other contents (was the parser or the column mapping changed mid-file?)",
-            describe_rows(&chunk)
-        ))),
+            describe_rows(chunk)
+        )),
     }
 }
 
@@ -554,13 +573,12 @@ fn describe_rows(chunk: &Chunk) -> String {
 }
 
 /// A dry run's answer: what validation says, nothing stored, no dedupe.
-async fn dry_run(config: &Arc<Config>, source: &Source, submission: Submission) -> SubmissionResult {
-    let (source, routing) = (source.clone(), config.clone());
+async fn dry_run(config: &Arc<Config>, submission: Submission) -> SubmissionResult {
+    let config = config.clone();
     let id = submission.id.clone();
-    let prepared =
-        tokio::task::spawn_blocking(move || pipeline::prepare(&submission, &source, &routing.routing))
-            .await
-            .unwrap_or_else(|_| Prepared::Failed(crate::parse::ParseError::new("internal parser error")));
+    let prepared = tokio::task::spawn_blocking(move || pipeline::job(&config, submission, false).prepared)
+        .await
+        .unwrap_or_else(|_| Prepared::Failed(crate::parse::ParseError::new("internal parser error")));
     match prepared {
         Prepared::Failed(e) => SubmissionResult::Unparseable {
             submission_id: id,
