@@ -54,14 +54,31 @@ impl From<i64> for Arg {
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
 const MAX_PARAMS: usize = 30_000;
 
-/// The same for SQLite, much lower: binding `$N` parameters costs SQLite a scan of the
-/// statement's parameter list per parameter (sqlx looks each name up), so a statement's
-/// cost grows with the *square* of its parameter count — at 30 000, a 1000-lead batch
-/// spent nearly all its time binding. Statements are cached, so more of them cost little.
-const MAX_PARAMS_SQLITE: usize = 400;
+/// Placeholders for the multi-row statements below. On SQLite they are anonymous `?`:
+/// sqlx binds each *named* parameter (`$N`) by asking SQLite its name, which scans the
+/// statement's parameter list, so a statement with P `$N` parameters costs P² — at 30 000
+/// parameters a 1000-lead batch spent nearly all its time binding. Anonymous parameters
+/// are bound in order with no look-up. (These statements have no other parameters.)
+struct Placeholders {
+    anonymous: bool,
+}
 
-fn max_params(tx: &mut Transaction<'_, Any>) -> usize {
-    if tx.backend_name().eq_ignore_ascii_case("sqlite") { MAX_PARAMS_SQLITE } else { MAX_PARAMS }
+impl Placeholders {
+    fn of(tx: &mut Transaction<'_, Any>) -> Self {
+        Self { anonymous: tx.backend_name().eq_ignore_ascii_case("sqlite") }
+    }
+
+    fn rows(&self, rows: usize, cols: usize) -> String {
+        if !self.anonymous {
+            return value_rows(rows, cols);
+        }
+        let row = format!("({})", vec!["?"; cols].join(", "));
+        vec![row; rows].join(", ")
+    }
+
+    fn list(&self, n: usize) -> String {
+        if self.anonymous { vec!["?"; n].join(", ") } else { param_list(n) }
+    }
 }
 
 /// Runs `INSERT … VALUES (…), (…) <suffix>` in chunks that stay under the parameter limit.
@@ -72,11 +89,12 @@ pub(crate) async fn insert_rows(
     rows: Vec<Vec<Arg>>,
     suffix: &str,
 ) -> Result<(), StoreError> {
-    let per_chunk = (max_params(tx) / cols).max(1);
+    let per_chunk = (MAX_PARAMS / cols).max(1);
+    let placeholders = Placeholders::of(tx);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_chunk).collect();
-        let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols));
+        let sql = format!("{head} VALUES {} {suffix}", placeholders.rows(chunk.len(), cols));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
             for arg in row {
@@ -107,9 +125,9 @@ async fn select_in(
     keys: &[String],
 ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
     let mut out = Vec::new();
-    let max = max_params(tx);
-    for chunk in keys.chunks(max) {
-        let sql = format!("{select} IN ({})", param_list(chunk.len()));
+    let placeholders = Placeholders::of(tx);
+    for chunk in keys.chunks(MAX_PARAMS) {
+        let sql = format!("{select} IN ({})", placeholders.list(chunk.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in chunk {
             q = q.bind(k.clone());

@@ -82,7 +82,7 @@ impl Channel for FtpChannel {
                 builder = builder.ftps(cert.clone(), key.clone()).ftps_required(required, required);
             }
             let server = builder.build().map_err(|e| failed(format!("cannot start the FTP server: {e}")))?;
-            tracing::info!(addr = %settings.listen, tls = settings.tls.is_some(), "FTP drop listening.");
+            tracing::info!(ftp_listen = %settings.listen, tls = settings.tls.is_some(), "FTP drop listening.");
             let served = server.listen(settings.listen.clone()).await;
             if resumer.await.is_err() {
                 tracing::error!("The FTP resume task panicked.");
