@@ -55,6 +55,8 @@ impl KeyHash {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Source(String),
+    /// A buyer: a pull partner claiming leads, or a push buyer reporting dispositions.
+    Buyer(String),
     Admin,
 }
 

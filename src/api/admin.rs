@@ -40,7 +40,11 @@ pub async fn get_lead(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| ApiError::not_found("lead"))?;
-    Ok(Json(lead).into_response())
+    let mut v = serde_json::to_value(&lead).unwrap_or_default();
+    if let Some(since) = lead.stage_since_ms {
+        v["time_in_stage_secs"] = ((state.clock.now_ms() - since).max(0) / 1000).into();
+    }
+    Ok(Json(v).into_response())
 }
 
 #[derive(Debug, Deserialize)]

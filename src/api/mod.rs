@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod partner;
 pub mod response;
 
 use std::sync::Arc;
@@ -53,6 +54,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/config", get(admin::config_status))
         .route("/v1/admin/config/reload", post(admin::reload_config))
         .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
+        .route("/v1/partner/offers", get(partner::list_offers))
+        .route("/v1/partner/offers/{lead_id}/claim", post(partner::claim))
+        .route("/v1/partner/claims/next", post(partner::claim_next))
+        .route("/v1/partner/claims/{lead_id}/confirm", post(partner::confirm))
+        .route("/v1/partner/leads/{lead_id}/disposition", post(partner::partner_disposition))
+        .route("/v1/deliveries/{delivery_id}/disposition", post(partner::delivery_disposition))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::not_found("route") })

@@ -157,6 +157,35 @@ pub struct SourceFile {
     pub validate: ValidateFile,
     /// Overrides the global dedupe policy for this source.
     pub dedupe: Option<DedupeFile>,
+    /// Tell the vendor what became of its leads (returns, conversions) by webhook.
+    pub closed_loop: Option<ClosedLoopFile>,
+}
+
+/// `[closed_loop]` of a source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedLoopFile {
+    pub url: EnvString,
+    /// Standard Webhooks secret (`whsec_…`) to sign the relays with.
+    #[serde(default)]
+    pub secret: Option<EnvString>,
+    /// Which dispositions are relayed.
+    #[serde(default = "default_relayed")]
+    pub events: Vec<crate::store::claims::DispositionKind>,
+    /// Private/loopback ranges the vendor's endpoint may be on (SSRF guard exceptions).
+    #[serde(default)]
+    pub allow_private: Vec<String>,
+    #[serde(default = "ten_seconds", deserialize_with = "duration::de")]
+    pub timeout: Duration,
+}
+
+fn default_relayed() -> Vec<crate::store::claims::DispositionKind> {
+    use crate::store::claims::DispositionKind;
+    vec![DispositionKind::Returned, DispositionKind::Converted]
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for SourceFile {
@@ -171,6 +200,7 @@ impl Default for SourceFile {
             xml: XmlFile::default(),
             validate: ValidateFile::default(),
             dedupe: None,
+            closed_loop: None,
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct StoreSettings {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
+    /// Relay dispositions back to the vendor (its transport is in `Config::deliveries`
+    /// under [`closed_loop_target`]).
+    pub closed_loop: Option<ClosedLoop>,
     pub enabled: bool,
     pub normalize: NormalizeOptions,
     pub parse: ParseContext,
@@ -115,12 +118,25 @@ impl Source {
             .unwrap_or(Source {
                 name: name.to_string(),
                 enabled: true,
+                closed_loop: None,
                 normalize: NormalizeOptions::default(),
                 parse: ParseContext::default(),
                 rules: Rules::default(),
                 dedupe: global,
             })
     }
+}
+
+/// A source's closed-loop settings.
+#[derive(Debug, Clone)]
+pub struct ClosedLoop {
+    pub url: String,
+    pub events: Vec<crate::store::claims::DispositionKind>,
+}
+
+/// The outbox target name of a source's closed-loop relay.
+pub fn closed_loop_target(source: &str) -> String {
+    format!("source:{source}")
 }
 
 /// A compiled, validated config tree. Immutable: a reload builds a new one.
@@ -180,6 +196,7 @@ impl Config {
 
         let mut sources = BTreeMap::new();
         let source_dir = dir.join("sources");
+        let mut closed_loops = Vec::new();
         for path in files::toml_files(&source_dir, &mut problems) {
             let Some(file) = files::read::<SourceFile>(&path, &mut problems) else {
                 continue;
@@ -202,6 +219,12 @@ impl Config {
                 ));
                 continue;
             }
+            if let Some(cl) = &file.closed_loop {
+                match routing::closed_loop_delivery(cl) {
+                    Ok(d) => closed_loops.push((closed_loop_target(&name), d)),
+                    Err(errs) => problems.extend(errs.into_iter().map(|(f, m)| problem(&path, Some(f), m))),
+                }
+            }
             match compile_source(&name, &file, &global_dedupe, &mut keys, &mut warnings) {
                 Ok(src) => {
                     sources.insert(name, Arc::new(src));
@@ -212,7 +235,8 @@ impl Config {
             }
         }
 
-        let (routing, deliveries) = routing::load(dir, &mut problems);
+        let (routing, mut deliveries) = routing::load(dir, &mut problems, &mut keys, &mut warnings);
+        deliveries.extend(closed_loops);
 
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -312,6 +336,7 @@ fn compile_source(
     Ok(Source {
         name: name.to_string(),
         enabled: file.enabled,
+        closed_loop: file.closed_loop.as_ref().map(|c| ClosedLoop { url: c.url.as_str().to_string(), events: c.events.clone() }),
         normalize: NormalizeOptions {
             default_region: region,
             aliases,

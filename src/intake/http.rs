@@ -35,11 +35,11 @@ pub async fn post_lead(
         }
         Some(None) => return Err(ApiError::unauthorized("unknown API key").shaped(shape)),
         Some(Some(Principal::Source(name))) => name.clone(),
-        Some(Some(Principal::Admin)) => {
+        Some(Some(Principal::Admin | Principal::Buyer(_))) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 code::FORBIDDEN,
-                "an admin key cannot submit leads; use a source key",
+                "only a source key can submit leads",
             )
             .shaped(shape));
         }

@@ -98,10 +98,79 @@ pub struct EmailTarget {
     pub adf: AdfMode,
 }
 
+/// What a pull partner may see of an offer before claiming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Preview {
+    /// City, state, ZIP prefix, product, score; names, e-mail and phone masked.
+    #[default]
+    Masked,
+    /// Only product, score and age.
+    Blind,
+}
+
+/// Which offer `claims/next` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOrder {
+    /// Oldest offer first.
+    #[default]
+    Fifo,
+    /// Highest score first (then oldest).
+    Score,
+}
+
+/// A pull partner's terms.
+#[derive(Debug, Clone)]
+pub struct PullTarget {
+    pub preview: Preview,
+    /// How long a claim holds the lead before it must be confirmed.
+    pub lease: std::time::Duration,
+    pub claim_order: ClaimOrder,
+}
+
+/// When a buyer may return a lead it got (push or pull).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Returns {
+    /// How long after delivery or claim a lead may be returned.
+    pub window: std::time::Duration,
+    /// Most returns per calendar month (the billing period), in the buyer's time zone.
+    pub cap: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Target {
     Webhook(WebhookTarget),
     Email(EmailTarget),
+    Pull(PullTarget),
+}
+
+/// How a route offers leads to its pull partners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferMode {
+    /// Any eligible partner may claim at once.
+    Open,
+    /// Each partner in priority order gets `exclusive_for` alone, then it is open.
+    ExclusiveFirst,
+}
+
+/// A route that offers to the pull pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullOffer {
+    pub mode: OfferMode,
+    pub exclusive_for: std::time::Duration,
+    /// An offer nobody claims by then expires, and the route's fallback runs.
+    pub ttl: std::time::Duration,
+}
+
+/// Service levels of a route: breaches are events (and show in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sla {
+    /// Offers must be claimed within this.
+    pub claim_within: Option<std::time::Duration>,
+    /// Delivered or claimed leads must get a disposition within this.
+    pub disposition_within: Option<std::time::Duration>,
 }
 
 /// A buyer, compiled from `buyers/<name>.toml`.
@@ -117,6 +186,7 @@ pub struct Buyer {
     pub schedule: Schedule,
     pub caps: Caps,
     pub retry: RetryPolicy,
+    pub returns: Returns,
     pub target: Target,
 }
 
@@ -131,6 +201,9 @@ pub struct Route {
     /// Exclusive routes: offer a rejected lead to the next buyer of the waterfall.
     pub next_on_reject: bool,
     pub fallback: Fallback,
+    /// Set for routes that offer to the pull pool instead of pushing.
+    pub pull: Option<PullOffer>,
+    pub sla: Sla,
 }
 
 /// Buyers, routes, scoring and templates of one config snapshot.
@@ -151,7 +224,8 @@ pub struct Offer {
     /// `(counter key, limit)`: e.g. `("day:2026-11-25", 100)`.
     pub caps: Vec<(String, u32)>,
     pub delivery_id: String,
-    pub payload: Payload,
+    /// What a push buyer is sent (`None` for pull partners: they fetch the lead).
+    pub payload: Option<Payload>,
     pub price: Option<String>,
 }
 
@@ -164,6 +238,8 @@ pub struct RoutePlan {
     pub offers: Vec<Offer>,
     /// Buyers the route names that could not be offered the lead, with why.
     pub skipped: Vec<(String, String)>,
+    /// A pull route: the lead is offered to `offers`' partners instead of pushed.
+    pub pull: Option<PullOffer>,
 }
 
 /// Every route that may take the lead, in order (more than one only with
@@ -193,9 +269,21 @@ pub struct LeadView<'a> {
 impl Routing {
     /// Plans the routing of a lead at `now`, leaving out `exclude` (buyers already tried).
     pub fn plan(&self, view: &LeadView<'_>, now: i64, exclude: &[String]) -> Plan {
+        self.plan_from(view, now, exclude, 0)
+    }
+
+    /// Plans with the routes after `route` only (an expired offer's fallback).
+    pub fn plan_after(&self, route: &str, view: &LeadView<'_>, now: i64, exclude: &[String]) -> Plan {
+        match self.routes.iter().position(|r| r.name == route) {
+            Some(i) if self.routes[i].fallback == Fallback::NextRoute => self.plan_from(view, now, exclude, i + 1),
+            _ => Plan::default(),
+        }
+    }
+
+    fn plan_from(&self, view: &LeadView<'_>, now: i64, exclude: &[String], first: usize) -> Plan {
         let facts = Facts::new(view.lead, view.source, view.score, view.grade);
         let mut plan = Plan::default();
-        for route in &self.routes {
+        for route in self.routes.iter().skip(first) {
             if !route.when.as_ref().is_none_or(|c| c.matches(&facts)) {
                 continue;
             }
@@ -238,7 +326,11 @@ impl Routing {
                 skipped.push((name.clone(), why.into()));
                 continue;
             }
-            match self.payload(buyer, view) {
+            let payload = match &buyer.target {
+                Target::Pull(_) => Ok(None),
+                _ => self.payload(buyer, view).map(Some),
+            };
+            match payload {
                 Ok(payload) => offers.push(Offer {
                     buyer: name.clone(),
                     priority: buyer.priority,
@@ -264,6 +356,7 @@ impl Routing {
             max_buyers: route.max_buyers,
             offers,
             skipped,
+            pull: route.pull,
         }
     }
 
@@ -317,6 +410,7 @@ impl Routing {
                     adf_body: e.adf == AdfMode::Body,
                 }))
             }
+            Target::Pull(_) => Err("a pull partner is not sent anything".into()),
         }
     }
 

@@ -63,6 +63,15 @@ pub struct Choice<'p> {
 /// `random` is uniform in [0, 1) (weighted strategy). `None`: nobody can take the lead.
 pub fn choose<'p>(plan: &'p Plan, state: &mut State, random: f64) -> Option<Choice<'p>> {
     for route in &plan.routes {
+        if route.pull.is_some() {
+            // The pool: every enabled partner is offered the lead; caps apply when one claims.
+            let partners: Vec<&Offer> =
+                route.offers.iter().filter(|o| !state.buyers.get(&o.buyer).is_some_and(|b| b.disabled)).collect();
+            if partners.is_empty() {
+                continue;
+            }
+            return Some(Choice { route, offers: partners });
+        }
         let eligible: Vec<&Offer> = route.offers.iter().filter(|o| state.available(o)).collect();
         if eligible.is_empty() {
             continue;
@@ -114,20 +123,20 @@ mod tests {
             weight,
             caps: cap.map(|c| vec![("day:x".to_string(), c)]).unwrap_or_default(),
             delivery_id: format!("d-{buyer}"),
-            payload: Payload::WebhookV1(WebhookPayload {
+            payload: Some(Payload::WebhookV1(WebhookPayload {
                 method: "POST".into(),
                 url: "http://x".into(),
                 headers: vec![],
                 content_type: "application/json".into(),
                 body: "{}".into(),
-            }),
+            })),
             price: None,
         }
     }
 
     fn plan(strategy: Strategy, offers: Vec<Offer>, max: usize) -> Plan {
         Plan {
-            routes: vec![RoutePlan { route: "r".into(), strategy, max_buyers: max, offers, skipped: vec![] }],
+            routes: vec![RoutePlan { route: "r".into(), strategy, max_buyers: max, offers, skipped: vec![], pull: None }],
         }
     }
 

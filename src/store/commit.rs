@@ -224,40 +224,24 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     }
 
     // Routing: accepted leads, in order, under the buyers' locks.
-    let accepted: Vec<(usize, &Candidate)> = std::mem::take(&mut w.accepted);
-    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c)| &c.plan)).await?;
-    for (row, c) in &accepted {
-        let stage = match strategy::choose(&c.plan, &mut state, retry::random_unit()) {
-            Some(choice) => {
-                for offer in &choice.offers {
-                    w.deliveries.push(routing::delivery_row(&c.lead_id, &choice.route.route, offer, now)?);
-                }
-                w.events.push(event(&c.lead_id, now, "routed", routing::routed_detail(&choice)));
-                "routed"
-            }
-            None => {
-                w.events.push(event(&c.lead_id, now, "unsold", routing::unsold_detail(&c.plan)));
-                "unsold"
-            }
+    let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
+    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
+    let mut route_writes = routing::RouteWrites::default();
+    for (row, c, source) in &accepted {
+        let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
+        let facts = routing::LeadFacts {
+            lead_id: &c.lead_id,
+            source,
+            product: c.lead.product.as_deref(),
+            score: c.score.points,
         };
+        let stage = routing::apply(choice, &c.plan, &facts, now, &mut route_writes, &mut w.events)?;
         if let Some(slot) = w.leads.get_mut(*row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
             *slot = stage.into();
         }
     }
     routing::save_state(&mut tx, &state, now).await?;
-    let created_deliveries = !w.deliveries.is_empty();
-    insert_rows(
-        &mut tx,
-        routing::DELIVERY_INSERT,
-        routing::DELIVERY_COLUMNS,
-        std::mem::take(&mut w.deliveries),
-        "",
-    )
-    .await?;
-    if created_deliveries && store.dialect == Dialect::Postgres {
-        // Wakes the outbox workers of every instance (delivered on commit).
-        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;
-    }
+    let created_deliveries = routing::write(&mut tx, store.dialect, route_writes).await?;
 
     insert_rows(
         &mut tx,
@@ -280,8 +264,8 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     }
     insert_rows(
         &mut tx,
-        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage)",
-        16,
+        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage, stage_since)",
+        17,
         w.leads,
         "",
     )
@@ -322,9 +306,8 @@ const LEAD_STAGE_COLUMN: usize = 15;
 #[derive(Default)]
 struct Writes<'j> {
     submissions: Vec<Vec<Arg>>,
-    /// Accepted leads to route: (index in `leads`, candidate).
-    accepted: Vec<(usize, &'j Candidate)>,
-    deliveries: Vec<Vec<Arg>>,
+    /// Accepted leads to route: (index in `leads`, candidate, source).
+    accepted: Vec<(usize, &'j Candidate, &'j str)>,
     replayed: Vec<(String, String, Option<String>)>,
     leads: Vec<Vec<Arg>>,
     events: Vec<Vec<Arg>>,
@@ -473,9 +456,10 @@ fn decide_lead<'j>(
         c.score.grade.clone().into(),
         c.score.lifecycle.clone().into(),
         "new".into(),
+        now.into(),
     ]);
     if outcome == Outcome::Accepted {
-        w.accepted.push((w.leads.len() - 1, c));
+        w.accepted.push((w.leads.len() - 1, c, job.submission.source.as_str()));
     }
     w.events.push(event(
         &c.lead_id,

@@ -6,6 +6,7 @@
 //! [`Dialect`]. Atomicity is the database's: the write path runs in one transaction per
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
+pub mod claims;
 mod commit;
 pub mod outbox;
 mod reads;

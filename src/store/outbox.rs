@@ -253,18 +253,18 @@ impl Store {
         now: i64,
         events: &mut Vec<Vec<Arg>>,
     ) -> Result<(), StoreError> {
-        let lead = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
-            .bind(d.lead_id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(lead) = lead else { return Ok(()) };
-        let fields: String = lead.try_get(0)?;
-        let fields: crate::lead::Lead =
-            serde_json::from_str(&fields).map_err(|source| StoreError::Json { what: "fields", source })?;
-        let source: String = lead.try_get(1)?;
-        let score: Option<i64> = lead.try_get(2)?;
-        let grade: Option<String> = lead.try_get(3)?;
-        let created_at: i64 = lead.try_get(4)?;
+        // Give back the rejected delivery's cap units, then choose with fresh counters.
+        for key in &d.cap_periods {
+            sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
+                .bind(d.buyer.clone())
+                .bind(key.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+        if !reroute {
+            return Ok(());
+        }
+        let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
         let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
             .bind(d.lead_id.clone())
             .fetch_all(&mut **tx)
@@ -272,45 +272,15 @@ impl Store {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let plan = if reroute {
-            let view = LeadView {
-                lead: &fields,
-                lead_id: &d.lead_id,
-                source: &source,
-                score: score.unwrap_or(0),
-                grade: grade.as_deref(),
-                received_at: created_at,
-            };
-            let mut plan = routing.plan(&view, now, &tried);
-            // Only the route the rejected delivery came from continues its waterfall.
-            plan.routes.retain(|r| r.route == d.route && r.strategy == crate::route::Strategy::Exclusive);
-            plan
-        } else {
-            crate::route::Plan::default()
-        };
-        // Give back the rejected delivery's cap units, then choose with fresh counters.
-        for key in &d.cap_periods {
-            sqlx::query(
-                "UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0",
-            )
-            .bind(d.buyer.clone())
-            .bind(key.clone())
-            .execute(&mut **tx)
-            .await?;
-        }
+        let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
+        // Only the route the rejected delivery came from continues its waterfall.
+        plan.routes.retain(|r| r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none());
         let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
-        if let Some(choice) = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit()) {
-            let mut rows = Vec::new();
-            for offer in &choice.offers {
-                rows.push(routing::delivery_row(&d.lead_id, &choice.route.route, offer, now)?);
-            }
-            events.push(event(&d.lead_id, now, "routed", routing::routed_detail(&choice)));
-            routing::save_state(tx, &state, now).await?;
-            insert_rows(tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, rows, "").await?;
-            if self.dialect == Dialect::Postgres {
-                sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
-            }
-        }
+        let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
+        let mut writes = routing::RouteWrites::default();
+        routing::apply(choice, &plan, &lead.facts(&d.lead_id), now, &mut writes, events)?;
+        routing::save_state(tx, &state, now).await?;
+        routing::write(tx, self.dialect, writes).await?;
         Ok(())
     }
 
@@ -368,6 +338,16 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// The lead a delivery to `buyer` carried.
+    pub async fn lead_of_delivery(&self, delivery_id: &str, buyer: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT lead_id FROM deliveries WHERE id = $1 AND buyer = $2")
+            .bind(delivery_id.to_string())
+            .bind(buyer.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// A lead's deliveries with their attempts, oldest first.
     pub async fn deliveries_of(&self, lead_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(
@@ -420,19 +400,68 @@ impl Store {
     }
 }
 
-/// Derives a lead's distribution stage from its deliveries.
-async fn update_stage(
+/// A stored lead, as routing needs it again (reroute, offer expiry).
+pub(crate) struct StoredLead {
+    pub fields: crate::lead::Lead,
+    pub source: String,
+    pub score: i64,
+    pub grade: Option<String>,
+    pub created_at: i64,
+}
+
+impl StoredLead {
+    pub fn view<'a>(&'a self, lead_id: &'a str) -> LeadView<'a> {
+        LeadView {
+            lead: &self.fields,
+            lead_id,
+            source: &self.source,
+            score: self.score,
+            grade: self.grade.as_deref(),
+            received_at: self.created_at,
+        }
+    }
+
+    pub fn facts<'a>(&'a self, lead_id: &'a str) -> routing::LeadFacts<'a> {
+        routing::LeadFacts { lead_id, source: &self.source, product: self.fields.product.as_deref(), score: self.score }
+    }
+}
+
+pub(crate) async fn stored_lead(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     lead_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1")
+) -> Result<Option<StoredLead>, StoreError> {
+    let Some(row) = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
         .bind(lead_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let fields: String = row.try_get(0)?;
+    Ok(Some(StoredLead {
+        fields: serde_json::from_str(&fields).map_err(|source| StoreError::Json { what: "fields", source })?,
+        source: row.try_get(1)?,
+        score: row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+        grade: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    }))
+}
+
+/// Derives a lead's distribution stage from its push deliveries (after an attempt).
+/// Stages set by partners and buyers (`claimed`, `confirmed`, `returned`, `converted`)
+/// are not overwritten by delivery bookkeeping.
+async fn update_stage(tx: &mut sqlx::Transaction<'_, sqlx::Any>, lead_id: &str, now: i64) -> Result<(), StoreError> {
+    let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2")
+        .bind(lead_id.to_string())
+        .bind(CLOSED_LOOP_ROUTE)
         .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
+    if statuses.is_empty() {
+        return Ok(());
+    }
     let has = |s: &str| statuses.iter().any(|x| x == s);
     let stage = if has("delivered") {
         "delivered"
@@ -443,11 +472,35 @@ async fn update_stage(
     } else {
         "unsold"
     };
-    sqlx::query("UPDATE leads SET stage = $1, updated_at = $2 WHERE id = $3")
-        .bind(stage)
-        .bind(now)
-        .bind(lead_id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 \
+         WHERE id = $3 AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
+    )
+    .bind(stage)
+    .bind(now)
+    .bind(lead_id.to_string())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
+
+/// Sets a lead's stage (and when it entered it, if it changed).
+pub(crate) async fn set_stage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+    stage: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 WHERE id = $3",
+    )
+    .bind(stage.to_string())
+    .bind(now)
+    .bind(lead_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The route name of closed-loop relays to source vendors (not the lead's distribution).
+pub const CLOSED_LOOP_ROUTE: &str = "closed-loop";

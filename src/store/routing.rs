@@ -5,8 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::commit::{Arg, insert_rows};
-use super::{StoreError, param_list};
+use super::commit::{Arg, event, insert_rows};
+use super::{Dialect, StoreError, param_list};
+use crate::route::OfferMode;
 use crate::route::strategy::{BuyerState, Choice, State};
 use crate::route::{Offer, Plan};
 
@@ -112,6 +113,93 @@ pub(crate) async fn save_state(
     Ok(())
 }
 
+/// Rows a routing decision writes (events go to the caller's list).
+#[derive(Default)]
+pub(crate) struct RouteWrites {
+    pub deliveries: Vec<Vec<Arg>>,
+    pub offers: Vec<Vec<Arg>>,
+}
+
+/// What the pool needs to know about a lead it is offered.
+pub(crate) struct LeadFacts<'a> {
+    pub lead_id: &'a str,
+    pub source: &'a str,
+    pub product: Option<&'a str>,
+    pub score: i64,
+}
+
+/// Turns a choice (or none) into outbox rows, an offer or an `unsold` event; returns the
+/// lead's new stage.
+pub(crate) fn apply(
+    choice: Option<Choice<'_>>,
+    plan: &Plan,
+    lead: &LeadFacts<'_>,
+    now: i64,
+    w: &mut RouteWrites,
+    events: &mut Vec<Vec<Arg>>,
+) -> Result<&'static str, StoreError> {
+    let Some(choice) = choice else {
+        events.push(event(lead.lead_id, now, "unsold", unsold_detail(plan)));
+        return Ok("unsold");
+    };
+    if let Some(pull) = choice.route.pull {
+        let partners: Vec<&str> = choice.offers.iter().map(|o| o.buyer.as_str()).collect();
+        let exclusive_ms = match pull.mode {
+            OfferMode::Open => 0,
+            OfferMode::ExclusiveFirst => i64::try_from(pull.exclusive_for.as_millis()).unwrap_or(i64::MAX / 4),
+        };
+        let open_at = now.saturating_add(exclusive_ms.saturating_mul(partners.len() as i64));
+        let expires_at = now.saturating_add(i64::try_from(pull.ttl.as_millis()).unwrap_or(i64::MAX / 4));
+        let partners_json =
+            serde_json::to_string(&partners).map_err(|source| StoreError::Json { what: "partners", source })?;
+        w.offers.push(vec![
+            lead.lead_id.into(),
+            choice.route.route.clone().into(),
+            lead.source.into(),
+            lead.product.map(str::to_string).into(),
+            lead.score.into(),
+            partners_json.into(),
+            exclusive_ms.into(),
+            open_at.into(),
+            "open".into(),
+            expires_at.into(),
+            0i64.into(),
+            now.into(),
+            now.into(),
+        ]);
+        events.push(event(
+            lead.lead_id,
+            now,
+            "offered",
+            serde_json::json!({
+                "route": choice.route.route, "mode": pull.mode, "partners": partners,
+                "open_at": crate::clock::rfc3339(open_at), "expires_at": crate::clock::rfc3339(expires_at),
+                "skipped": skipped(choice.route.skipped.iter()),
+            }),
+        ));
+        return Ok("offered");
+    }
+    for offer in &choice.offers {
+        w.deliveries.push(delivery_row(lead.lead_id, &choice.route.route, offer, now)?);
+    }
+    events.push(event(lead.lead_id, now, "routed", routed_detail(&choice)));
+    Ok("routed")
+}
+
+pub(crate) const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
+
+/// Writes what [`apply`] produced; returns whether deliveries were created.
+pub(crate) async fn write(tx: &mut Transaction<'_, Any>, dialect: Dialect, w: RouteWrites) -> Result<bool, StoreError> {
+    let created = !w.deliveries.is_empty();
+    insert_rows(tx, DELIVERY_INSERT, DELIVERY_COLUMNS, w.deliveries, "").await?;
+    insert_rows(tx, OFFER_INSERT, 13, w.offers, "").await?;
+    if created && dialect == Dialect::Postgres {
+        // Wakes the outbox workers of every instance (delivered on commit).
+        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
+    }
+    Ok(created)
+}
+
 /// One outbox row for a chosen offer.
 pub(crate) fn delivery_row(
     lead_id: &str,
@@ -119,8 +207,11 @@ pub(crate) fn delivery_row(
     offer: &Offer,
     now: i64,
 ) -> Result<Vec<Arg>, StoreError> {
-    let payload = serde_json::to_string(&offer.payload)
-        .map_err(|source| StoreError::Json { what: "payload", source })?;
+    let payload = offer
+        .payload
+        .as_ref()
+        .ok_or_else(|| StoreError::Commit(format!("buyer {} has no payload to deliver", offer.buyer)))?;
+    let payload = serde_json::to_string(payload).map_err(|source| StoreError::Json { what: "payload", source })?;
     let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
     let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
     Ok(vec![
