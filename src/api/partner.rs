@@ -17,26 +17,29 @@ use super::response::{ApiError, code};
 use crate::auth::{Principal, presented_key};
 use crate::route::{Buyer, Preview, Target};
 use crate::store::claims::{
-    ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery, OfferRow, Relay,
+    ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery, OfferRow,
+    Relay,
 };
 
 /// The buyer a request's key belongs to.
 fn require_buyer(state: &AppState, headers: &HeaderMap) -> Result<Arc<Buyer>, ApiError> {
     let config = state.config.load();
     match presented_key(headers).map(|k| config.keys.authenticate(k)) {
-        Some(Some(Principal::Buyer(name))) => config
-            .routing
-            .buyers
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ApiError::unauthorized("unknown API key")),
-        Some(Some(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "this endpoint needs a buyer key")),
+        Some(Some(Principal::Buyer(name))) => {
+            config.routing.buyers.get(name).cloned().ok_or_else(|| ApiError::unauthorized("unknown API key"))
+        }
+        Some(Some(_)) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "this endpoint needs a buyer key"))
+        }
         Some(None) => Err(ApiError::unauthorized("unknown API key")),
         None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
     }
 }
 
-fn require_partner(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Buyer>, crate::route::PullTarget), ApiError> {
+fn require_partner(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<Buyer>, crate::route::PullTarget), ApiError> {
     let buyer = require_buyer(state, headers)?;
     match &buyer.target {
         Target::Pull(p) => {
@@ -63,7 +66,11 @@ pub struct OffersQuery {
 }
 
 /// `GET /v1/partner/offers`: what this partner may claim now, previewed.
-pub async fn list_offers(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<OffersQuery>) -> Result<Response, ApiError> {
+pub async fn list_offers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<OffersQuery>,
+) -> Result<Response, ApiError> {
     let (buyer, terms) = require_partner(&state, &headers)?;
     let by_score = match q.order.as_deref() {
         None | Some("newest") => false,
@@ -72,8 +79,13 @@ pub async fn list_offers(State(state): State<AppState>, headers: HeaderMap, Quer
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let offset = q.offset.unwrap_or(0).max(0);
-    let query = OfferQuery { by_score, limit, offset, product: q.product, min_score: q.min_score, state: q.state };
-    let offers = state.store.offers_for(&buyer.name, state.clock.now_ms(), &query).await.map_err(|e| ApiError::internal(&e))?;
+    let query =
+        OfferQuery { by_score, limit, offset, product: q.product, min_score: q.min_score, state: q.state };
+    let offers = state
+        .store
+        .offers_for(&buyer.name, state.clock.now_ms(), &query)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let next = (offers.len() as i64 == limit).then_some(offset + limit);
     let list: Vec<serde_json::Value> = offers.iter().map(|o| preview(o, terms.preview)).collect();
     Ok(Json(serde_json::json!({ "offers": list, "next_offset": next })).into_response())
@@ -91,7 +103,8 @@ pub fn preview(o: &OfferRow, mode: Preview) -> serde_json::Value {
     });
     if mode == Preview::Masked {
         let f = &o.fields;
-        let initial = |s: &Option<String>| s.as_deref().and_then(|n| n.chars().next()).map(|c| format!("{c}."));
+        let initial =
+            |s: &Option<String>| s.as_deref().and_then(|n| n.chars().next()).map(|c| format!("{c}."));
         v["city"] = f.city.clone().into();
         v["state"] = f.state.clone().into();
         v["country"] = f.country.clone().into();
@@ -121,7 +134,11 @@ fn lease_ms(terms: &crate::route::PullTarget) -> i64 {
 }
 
 /// `POST /v1/partner/offers/{lead_id}/claim`: exactly one partner wins.
-pub async fn claim(State(state): State<AppState>, headers: HeaderMap, Path(lead_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn claim(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Response, ApiError> {
     let (buyer, terms) = require_partner(&state, &headers)?;
     let outcome = state
         .store
@@ -133,7 +150,9 @@ pub async fn claim(State(state): State<AppState>, headers: HeaderMap, Path(lead_
             tracing::info!(lead_id = %c.lead_id, partner = %buyer.name, "Lead claimed.");
             Ok(claimed_response(c))
         }
-        ClaimOutcome::Taken(why) => Err(conflict("already_claimed", format!("lead {lead_id} cannot be claimed: {why}"))),
+        ClaimOutcome::Taken(why) => {
+            Err(conflict("already_claimed", format!("lead {lead_id} cannot be claimed: {why}")))
+        }
         ClaimOutcome::NotEligible(why) => Err(conflict("not_eligible", why)),
         ClaimOutcome::CapReached(why) => Err(conflict("cap_reached", why)),
         ClaimOutcome::NotFound => Err(ApiError::not_found("offer")),
@@ -155,10 +174,21 @@ pub async fn claim_next(State(state): State<AppState>, headers: HeaderMap) -> Re
 }
 
 /// `POST /v1/partner/claims/{lead_id}/confirm`: keeps the lead for good.
-pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, Path(lead_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Response, ApiError> {
     let (buyer, _) = require_partner(&state, &headers)?;
-    match state.store.confirm(&lead_id, &buyer.name, state.clock.now_ms()).await.map_err(|e| ApiError::internal(&e))? {
-        ConfirmOutcome::Confirmed => Ok(Json(serde_json::json!({ "lead_id": lead_id, "status": "confirmed" })).into_response()),
+    match state
+        .store
+        .confirm(&lead_id, &buyer.name, state.clock.now_ms())
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        ConfirmOutcome::Confirmed => {
+            Ok(Json(serde_json::json!({ "lead_id": lead_id, "status": "confirmed" })).into_response())
+        }
         ConfirmOutcome::NoLiveClaim => Err(conflict(
             "no_live_claim",
             format!("no live claim of yours on lead {lead_id} (the lease may have expired)"),
@@ -233,23 +263,39 @@ async fn record(
     let d = Disposition { kind: b.status, reason: b.reason, value };
     let now = state.clock.now_ms();
     let relay = relay_for(state, lead_id, buyer, &d, now).await?;
-    match state.store.disposition(lead_id, buyer, delivery_id, &d, relay, now).await.map_err(|e| ApiError::internal(&e))? {
-        DispositionOutcome::Recorded { id } => {
-            Ok((StatusCode::CREATED, Json(serde_json::json!({ "disposition_id": id, "lead_id": lead_id, "status": d.kind })))
-                .into_response())
-        }
+    match state
+        .store
+        .disposition(lead_id, buyer, delivery_id, &d, relay, now)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        DispositionOutcome::Recorded { id } => Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "disposition_id": id, "lead_id": lead_id, "status": d.kind })),
+        )
+            .into_response()),
         DispositionOutcome::NotYours => Err(ApiError::not_found("lead claimed or delivered to you")),
-        DispositionOutcome::Refused(why) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", why)),
+        DispositionOutcome::Refused(why) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", why))
+        }
     }
 }
 
 /// The closed-loop relay to the lead's source, when its config asks for this status.
-async fn relay_for(state: &AppState, lead_id: &str, buyer: &Buyer, d: &Disposition, now: i64) -> Result<Option<Relay>, ApiError> {
+async fn relay_for(
+    state: &AppState,
+    lead_id: &str,
+    buyer: &Buyer,
+    d: &Disposition,
+    now: i64,
+) -> Result<Option<Relay>, ApiError> {
     let Some(lead) = state.store.lead(lead_id).await.map_err(|e| ApiError::internal(&e))? else {
         return Ok(None);
     };
     let config = state.config.load();
-    let Some(loop_cfg) = config.source(&lead.source).and_then(|s| s.closed_loop.clone()) else { return Ok(None) };
+    let Some(loop_cfg) = config.source(&lead.source).and_then(|s| s.closed_loop.clone()) else {
+        return Ok(None);
+    };
     if !loop_cfg.events.contains(&d.kind) {
         return Ok(None);
     }

@@ -336,7 +336,10 @@ fn compile_source(
     Ok(Source {
         name: name.to_string(),
         enabled: file.enabled,
-        closed_loop: file.closed_loop.as_ref().map(|c| ClosedLoop { url: c.url.as_str().to_string(), events: c.events.clone() }),
+        closed_loop: file
+            .closed_loop
+            .as_ref()
+            .map(|c| ClosedLoop { url: c.url.as_str().to_string(), events: c.events.clone() }),
         normalize: NormalizeOptions {
             default_region: region,
             aliases,

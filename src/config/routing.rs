@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::{ConfigProblem, duration, files, problem, valid_name};
+use crate::auth::{KeyHash, Keyring, Principal};
 use crate::deliver::Delivery;
 use crate::deliver::email::{EmailDelivery, SmtpConfig};
 use crate::deliver::http_client::{EgressPolicy, http_client};
@@ -21,10 +22,9 @@ use crate::route::caps::{Caps, CapsConfig};
 use crate::route::filter::Condition;
 use crate::route::render::Templates;
 use crate::route::schedule::{Schedule, ScheduleConfig};
-use crate::auth::{KeyHash, Keyring, Principal};
 use crate::route::{
-    AdfMode, BodyFormat, Buyer, ClaimOrder, EmailTarget, Fallback, OfferMode, Preview, PullOffer, PullTarget, Returns, Route,
-    Routing, Sla, Strategy, Target, WebhookTarget,
+    AdfMode, BodyFormat, Buyer, ClaimOrder, EmailTarget, Fallback, OfferMode, Preview, PullOffer, PullTarget,
+    Returns, Route, Routing, Sla, Strategy, Target, WebhookTarget,
 };
 use crate::score::{Scoring, ScoringFile};
 
@@ -390,7 +390,11 @@ pub fn load(
                 max_buyers: r.max_buyers.unwrap_or(1).max(1),
                 next_on_reject: r.on_reject == OnReject::Next,
                 fallback: r.fallback,
-                pull: r.offer.map(|mode| PullOffer { mode, exclusive_for: r.exclusive_for, ttl: r.offer_ttl }),
+                pull: r.offer.map(|mode| PullOffer {
+                    mode,
+                    exclusive_for: r.exclusive_for,
+                    ttl: r.offer_ttl,
+                }),
                 sla: Sla { claim_within: r.sla.claim_within, disposition_within: r.sla.disposition_within },
             });
         }
@@ -401,7 +405,11 @@ pub fn load(
 
 type Errors = Vec<(String, String)>;
 
-fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result<(Buyer, Option<DeliveryHandle>), Errors> {
+fn compile_buyer(
+    name: &str,
+    f: &BuyerFile,
+    templates: &mut Templates,
+) -> Result<(Buyer, Option<DeliveryHandle>), Errors> {
     let mut errs: Errors = Vec::new();
     let filter = match f.filter.as_deref().map(Condition::compile).transpose() {
         Ok(c) => c,
@@ -435,7 +443,9 @@ fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result
     });
 
     let built = match (f.delivery, &f.webhook, &f.email, &f.pull) {
-        (DeliveryKind::Webhook, Some(w), None, None) => webhook(name, w, templates).map(|(t, d)| (t, Some(d))),
+        (DeliveryKind::Webhook, Some(w), None, None) => {
+            webhook(name, w, templates).map(|(t, d)| (t, Some(d)))
+        }
         (DeliveryKind::Email, None, Some(e), None) => email(name, e, templates).map(|(t, d)| (t, Some(d))),
         (DeliveryKind::Pull, None, None, p) => {
             let d = PullFile::default();
@@ -445,13 +455,17 @@ fn compile_buyer(name: &str, f: &BuyerFile, templates: &mut Templates) -> Result
                 None,
             ))
         }
-        (DeliveryKind::Webhook, ..) => {
-            Err(vec![("webhook".into(), "a webhook buyer needs a [webhook] section and no [email]/[pull]".into())])
+        (DeliveryKind::Webhook, ..) => Err(vec![(
+            "webhook".into(),
+            "a webhook buyer needs a [webhook] section and no [email]/[pull]".into(),
+        )]),
+        (DeliveryKind::Email, ..) => Err(vec![(
+            "email".into(),
+            "an e-mail buyer needs an [email] section and no [webhook]/[pull]".into(),
+        )]),
+        (DeliveryKind::Pull, ..) => {
+            Err(vec![("pull".into(), "a pull partner has no [webhook] or [email] section".into())])
         }
-        (DeliveryKind::Email, ..) => {
-            Err(vec![("email".into(), "an e-mail buyer needs an [email] section and no [webhook]/[pull]".into())])
-        }
-        (DeliveryKind::Pull, ..) => Err(vec![("pull".into(), "a pull partner has no [webhook] or [email] section".into())]),
     };
     let (target, delivery) = match built {
         Ok(t) => t,

@@ -179,7 +179,8 @@ impl Outbox {
         let buyer = config.routing.buyers.get(&d.buyer);
         let retry = buyer.map(|b| b.retry.clone()).unwrap_or_default();
         // Only a buyer's own route continues a waterfall (not closed-loop relays).
-        let next_on_reject = config.routing.routes.iter().find(|r| r.name == d.route).is_some_and(|r| r.next_on_reject);
+        let next_on_reject =
+            config.routing.routes.iter().find(|r| r.name == d.route).is_some_and(|r| r.next_on_reject);
         let now = self.clock.now_ms();
         let (record, resolution) = match result {
             Ok(ok) => (

@@ -275,7 +275,9 @@ impl Routing {
     /// Plans with the routes after `route` only (an expired offer's fallback).
     pub fn plan_after(&self, route: &str, view: &LeadView<'_>, now: i64, exclude: &[String]) -> Plan {
         match self.routes.iter().position(|r| r.name == route) {
-            Some(i) if self.routes[i].fallback == Fallback::NextRoute => self.plan_from(view, now, exclude, i + 1),
+            Some(i) if self.routes[i].fallback == Fallback::NextRoute => {
+                self.plan_from(view, now, exclude, i + 1)
+            }
             _ => Plan::default(),
         }
     }

@@ -65,8 +65,11 @@ pub fn choose<'p>(plan: &'p Plan, state: &mut State, random: f64) -> Option<Choi
     for route in &plan.routes {
         if route.pull.is_some() {
             // The pool: every enabled partner is offered the lead; caps apply when one claims.
-            let partners: Vec<&Offer> =
-                route.offers.iter().filter(|o| !state.buyers.get(&o.buyer).is_some_and(|b| b.disabled)).collect();
+            let partners: Vec<&Offer> = route
+                .offers
+                .iter()
+                .filter(|o| !state.buyers.get(&o.buyer).is_some_and(|b| b.disabled))
+                .collect();
             if partners.is_empty() {
                 continue;
             }
@@ -136,7 +139,14 @@ mod tests {
 
     fn plan(strategy: Strategy, offers: Vec<Offer>, max: usize) -> Plan {
         Plan {
-            routes: vec![RoutePlan { route: "r".into(), strategy, max_buyers: max, offers, skipped: vec![], pull: None }],
+            routes: vec![RoutePlan {
+                route: "r".into(),
+                strategy,
+                max_buyers: max,
+                offers,
+                skipped: vec![],
+                pull: None,
+            }],
         }
     }
 

@@ -117,7 +117,9 @@ pub struct Relay {
 /// What recording a disposition came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DispositionOutcome {
-    Recorded { id: String },
+    Recorded {
+        id: String,
+    },
     /// The buyer never got this lead (404).
     NotYours,
     /// A rule refused it (422), e.g. the return window or cap.
@@ -125,7 +127,14 @@ pub enum DispositionOutcome {
 }
 
 /// Whether `partner` may claim an offer at `now`.
-fn eligible(partners: &[String], exclusive_ms: i64, created_at: i64, open_at: i64, partner: &str, now: i64) -> bool {
+fn eligible(
+    partners: &[String],
+    exclusive_ms: i64,
+    created_at: i64,
+    open_at: i64,
+    partner: &str,
+    now: i64,
+) -> bool {
     if !partners.iter().any(|p| p == partner) {
         return false;
     }
@@ -146,7 +155,12 @@ fn partners_of(json: &str) -> Result<Vec<String>, StoreError> {
 
 impl Store {
     /// Open offers `partner` may claim now, per `q`.
-    pub async fn offers_for(&self, partner: &str, now: i64, q: &OfferQuery) -> Result<Vec<OfferRow>, StoreError> {
+    pub async fn offers_for(
+        &self,
+        partner: &str,
+        now: i64,
+        q: &OfferQuery,
+    ) -> Result<Vec<OfferRow>, StoreError> {
         let mut sql = String::from(
             "SELECT o.lead_id, o.route, o.source, o.product, o.score, o.partners, o.exclusive_ms, o.open_at, \
              o.expires_at, o.created_at, l.fields, l.grade FROM offers o JOIN leads l ON l.id = o.lead_id \
@@ -209,7 +223,13 @@ impl Store {
     }
 
     /// Claims `lead_id` for `partner` (exactly one claimer wins).
-    pub async fn claim(&self, lead_id: &str, partner: &Buyer, lease_ms: i64, now: i64) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(
+        &self,
+        lead_id: &str,
+        partner: &Buyer,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
         let mut tx = begin_write(self).await?;
         lock_keys(self, &mut tx, &[routing::lock_key(&partner.name)]).await?;
         let row = sqlx::query(
@@ -231,12 +251,18 @@ impl Store {
         }
         if status != "open" || expires_at <= now {
             tx.rollback().await?;
-            let why = if status == "open" || status == "expired" { "the offer expired" } else { "another partner claimed it" };
+            let why = if status == "open" || status == "expired" {
+                "the offer expired"
+            } else {
+                "another partner claimed it"
+            };
             return Ok(ClaimOutcome::Taken(why.into()));
         }
         if !eligible(&partners, row.try_get(1)?, row.try_get(3)?, row.try_get(2)?, &partner.name, now) {
             tx.rollback().await?;
-            return Ok(ClaimOutcome::NotEligible("another partner has this offer exclusively for now".into()));
+            return Ok(ClaimOutcome::NotEligible(
+                "another partner has this offer exclusively for now".into(),
+            ));
         }
         let result = self.take_claim(&mut tx, lead_id, partner, lease_ms, now).await?;
         match &result {
@@ -247,7 +273,13 @@ impl Store {
     }
 
     /// Claims the best offer `partner` may claim now (its claim order), if any.
-    pub async fn claim_next(&self, partner: &Buyer, order: ClaimOrder, lease_ms: i64, now: i64) -> Result<Option<Claimed>, StoreError> {
+    pub async fn claim_next(
+        &self,
+        partner: &Buyer,
+        order: ClaimOrder,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<Claimed>, StoreError> {
         let mut tx = begin_write(self).await?;
         lock_keys(self, &mut tx, &[routing::lock_key(&partner.name)]).await?;
         let order_by = match order {
@@ -259,7 +291,11 @@ impl Store {
             "SELECT lead_id, partners, exclusive_ms, open_at, created_at FROM offers \
              WHERE status = 'open' AND expires_at > $1 AND partners LIKE $2 ORDER BY {order_by} LIMIT 200 {skip}"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(like_pattern(&partner.name)).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(like_pattern(&partner.name))
+            .fetch_all(&mut *tx)
+            .await?;
         for r in rows {
             let partners = partners_of(&r.try_get::<String, _>(1)?)?;
             if !eligible(&partners, r.try_get(2)?, r.try_get(4)?, r.try_get(3)?, &partner.name, now) {
@@ -290,16 +326,21 @@ impl Store {
         lease_ms: i64,
         now: i64,
     ) -> Result<ClaimOutcome, StoreError> {
-        let caps: Vec<(String, u32)> =
-            partner.caps.keys(now).into_iter().map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit)).collect();
+        let caps: Vec<(String, u32)> = partner
+            .caps
+            .keys(now)
+            .into_iter()
+            .map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit))
+            .collect();
         for (key, limit) in &caps {
-            let count: Option<i64> = sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
-                .bind(partner.name.clone())
-                .bind(key.clone())
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+            let count: Option<i64> =
+                sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
+                    .bind(partner.name.clone())
+                    .bind(key.clone())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
             if count.unwrap_or(0) >= i64::from(*limit) {
                 return Ok(ClaimOutcome::CapReached(format!("cap {key} of {limit} reached")));
             }
@@ -365,7 +406,12 @@ impl Store {
     }
 
     /// Confirms `partner`'s live claim on `lead_id`.
-    pub async fn confirm(&self, lead_id: &str, partner: &str, now: i64) -> Result<ConfirmOutcome, StoreError> {
+    pub async fn confirm(
+        &self,
+        lead_id: &str,
+        partner: &str,
+        now: i64,
+    ) -> Result<ConfirmOutcome, StoreError> {
         let mut tx = begin_write(self).await?;
         let row = sqlx::query(
             "UPDATE offers SET status = 'confirmed', lease_until = NULL, updated_at = $1 \
@@ -386,7 +432,12 @@ impl Store {
             .bind(claim_id.clone())
             .execute(&mut *tx)
             .await?;
-        let ev = event(lead_id, now, "claim_confirmed", serde_json::json!({ "partner": partner, "claim_id": claim_id }));
+        let ev = event(
+            lead_id,
+            now,
+            "claim_confirmed",
+            serde_json::json!({ "partner": partner, "claim_id": claim_id }),
+        );
         insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
         set_stage(&mut tx, lead_id, "confirmed", now).await?;
         tx.commit().await?;
@@ -487,8 +538,8 @@ impl Store {
             _ => {}
         }
         if let Some(relay) = relay {
-            let payload =
-                serde_json::to_string(&relay.payload).map_err(|source| StoreError::Json { what: "payload", source })?;
+            let payload = serde_json::to_string(&relay.payload)
+                .map_err(|source| StoreError::Json { what: "payload", source })?;
             let row: Vec<super::commit::Arg> = vec![
                 crate::submission::new_id().into(),
                 lead_id.into(),
@@ -524,7 +575,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for r in expired {
-            let (lead_id, claim_id, partner): (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            let (lead_id, claim_id, partner): (String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             let mut tx = begin_write(self).await?;
             lock_keys(self, &mut tx, &[routing::lock_key(&partner)]).await?;
             let reopened = sqlx::query(
@@ -549,7 +601,8 @@ impl Store {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-            let caps: Vec<String> = caps.map(|c| serde_json::from_str(&c).unwrap_or_default()).unwrap_or_default();
+            let caps: Vec<String> =
+                caps.map(|c| serde_json::from_str(&c).unwrap_or_default()).unwrap_or_default();
             for key in caps {
                 sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
                     .bind(partner.clone())
@@ -557,7 +610,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let ev = event(&lead_id, now, "claim_expired", serde_json::json!({ "partner": partner, "claim_id": claim_id }));
+            let ev = event(
+                &lead_id,
+                now,
+                "claim_expired",
+                serde_json::json!({ "partner": partner, "claim_id": claim_id }),
+            );
             insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
             set_stage(&mut tx, &lead_id, "offered", now).await?;
             tx.commit().await?;
@@ -597,11 +655,13 @@ impl Store {
         keys.sort();
         keys.dedup();
         lock_keys(self, &mut tx, &keys).await?;
-        let done = sqlx::query("UPDATE offers SET status = 'expired', updated_at = $1 WHERE lead_id = $2 AND status = 'open'")
-            .bind(now)
-            .bind(lead_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE offers SET status = 'expired', updated_at = $1 WHERE lead_id = $2 AND status = 'open'",
+        )
+        .bind(now)
+        .bind(lead_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -634,7 +694,9 @@ impl Store {
                 .await?;
                 for r in rows {
                     let lead_id: String = r.try_get(0)?;
-                    found += self.breach(&lead_id, &format!("route:{}", route.name), "claim", &route.name, now).await?;
+                    found += self
+                        .breach(&lead_id, &format!("route:{}", route.name), "claim", &route.name, now)
+                        .await?;
                 }
             }
             if let Some(within) = route.sla.disposition_within {
@@ -662,7 +724,14 @@ impl Store {
         Ok(found)
     }
 
-    async fn breach(&self, lead_id: &str, buyer: &str, kind: &str, route: &str, now: i64) -> Result<usize, StoreError> {
+    async fn breach(
+        &self,
+        lead_id: &str,
+        buyer: &str,
+        kind: &str,
+        route: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
         let mut tx = begin_write(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO sla_breaches (lead_id, buyer, kind, at) VALUES ($1, $2, $3, $4) ON CONFLICT (lead_id, buyer, kind) DO NOTHING",
@@ -683,7 +752,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let ev = event(lead_id, now, "sla_breach", serde_json::json!({ "kind": kind, "route": route, "buyer": buyer }));
+        let ev = event(
+            lead_id,
+            now,
+            "sla_breach",
+            serde_json::json!({ "kind": kind, "route": route, "buyer": buyer }),
+        );
         insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
         tx.commit().await?;
         tracing::warn!(lead_id, buyer, kind, route, "SLA breached.");

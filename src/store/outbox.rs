@@ -255,11 +255,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Give back the rejected delivery's cap units, then choose with fresh counters.
         for key in &d.cap_periods {
-            sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
-                .bind(d.buyer.clone())
-                .bind(key.clone())
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0",
+            )
+            .bind(d.buyer.clone())
+            .bind(key.clone())
+            .execute(&mut **tx)
+            .await?;
         }
         if !reroute {
             return Ok(());
@@ -274,7 +276,9 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
         // Only the route the rejected delivery came from continues its waterfall.
-        plan.routes.retain(|r| r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none());
+        plan.routes.retain(|r| {
+            r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
+        });
         let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
         let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
         let mut writes = routing::RouteWrites::default();
@@ -339,7 +343,11 @@ impl Store {
     }
 
     /// The lead a delivery to `buyer` carried.
-    pub async fn lead_of_delivery(&self, delivery_id: &str, buyer: &str) -> Result<Option<String>, StoreError> {
+    pub async fn lead_of_delivery(
+        &self,
+        delivery_id: &str,
+        buyer: &str,
+    ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT lead_id FROM deliveries WHERE id = $1 AND buyer = $2")
             .bind(delivery_id.to_string())
             .bind(buyer.to_string())
@@ -422,7 +430,12 @@ impl StoredLead {
     }
 
     pub fn facts<'a>(&'a self, lead_id: &'a str) -> routing::LeadFacts<'a> {
-        routing::LeadFacts { lead_id, source: &self.source, product: self.fields.product.as_deref(), score: self.score }
+        routing::LeadFacts {
+            lead_id,
+            source: &self.source,
+            product: self.fields.product.as_deref(),
+            score: self.score,
+        }
     }
 }
 
@@ -439,7 +452,8 @@ pub(crate) async fn stored_lead(
     };
     let fields: String = row.try_get(0)?;
     Ok(Some(StoredLead {
-        fields: serde_json::from_str(&fields).map_err(|source| StoreError::Json { what: "fields", source })?,
+        fields: serde_json::from_str(&fields)
+            .map_err(|source| StoreError::Json { what: "fields", source })?,
         source: row.try_get(1)?,
         score: row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
         grade: row.try_get(3)?,
@@ -450,15 +464,20 @@ pub(crate) async fn stored_lead(
 /// Derives a lead's distribution stage from its push deliveries (after an attempt).
 /// Stages set by partners and buyers (`claimed`, `confirmed`, `returned`, `converted`)
 /// are not overwritten by delivery bookkeeping.
-async fn update_stage(tx: &mut sqlx::Transaction<'_, sqlx::Any>, lead_id: &str, now: i64) -> Result<(), StoreError> {
-    let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2")
-        .bind(lead_id.to_string())
-        .bind(CLOSED_LOOP_ROUTE)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+async fn update_stage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let statuses: Vec<String> =
+        sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2")
+            .bind(lead_id.to_string())
+            .bind(CLOSED_LOOP_ROUTE)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
     if statuses.is_empty() {
         return Ok(());
     }

@@ -146,12 +146,14 @@ pub(crate) fn apply(
         let partners: Vec<&str> = choice.offers.iter().map(|o| o.buyer.as_str()).collect();
         let exclusive_ms = match pull.mode {
             OfferMode::Open => 0,
-            OfferMode::ExclusiveFirst => i64::try_from(pull.exclusive_for.as_millis()).unwrap_or(i64::MAX / 4),
+            OfferMode::ExclusiveFirst => {
+                i64::try_from(pull.exclusive_for.as_millis()).unwrap_or(i64::MAX / 4)
+            }
         };
         let open_at = now.saturating_add(exclusive_ms.saturating_mul(partners.len() as i64));
         let expires_at = now.saturating_add(i64::try_from(pull.ttl.as_millis()).unwrap_or(i64::MAX / 4));
-        let partners_json =
-            serde_json::to_string(&partners).map_err(|source| StoreError::Json { what: "partners", source })?;
+        let partners_json = serde_json::to_string(&partners)
+            .map_err(|source| StoreError::Json { what: "partners", source })?;
         w.offers.push(vec![
             lead.lead_id.into(),
             choice.route.route.clone().into(),
@@ -189,7 +191,11 @@ pub(crate) fn apply(
 pub(crate) const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
 
 /// Writes what [`apply`] produced; returns whether deliveries were created.
-pub(crate) async fn write(tx: &mut Transaction<'_, Any>, dialect: Dialect, w: RouteWrites) -> Result<bool, StoreError> {
+pub(crate) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
+    w: RouteWrites,
+) -> Result<bool, StoreError> {
     let created = !w.deliveries.is_empty();
     insert_rows(tx, DELIVERY_INSERT, DELIVERY_COLUMNS, w.deliveries, "").await?;
     insert_rows(tx, OFFER_INSERT, 13, w.offers, "").await?;
@@ -211,7 +217,8 @@ pub(crate) fn delivery_row(
         .payload
         .as_ref()
         .ok_or_else(|| StoreError::Commit(format!("buyer {} has no payload to deliver", offer.buyer)))?;
-    let payload = serde_json::to_string(payload).map_err(|source| StoreError::Json { what: "payload", source })?;
+    let payload =
+        serde_json::to_string(payload).map_err(|source| StoreError::Json { what: "payload", source })?;
     let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
     let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
     Ok(vec![

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod check;
+mod claim;
 mod deliver_email;
 mod deliver_webhook;
 mod dedupe;
