@@ -148,7 +148,7 @@ pub async fn claim(
     match outcome {
         ClaimOutcome::Claimed(c) => {
             tracing::info!(lead_id = %c.lead_id, partner = %buyer.name, "Lead claimed.");
-            Ok(claimed_response(c))
+            Ok(claimed_response(*c))
         }
         ClaimOutcome::Taken(why) => {
             Err(conflict("already_claimed", format!("lead {lead_id} cannot be claimed: {why}")))

@@ -58,7 +58,7 @@ pub struct Claimed {
 /// What a claim attempt came to.
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
-    Claimed(Claimed),
+    Claimed(Box<Claimed>),
     /// Another partner has it, or the offer expired (409).
     Taken(String),
     /// Not offered to this partner, or not yet (exclusive-first) (409).
@@ -305,7 +305,7 @@ impl Store {
             return match self.take_claim(&mut tx, &lead_id, partner, lease_ms, now).await? {
                 ClaimOutcome::Claimed(c) => {
                     tx.commit().await?;
-                    Ok(Some(c))
+                    Ok(Some(*c))
                 }
                 _ => {
                     tx.rollback().await?;
@@ -397,12 +397,12 @@ impl Store {
         let Some(lead) = stored_lead(tx, lead_id).await? else {
             return Ok(ClaimOutcome::NotFound);
         };
-        Ok(ClaimOutcome::Claimed(Claimed {
+        Ok(ClaimOutcome::Claimed(Box::new(Claimed {
             lead_id: lead_id.to_string(),
             claim_id,
             fields: lead.fields,
             lease_expires_at: crate::clock::rfc3339(lease_until),
-        }))
+        })))
     }
 
     /// Confirms `partner`'s live claim on `lead_id`.
@@ -776,9 +776,9 @@ fn month_start(tz: chrono_tz::Tz, now: i64) -> i64 {
 
 fn humanize(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 86_400 == 0 {
+    if s.is_multiple_of(86_400) {
         format!("{} days", s / 86_400)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{} hours", s / 3600)
     } else {
         format!("{} minutes", s / 60)
