@@ -95,6 +95,22 @@ enum Command {
         #[arg(required_unless_present = "buyer")]
         id: Option<String>,
     },
+    /// Funnel report per source and buyer for the leads received in a period.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+        /// RFC 3339 start (default: 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 end, exclusive (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// API key management.
     Keys {
         #[command(subcommand)]
@@ -145,6 +161,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Redeliver { config, database, buyer, since, include_rejected, id } => {
             redeliver(&config.config, database, buyer, since, include_rejected, id).await
+        }
+        Command::Report { config, database, from, to, format } => {
+            use leadgate::clock::Clock as _;
+            let cfg = load(&config.config)?;
+            let url = app::database_url(&cfg, database.as_deref());
+            let store = app::open_store(&cfg, &url).await?;
+            let (from, to) =
+                leadgate::api::admin::period(from.as_deref(), to.as_deref(), SystemClock.now_ms())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            let rows = store.report_rows(from, to).await?;
+            store.close().await;
+            let r = leadgate::report::compute(&rows, from, to);
+            match format.as_str() {
+                "table" => print!("{}", leadgate::report::to_table(&r)),
+                "csv" => print!("{}", leadgate::report::to_csv(&r)),
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                other => bail!("unknown format {other:?}; use table, csv or json"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command: KeysCommand::New } => {
             let (key, hash) =

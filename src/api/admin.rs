@@ -143,3 +143,51 @@ pub async fn redeliver(
         Err(e) => Err(ApiError::internal(&e)),
     }
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// RFC 3339; default 30 days before `to`.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Parses an RFC 3339 time to unix ms.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
+    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+}
+
+/// The `[from, to)` period of a report request.
+pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), String> {
+    let to = to.map(parse_time).transpose()?.unwrap_or(now + 1);
+    let from = from.map(parse_time).transpose()?.unwrap_or(to - 30 * 86_400_000);
+    if from >= to {
+        return Err("`from` must be before `to`".into());
+    }
+    Ok((from, to))
+}
+
+/// `GET /v1/admin/report?from=…&to=…&format=json|csv`: the funnel per source and buyer.
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let (from, to) =
+        period(q.from.as_deref(), q.to.as_deref(), state.clock.now_ms()).map_err(ApiError::bad_request)?;
+    let rows = state.store.report_rows(from, to).await.map_err(|e| ApiError::internal(&e))?;
+    let r = crate::report::compute(&rows, from, to);
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(r).into_response()),
+        Some("csv") => {
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], crate::report::to_csv(&r))
+                .into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!("format {other:?}: use json or csv"))),
+    }
+}

@@ -10,6 +10,7 @@ pub mod claims;
 mod commit;
 pub mod outbox;
 mod reads;
+pub mod report;
 mod routing;
 pub mod writer;
 

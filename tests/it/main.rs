@@ -17,4 +17,5 @@ mod lifecycle;
 mod multi_instance;
 mod reload;
 mod replay;
+mod report;
 mod routing;
