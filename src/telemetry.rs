@@ -49,15 +49,74 @@ impl fmt::Display for Masked<'_> {
     }
 }
 
+/// The process's Prometheus recorder (installed on first use; one per process).
+pub fn metrics() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(h) => {
+                describe();
+                Some(h)
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Metrics recorder not installed; /metrics will be empty.");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// Metric names (one place, so logs, docs and dashboards agree).
+pub mod metric {
+    pub const LEADS: &str = "leadgate_leads_total";
+    pub const SUBMISSIONS_UNPARSEABLE: &str = "leadgate_submissions_unparseable_total";
+    pub const DELIVERY_ATTEMPTS: &str = "leadgate_delivery_attempts_total";
+    pub const CLAIMS: &str = "leadgate_claims_total";
+    pub const SLA_BREACHES: &str = "leadgate_sla_breaches_total";
+    pub const DISPOSITIONS: &str = "leadgate_dispositions_total";
+}
+
+fn describe() {
+    metrics::describe_counter!(metric::LEADS, "Leads committed, by source and outcome.");
+    metrics::describe_counter!(metric::SUBMISSIONS_UNPARSEABLE, "Submissions stored unparsed, by source.");
+    metrics::describe_counter!(metric::DELIVERY_ATTEMPTS, "Delivery attempts, by buyer and outcome.");
+    metrics::describe_counter!(metric::CLAIMS, "Claims and their ends, by partner and event.");
+    metrics::describe_counter!(metric::SLA_BREACHES, "SLA breaches, by kind and route.");
+    metrics::describe_counter!(metric::DISPOSITIONS, "Dispositions reported, by buyer and status.");
+}
+
+/// A claim event (claimed, confirmed, expired).
+pub fn claim_event(partner: &str, lead_id: &str, event: &'static str) {
+    metrics::counter!(metric::CLAIMS, "partner" => partner.to_string(), "event" => event).increment(1);
+    tracing::info!(lead_id, partner, event, "Claim event.");
+}
+
+/// An SLA breach.
+pub fn sla_breached(lead_id: &str, buyer: &str, kind: &str, route: &str) {
+    metrics::counter!(metric::SLA_BREACHES, "kind" => kind.to_string(), "route" => route.to_string())
+        .increment(1);
+    tracing::warn!(lead_id, buyer, kind, route, "SLA breached.");
+}
+
+/// A disposition reported by a buyer.
+pub fn disposition(lead_id: &str, buyer: &str, status: &str) {
+    metrics::counter!(metric::DISPOSITIONS, "buyer" => buyer.to_string(), "status" => status.to_string())
+        .increment(1);
+    tracing::info!(lead_id, buyer, status, "Disposition recorded.");
+}
+
 /// One log line per committed submission (outcomes only, no lead data).
 pub fn submission_committed(result: &SubmissionResult) {
     match result {
         SubmissionResult::Processed { submission_id, results, .. } => {
             for r in results {
+                metrics::counter!(metric::LEADS, "outcome" => r.outcome.as_str()).increment(1);
                 tracing::info!(submission_id = %submission_id, lead_id = %r.lead_id, outcome = r.outcome.as_str(), reasons = r.reasons.len(), "Lead committed.");
             }
         }
         SubmissionResult::Unparseable { submission_id, error, .. } => {
+            metrics::counter!(metric::SUBMISSIONS_UNPARSEABLE).increment(1);
             tracing::info!(submission_id = %submission_id, error.message = %error, "Submission stored unparsed; it can be replayed.");
         }
         SubmissionResult::IdempotencyConflict { submission_id } => {
@@ -76,6 +135,15 @@ pub fn delivery_attempted(
     error: Option<&str>,
 ) {
     use crate::store::outbox::Resolution;
+    let outcome = match resolution {
+        Resolution::Delivered => "delivered",
+        Resolution::Retry { .. } => "retry",
+        Resolution::Rejected { .. } => "rejected",
+        Resolution::Gone { .. } => "gone",
+        Resolution::Dead => "dead",
+    };
+    metrics::counter!(metric::DELIVERY_ATTEMPTS, "buyer" => buyer.to_string(), "outcome" => outcome)
+        .increment(1);
     match resolution {
         Resolution::Delivered => {
             tracing::info!(delivery_id, lead_id, buyer, attempt, "Lead delivered.");

@@ -24,3 +24,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
         }
     }
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    let body = crate::telemetry::metrics().map(|h| h.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

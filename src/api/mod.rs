@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/deliveries/{delivery_id}/disposition", post(partner::delivery_disposition))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::not_found("route") })
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))

@@ -147,7 +147,7 @@ pub async fn claim(
         .map_err(|e| ApiError::internal(&e))?;
     match outcome {
         ClaimOutcome::Claimed(c) => {
-            tracing::info!(lead_id = %c.lead_id, partner = %buyer.name, "Lead claimed.");
+            crate::telemetry::claim_event(&buyer.name, &c.lead_id, "claimed");
             Ok(claimed_response(*c))
         }
         ClaimOutcome::Taken(why) => {
@@ -168,7 +168,10 @@ pub async fn claim_next(State(state): State<AppState>, headers: HeaderMap) -> Re
         .await
         .map_err(|e| ApiError::internal(&e))?
     {
-        Some(c) => Ok(claimed_response(c)),
+        Some(c) => {
+            crate::telemetry::claim_event(&buyer.name, &c.lead_id, "claimed");
+            Ok(claimed_response(c))
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }

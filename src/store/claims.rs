@@ -441,6 +441,7 @@ impl Store {
         insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
         set_stage(&mut tx, lead_id, "confirmed", now).await?;
         tx.commit().await?;
+        crate::telemetry::claim_event(partner, lead_id, "confirmed");
         Ok(ConfirmOutcome::Confirmed)
     }
 
@@ -560,6 +561,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        crate::telemetry::disposition(lead_id, &buyer.name, d.kind.as_str());
         Ok(DispositionOutcome::Recorded { id })
     }
 
@@ -619,6 +621,7 @@ impl Store {
             insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
             set_stage(&mut tx, &lead_id, "offered", now).await?;
             tx.commit().await?;
+            crate::telemetry::claim_event(&partner, &lead_id, "expired");
             changed += 1;
         }
 
@@ -760,7 +763,7 @@ impl Store {
         );
         insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
         tx.commit().await?;
-        tracing::warn!(lead_id, buyer, kind, route, "SLA breached.");
+        crate::telemetry::sla_breached(lead_id, buyer, kind, route);
         Ok(1)
     }
 }

@@ -218,14 +218,17 @@ async fn claims_are_exact_across_two_instances() {
     }
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32 {
-        let url = if i % 2 == 0 { a.url("/v1/partner/claims/next") } else { b.url("/v1/partner/claims/next") };
+        let url =
+            if i % 2 == 0 { a.url("/v1/partner/claims/next") } else { b.url("/v1/partner/claims/next") };
         let http = http.clone();
         tasks.spawn(async move {
             let mut got = Vec::new();
             loop {
                 let r = http.post(&url).header("x-api-key", "partner-key-p").send().await.unwrap();
                 match r.status().as_u16() {
-                    200 => got.push(r.json::<serde_json::Value>().await.unwrap()["lead_id"].as_str().unwrap().to_string()),
+                    200 => got.push(
+                        r.json::<serde_json::Value>().await.unwrap()["lead_id"].as_str().unwrap().to_string(),
+                    ),
                     204 => return got,
                     s => panic!("claim answered {s}"),
                 }
