@@ -355,57 +355,60 @@ impl Store {
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
+}
 
-    /// A lead's deliveries with their attempts, oldest first.
-    pub async fn deliveries_of(&self, lead_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, buyer, route, status, attempts, next_attempt_at, last_error, price FROM deliveries WHERE lead_id = $1 ORDER BY created_at, id",
-        )
-        .bind(lead_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
-        let mut index = HashMap::new();
-        for r in &rows {
-            let status: String = r.try_get(3)?;
-            let next: i64 = r.try_get(5)?;
-            let id: String = r.try_get(0)?;
-            index.insert(id.clone(), out.len());
-            out.push(DeliveryRecord {
-                next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
-                id,
-                buyer: r.try_get(1)?,
-                route: r.try_get(2)?,
-                status,
-                attempts: r.try_get(4)?,
-                last_error: r.try_get(6)?,
-                price: r.try_get(7)?,
-                attempt_log: Vec::new(),
-            });
-        }
-        let attempts = sqlx::query(
-            "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, a.response \
-             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = $1 ORDER BY a.id",
-        )
-        .bind(lead_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        for a in &attempts {
-            let delivery_id: String = a.try_get(0)?;
-            if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
-                d.attempt_log.push(serde_json::json!({
-                    "attempt": a.try_get::<i64, _>(1)?,
-                    "at": crate::clock::rfc3339(a.try_get(2)?),
-                    "duration_ms": a.try_get::<i64, _>(3)?,
-                    "outcome": a.try_get::<String, _>(4)?,
-                    "status": a.try_get::<Option<i64>, _>(5)?,
-                    "error": a.try_get::<Option<String>, _>(6)?,
-                    "response": a.try_get::<Option<String>, _>(7)?,
-                }));
-            }
-        }
-        Ok(out)
+/// A lead's deliveries with their attempts, oldest first.
+pub(crate) async fn deliveries_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, buyer, route, status, attempts, next_attempt_at, last_error, price FROM deliveries WHERE lead_id = $1 ORDER BY created_at, id",
+    )
+    .bind(lead_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
+    let mut index = HashMap::new();
+    for r in &rows {
+        let status: String = r.try_get(3)?;
+        let next: i64 = r.try_get(5)?;
+        let id: String = r.try_get(0)?;
+        index.insert(id.clone(), out.len());
+        out.push(DeliveryRecord {
+            next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
+            id,
+            buyer: r.try_get(1)?,
+            route: r.try_get(2)?,
+            status,
+            attempts: r.try_get(4)?,
+            last_error: r.try_get(6)?,
+            price: r.try_get(7)?,
+            attempt_log: Vec::new(),
+        });
     }
+    let attempts = sqlx::query(
+        "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, a.response \
+         FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = $1 ORDER BY a.id",
+    )
+    .bind(lead_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    for a in &attempts {
+        let delivery_id: String = a.try_get(0)?;
+        if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
+            d.attempt_log.push(serde_json::json!({
+                "attempt": a.try_get::<i64, _>(1)?,
+                "at": crate::clock::rfc3339(a.try_get(2)?),
+                "duration_ms": a.try_get::<i64, _>(3)?,
+                "outcome": a.try_get::<String, _>(4)?,
+                "status": a.try_get::<Option<i64>, _>(5)?,
+                "error": a.try_get::<Option<String>, _>(6)?,
+                "response": a.try_get::<Option<String>, _>(7)?,
+            }));
+        }
+    }
+    Ok(out)
 }
 
 /// A stored lead, as routing needs it again (reroute, offer expiry).
