@@ -482,6 +482,7 @@ fn compile_buyer(
         enabled: f.enabled,
         filter,
         price: f.price.map(|p| format!("{p:.2}")),
+        price_cents: f.price.map_or(0, |p| (p * 100.0).round() as i64),
         priority: f.priority,
         weight: f.weight,
         schedule,

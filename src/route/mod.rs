@@ -180,6 +180,8 @@ pub struct Buyer {
     pub enabled: bool,
     pub filter: Option<Condition>,
     pub price: Option<String>,
+    /// The price in cents (spend caps count it).
+    pub price_cents: i64,
     /// Lower is tried first.
     pub priority: i64,
     pub weight: u32,
@@ -221,8 +223,8 @@ pub struct Offer {
     pub buyer: String,
     pub priority: i64,
     pub weight: u32,
-    /// `(counter key, limit)`: e.g. `("day:2026-11-25", 100)`.
-    pub caps: Vec<(String, u32)>,
+    /// The cap counters this lead would use up (leads and spend).
+    pub caps: Vec<caps::Counter>,
     pub delivery_id: String,
     /// What a push buyer is sent (`None` for pull partners: they fetch the lead).
     pub payload: Option<Payload>,
@@ -337,12 +339,7 @@ impl Routing {
                     buyer: name.clone(),
                     priority: buyer.priority,
                     weight: buyer.weight,
-                    caps: buyer
-                        .caps
-                        .keys(now)
-                        .into_iter()
-                        .map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit))
-                        .collect(),
+                    caps: buyer.caps.counters(now, buyer.price_cents),
                     delivery_id: new_id(),
                     payload,
                     price: buyer.price.clone(),

@@ -30,8 +30,9 @@ pub struct State {
 
 impl State {
     fn under_caps(&self, offer: &Offer) -> bool {
-        offer.caps.iter().all(|(key, limit)| {
-            self.counters.get(&(offer.buyer.clone(), key.clone())).copied().unwrap_or(0) < i64::from(*limit)
+        offer.caps.iter().all(|c| {
+            let used = self.counters.get(&(offer.buyer.clone(), c.key.clone())).copied().unwrap_or(0);
+            used.saturating_add(c.amount) <= c.limit
         })
     }
 
@@ -40,9 +41,9 @@ impl State {
     }
 
     fn take(&mut self, offer: &Offer) {
-        for (key, _) in &offer.caps {
-            let k = (offer.buyer.clone(), key.clone());
-            *self.counters.entry(k.clone()).or_insert(0) += 1;
+        for c in &offer.caps {
+            let k = (offer.buyer.clone(), c.key.clone());
+            *self.counters.entry(k.clone()).or_insert(0) += c.amount;
             self.touched_counters.push(k);
         }
         let seq = self.next_seq;
@@ -124,7 +125,11 @@ mod tests {
             buyer: buyer.into(),
             priority,
             weight,
-            caps: cap.map(|c| vec![("day:x".to_string(), c)]).unwrap_or_default(),
+            caps: cap
+                .map(|c| {
+                    vec![crate::route::caps::Counter { key: "day:x".into(), limit: i64::from(c), amount: 1 }]
+                })
+                .unwrap_or_default(),
             delivery_id: format!("d-{buyer}"),
             payload: Some(Payload::WebhookV1(WebhookPayload {
                 method: "POST".into(),

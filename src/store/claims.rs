@@ -326,24 +326,9 @@ impl Store {
         lease_ms: i64,
         now: i64,
     ) -> Result<ClaimOutcome, StoreError> {
-        let caps: Vec<(String, u32)> = partner
-            .caps
-            .keys(now)
-            .into_iter()
-            .map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit))
-            .collect();
-        for (key, limit) in &caps {
-            let count: Option<i64> =
-                sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
-                    .bind(partner.name.clone())
-                    .bind(key.clone())
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .map(|r| r.try_get(0))
-                    .transpose()?;
-            if count.unwrap_or(0) >= i64::from(*limit) {
-                return Ok(ClaimOutcome::CapReached(format!("cap {key} of {limit} reached")));
-            }
+        let caps = partner.caps.counters(now, partner.price_cents);
+        if let Some(why) = routing::fits(tx, &partner.name, &caps).await? {
+            return Ok(ClaimOutcome::CapReached(why));
         }
         let claim_id = crate::submission::new_id();
         let lease_until = now.saturating_add(lease_ms);
@@ -362,17 +347,7 @@ impl Store {
             return Ok(ClaimOutcome::Taken("another partner claimed it".into()));
         };
         let offered_at: i64 = won.try_get(0)?;
-        for (key, _) in &caps {
-            sqlx::query(
-                "INSERT INTO cap_counters (buyer, period, count) VALUES ($1, $2, 1) \
-                 ON CONFLICT (buyer, period) DO UPDATE SET count = cap_counters.count + 1",
-            )
-            .bind(partner.name.clone())
-            .bind(key.clone())
-            .execute(&mut **tx)
-            .await?;
-        }
-        let keys: Vec<&String> = caps.iter().map(|(k, _)| k).collect();
+        routing::take_counters(tx, &partner.name, &caps).await?;
         sqlx::query(
             "INSERT INTO claims (id, lead_id, partner, status, offered_at, claimed_at, lease_until, cap_periods) \
              VALUES ($1, $2, $3, 'leased', $4, $5, $6, $7)",
@@ -383,7 +358,7 @@ impl Store {
         .bind(offered_at)
         .bind(now)
         .bind(lease_until)
-        .bind(serde_json::to_string(&keys).map_err(|source| StoreError::Json { what: "caps", source })?)
+        .bind(serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?)
         .execute(&mut **tx)
         .await?;
         let ev = event(
@@ -603,15 +578,9 @@ impl Store {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-            let caps: Vec<String> =
-                caps.map(|c| serde_json::from_str(&c).unwrap_or_default()).unwrap_or_default();
-            for key in caps {
-                sqlx::query("UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0")
-                    .bind(partner.clone())
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let caps: Vec<crate::route::caps::Counter> =
+                caps.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+            routing::release_counters(&mut tx, &partner, &caps).await?;
             let ev = event(
                 &lead_id,
                 now,

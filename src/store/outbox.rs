@@ -27,7 +27,7 @@ pub struct Leased {
     /// Attempts made before this one.
     pub attempts: i64,
     pub lease_until: i64,
-    pub cap_periods: Vec<String>,
+    pub cap_periods: Vec<crate::route::caps::Counter>,
 }
 
 /// What one attempt came to, as the worker decided from the buyer's answer.
@@ -254,15 +254,7 @@ impl Store {
         events: &mut Vec<Vec<Arg>>,
     ) -> Result<(), StoreError> {
         // Give back the rejected delivery's cap units, then choose with fresh counters.
-        for key in &d.cap_periods {
-            sqlx::query(
-                "UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0",
-            )
-            .bind(d.buyer.clone())
-            .bind(key.clone())
-            .execute(&mut **tx)
-            .await?;
-        }
+        routing::release_counters(tx, &d.buyer, &d.cap_periods).await?;
         if !reroute {
             return Ok(());
         }

@@ -8,6 +8,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use super::commit::{Arg, event, insert_rows};
 use super::{Dialect, StoreError, param_list};
 use crate::route::OfferMode;
+use crate::route::caps::Counter;
 use crate::route::strategy::{BuyerState, Choice, State};
 use crate::route::{Offer, Plan};
 
@@ -27,7 +28,7 @@ pub(crate) async fn load_state<'a>(
         for route in &plan.routes {
             for offer in &route.offers {
                 buyers.insert(offer.buyer.clone());
-                periods.extend(offer.caps.iter().map(|(k, _)| k.clone()));
+                periods.extend(offer.caps.iter().map(|c| c.key.clone()));
             }
         }
     }
@@ -111,6 +112,67 @@ pub(crate) async fn save_state(
     )
     .await?;
     Ok(())
+}
+
+/// Adds `counters` to `buyer`'s cap counters (under the buyer's lock).
+pub(crate) async fn take_counters(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<(), StoreError> {
+    for c in counters {
+        sqlx::query(
+            "INSERT INTO cap_counters (buyer, period, count) VALUES ($1, $2, $3) \
+             ON CONFLICT (buyer, period) DO UPDATE SET count = cap_counters.count + excluded.count",
+        )
+        .bind(buyer.to_string())
+        .bind(c.key.clone())
+        .bind(c.amount)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives back what a delivery or claim took (the buyer rejected the lead, a lease expired).
+pub(crate) async fn release_counters(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<(), StoreError> {
+    for c in counters {
+        sqlx::query(
+            "UPDATE cap_counters SET count = CASE WHEN count > $3 THEN count - $3 ELSE 0 END WHERE buyer = $1 AND period = $2",
+        )
+        .bind(buyer.to_string())
+        .bind(c.key.clone())
+        .bind(c.amount)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether `counters` still fit under their limits for `buyer`.
+pub(crate) async fn fits(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<Option<String>, StoreError> {
+    for c in counters {
+        let used: Option<i64> =
+            sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
+                .bind(buyer.to_string())
+                .bind(c.key.clone())
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if used.unwrap_or(0).saturating_add(c.amount) > c.limit {
+            return Ok(Some(format!("cap {} of {} reached", c.key, c.limit)));
+        }
+    }
+    Ok(None)
 }
 
 /// Rows a routing decision writes (events go to the caller's list).
@@ -219,8 +281,8 @@ pub(crate) fn delivery_row(
         .ok_or_else(|| StoreError::Commit(format!("buyer {} has no payload to deliver", offer.buyer)))?;
     let payload =
         serde_json::to_string(payload).map_err(|source| StoreError::Json { what: "payload", source })?;
-    let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
-    let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
+    let caps =
+        serde_json::to_string(&offer.caps).map_err(|source| StoreError::Json { what: "caps", source })?;
     Ok(vec![
         offer.delivery_id.clone().into(),
         lead_id.into(),
