@@ -144,6 +144,15 @@ fn candidate(
         .filter(|v| !v.is_empty())
         .map(|v| format!("vid:{}:{v}", source.name));
     let lead_id = new_id();
+    tracing::debug!(
+        lead_id = %lead_id,
+        source = %source.name,
+        email = %n.lead.email.as_deref().map(crate::telemetry::Masked::Email).map(|m| m.to_string()).unwrap_or_default(),
+        phone = %n.lead.phone.as_deref().map(crate::telemetry::Masked::Phone).map(|m| m.to_string()).unwrap_or_default(),
+        name = %n.lead.last_name.as_deref().map(crate::telemetry::Masked::Name).map(|m| m.to_string()).unwrap_or_default(),
+        errors = errors.len(),
+        "Lead normalized."
+    );
     let score = routing.score(&n.lead, &source.name);
     let plan = if errors.is_empty() {
         let view = LeadView {

@@ -191,3 +191,41 @@ pub async fn report(
         Some(other) => Err(ApiError::bad_request(format!("format {other:?}: use json or csv"))),
     }
 }
+
+/// `GET /v1/admin/buyers`: configured buyers and those the outbox disabled (410).
+pub async fn buyers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let disabled = state.store.disabled_buyers().await.map_err(|e| ApiError::internal(&e))?;
+    let config = state.config.load();
+    let list: Vec<serde_json::Value> = config
+        .routing
+        .buyers
+        .values()
+        .map(|b| {
+            let off = disabled.iter().find(|(name, _, _)| name == &b.name);
+            serde_json::json!({
+                "name": b.name,
+                "enabled_in_config": b.enabled,
+                "disabled_at": off.map(|d| d.1.clone()),
+                "disabled_reason": off.and_then(|d| d.2.clone()),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "buyers": list })).into_response())
+}
+
+/// `POST /v1/admin/buyers/{name}/enable`: lifts a 410 disablement.
+pub async fn enable_buyer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    match state.store.enable_buyer(&name).await.map_err(|e| ApiError::internal(&e))? {
+        true => {
+            tracing::info!(buyer = %name, "Buyer re-enabled by an operator.");
+            Ok(Json(serde_json::json!({ "buyer": name, "enabled": true })).into_response())
+        }
+        false => Err(ApiError::not_found("disabled buyer")),
+    }
+}

@@ -53,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
         .route("/v1/admin/config", get(admin::config_status))
         .route("/v1/admin/report", get(admin::report))
+        .route("/v1/admin/buyers", get(admin::buyers))
+        .route("/v1/admin/buyers/{name}/enable", post(admin::enable_buyer))
         .route("/v1/admin/config/reload", post(admin::reload_config))
         .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
         .route("/v1/partner/offers", get(partner::list_offers))

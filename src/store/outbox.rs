@@ -334,6 +334,31 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Buyers disabled by the outbox (410 Gone), with when and why.
+    pub async fn disabled_buyers(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT buyer, disabled_at, disabled_reason FROM buyer_state WHERE disabled_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, crate::clock::rfc3339(r.try_get(1)?), r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Re-enables a buyer the outbox disabled. Returns whether it was disabled.
+    pub async fn enable_buyer(&self, buyer: &str) -> Result<bool, StoreError> {
+        let mut tx = begin_write(self).await?;
+        let done = sqlx::query(
+            "UPDATE buyer_state SET disabled_at = NULL, disabled_reason = NULL WHERE buyer = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(buyer.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The lead a delivery to `buyer` carried.
     pub async fn lead_of_delivery(
         &self,
