@@ -9,21 +9,14 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::response::{ApiError, Shape, submission_answer};
-use crate::auth::{Principal, presented_key};
+use crate::auth::Principal;
 use crate::replay::{self, ReplayError};
 use crate::store::SubmissionFilter;
 
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let config = state.config.load();
-    match presented_key(headers).map(|k| config.keys.authenticate(k)) {
-        Some(Some(Principal::Admin)) => Ok(()),
-        Some(Some(_)) => Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            super::response::code::FORBIDDEN,
-            "this endpoint needs an admin key",
-        )),
-        Some(None) => Err(ApiError::unauthorized("unknown API key")),
-        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
+    match super::authenticate(state, headers)? {
+        Principal::Admin => Ok(()),
+        _ => Err(super::forbidden("this endpoint needs an admin key")),
     }
 }
 

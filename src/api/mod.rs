@@ -40,6 +40,24 @@ pub struct AppState {
     pub reloader: crate::config::reload::Reloader,
 }
 
+/// Who the request's key belongs to: 401 (naming why) when nobody.
+pub fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::auth::Principal, ApiError> {
+    let config = state.config.load();
+    match crate::auth::presented_key(headers).map(|k| config.keys.authenticate(k)) {
+        Some(Some(p)) => Ok(p.clone()),
+        Some(None) => Err(ApiError::unauthorized("unknown API key")),
+        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
+    }
+}
+
+/// 403 for a known key that may not do this.
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, message)
+}
+
 /// All routes with their layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.load();

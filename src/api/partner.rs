@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::response::{ApiError, code};
-use crate::auth::{Principal, presented_key};
+use crate::auth::Principal;
 use crate::route::{Buyer, Preview, Target};
 use crate::store::claims::{
     ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery, OfferRow,
@@ -23,16 +23,16 @@ use crate::store::claims::{
 
 /// The buyer a request's key belongs to.
 fn require_buyer(state: &AppState, headers: &HeaderMap) -> Result<Arc<Buyer>, ApiError> {
-    let config = state.config.load();
-    match presented_key(headers).map(|k| config.keys.authenticate(k)) {
-        Some(Some(Principal::Buyer(name))) => {
-            config.routing.buyers.get(name).cloned().ok_or_else(|| ApiError::unauthorized("unknown API key"))
-        }
-        Some(Some(_)) => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "this endpoint needs a buyer key"))
-        }
-        Some(None) => Err(ApiError::unauthorized("unknown API key")),
-        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
+    match super::authenticate(state, headers)? {
+        Principal::Buyer(name) => state
+            .config
+            .load()
+            .routing
+            .buyers
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("unknown API key")),
+        _ => Err(super::forbidden("this endpoint needs a buyer key")),
     }
 }
 
