@@ -7,6 +7,7 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 mod commit;
+pub mod email;
 pub mod outbox;
 mod reads;
 mod routing;
