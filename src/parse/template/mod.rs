@@ -40,6 +40,7 @@
 
 mod extract;
 mod file;
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

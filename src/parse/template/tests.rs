@@ -84,3 +84,14 @@ fn operator_templates_win_over_shipped_ones_of_the_same_name() {
     assert_eq!(set.get("homepros").unwrap().description.as_deref(), Some("mine"));
     assert_eq!(set.iter().filter(|t| t.name == "homepros").count(), 1);
 }
+
+#[test]
+fn shipped_templates_pass_their_own_tests() {
+    // Shipped template paths are relative to the crate root, where cargo runs tests.
+    let set = std::sync::Arc::new(Templates::shipped_only());
+    let reports = testing::run(&set);
+    assert_eq!(reports.len(), SHIPPED.len());
+    for r in &reports {
+        assert!(r.passed(), "{r}");
+    }
+}
