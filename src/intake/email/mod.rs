@@ -138,20 +138,26 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
     tracing::info!(mailbox = %mb.id, idle = has_idle && mb.idle, last_uid, "Mailbox selected.");
     *backoff = FIRST_BACKOFF;
     let mut taker = Taker { mb, cx, validity, has_move };
+    let idle = has_idle && mb.idle;
     loop {
         last_uid = taker.take_new(&mut s, last_uid).await?;
-        while s.unsolicited_responses.try_recv().is_ok() {}
-        let idle = has_idle && mb.idle;
         state(cx, mb, if idle { "idle" } else { "polling" }, true, None).await;
         if cx.shutdown.is_cancelled() {
             let _bye = timed("LOGOUT", s.logout()).await;
             return Ok(());
         }
+        // Mail that arrived while we were busy was announced (EXISTS) during our own
+        // commands; IDLE would not announce it again.
+        if new_mail_announced(&mut s) {
+            continue;
+        }
         if idle {
             let mut handle = s.idle();
             timed("IDLE", handle.init()).await?;
             let stopping = {
-                let (wait, _interrupt) = handle.wait_with_timeout(IDLE_RENEW);
+                // The poll interval also bounds each IDLE: a safety net for an
+                // announcement that came in with the IDLE command's own responses.
+                let (wait, _interrupt) = handle.wait_with_timeout(mb.poll_interval.min(IDLE_RENEW));
                 tokio::select! {
                     r = wait => {
                         r.map_err(|e| ImapError::Command { command: "IDLE", message: e.to_string() })?;
@@ -175,6 +181,17 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
             }
         }
     }
+}
+
+/// Drains the server's unsolicited responses; true if one announced new mail.
+fn new_mail_announced(s: &mut ImapSession) -> bool {
+    let mut announced = false;
+    while let Ok(r) = s.unsolicited_responses.try_recv() {
+        if matches!(r, async_imap::types::UnsolicitedResponse::Exists(_) | async_imap::types::UnsolicitedResponse::Recent(_)) {
+            announced = true;
+        }
+    }
+    announced
 }
 
 /// What became of a message.
