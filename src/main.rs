@@ -162,7 +162,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Parse { config, source, format, template, file } => {
             parse_file(&config.config, source, &format, template, &file)
         }
-        Command::Parsers { command: ParsersCommand::Test { config, dir } } => parsers_test(&config.config, dir),
+        Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
+            parsers_test(&config.config, dir)
+        }
         Command::Replay { config, database, failed, source, id } => {
             replay(&config.config, database, failed, source, id).await
         }

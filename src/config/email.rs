@@ -178,7 +178,10 @@ pub fn compile(
         && templates.get(t).is_none()
     {
         let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
-        errs.push(("email.template".into(), format!("no template named {t:?} (loaded: {})", names.join(", "))));
+        errs.push((
+            "email.template".into(),
+            format!("no template named {t:?} (loaded: {})", names.join(", ")),
+        ));
     }
     let dkim = email.dkim.as_ref().map(|d| {
         if d.domains.is_empty() {
@@ -190,7 +193,9 @@ pub fn compile(
                 Ok(_) => {
                     keys.insert(name.trim().trim_end_matches('.').to_ascii_lowercase(), record.clone());
                 }
-                Err(e) => errs.push((format!("email.dkim.keys.{name:?}"), format!("not a DKIM key record: {e}"))),
+                Err(e) => {
+                    errs.push((format!("email.dkim.keys.{name:?}"), format!("not a DKIM key record: {e}")))
+                }
             }
         }
         DkimPolicy {
@@ -321,7 +326,13 @@ pub fn load_template_dir(dir: &Path, problems: &mut Vec<ConfigProblem>) -> Vec<T
 }
 
 fn template_problem(file: &Path, p: crate::parse::template::TemplateProblem) -> ConfigProblem {
-    ConfigProblem { file: file.to_path_buf(), line: p.line, column: p.column, field: p.field, message: p.message }
+    ConfigProblem {
+        file: file.to_path_buf(),
+        line: p.line,
+        column: p.column,
+        field: p.field,
+        message: p.message,
+    }
 }
 
 #[cfg(test)]

@@ -216,7 +216,8 @@ impl Config {
                     if errs.is_empty() {
                         sources.insert(name, Arc::new(src));
                     } else {
-                        problems.extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)));
+                        problems
+                            .extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)));
                     }
                 }
                 Err(errs) => {

@@ -66,13 +66,15 @@ impl Store {
         last_uid: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE email_mailboxes SET uidvalidity = $1, last_uid = $2, updated_at = $3 WHERE mailbox = $4")
-            .bind(uidvalidity)
-            .bind(last_uid)
-            .bind(now)
-            .bind(mailbox.to_owned())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE email_mailboxes SET uidvalidity = $1, last_uid = $2, updated_at = $3 WHERE mailbox = $4",
+        )
+        .bind(uidvalidity)
+        .bind(last_uid)
+        .bind(now)
+        .bind(mailbox.to_owned())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -186,8 +188,7 @@ impl Store {
         key: &str,
         status: &str,
         outcome: Option<&str>,
-        uidvalidity: i64,
-        uid: i64,
+        (uidvalidity, uid): (i64, i64),
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(

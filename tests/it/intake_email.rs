@@ -146,10 +146,10 @@ async fn a_restart_resumes_without_duplicates_or_gaps() {
         // While it is down: two new leads, and a second copy of the first message.
         imap.append(user, "INBOX", &sample("email/adf_attachment.eml")).await;
         let other = with_message_id(&first, "hp-55121@homepros.example");
-        let other = String::from_utf8(other).unwrap().replace("HP-55120", "HP-55121").replace(
-            "jose.ibanez@example.com",
-            "jose.ibanez2@example.com",
-        );
+        let other = String::from_utf8(other)
+            .unwrap()
+            .replace("HP-55120", "HP-55121")
+            .replace("jose.ibanez@example.com", "jose.ibanez2@example.com");
         let other = other.replace("214-555-0147", "214-555-0148").replace("(214) 555-0190", "(214) 555-0191");
         imap.append(user, "INBOX", other.as_bytes()).await;
         imap.append(user, "INBOX", &first).await;
@@ -214,12 +214,15 @@ async fn malformed_oversize_and_template_less_mail_goes_to_the_failed_folder_wit
     let b = |user: &str| builder(&imap, user, "max_message_bytes = 2048", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let malformed = b"this line is no header\r\n\r\nnor is this a message\r\n".to_vec();
-        let mut oversize = b"From: big@vendor.example\r\nSubject: huge\r\nMessage-ID: <big-1@vendor.example>\r\n\r\n".to_vec();
+        let mut oversize =
+            b"From: big@vendor.example\r\nSubject: huge\r\nMessage-ID: <big-1@vendor.example>\r\n\r\n"
+                .to_vec();
         oversize.extend(std::iter::repeat_n(b'x', 4000));
         oversize.extend(b"\r\n");
-        let no_fields = b"From: someone@unknown.example\r\nSubject: hello\r\nMessage-ID: <nt-1@unknown.example>\r\n\r\n\
+        let no_fields =
+            b"From: someone@unknown.example\r\nSubject: hello\r\nMessage-ID: <nt-1@unknown.example>\r\n\r\n\
                           Hi, please call me back.\r\n"
-            .to_vec();
+                .to_vec();
         imap.append(user, "INBOX", &malformed).await;
         imap.append(user, "INBOX", &oversize).await;
         imap.append(user, "INBOX", &no_fields).await;
@@ -346,7 +349,10 @@ async fn mail_without_the_vendors_dkim_signature_is_quarantined_never_routed() {
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let genuine = sign(&vendor_pkcs8, &sample("email/labelled_text.eml"));
         let unsigned = with_message_id(&sample("email/labelled_text.eml"), "spoof-1@homepros.example");
-        let forged = sign(&forger_pkcs8, &with_message_id(&sample("email/labelled_text.eml"), "spoof-2@homepros.example"));
+        let forged = sign(
+            &forger_pkcs8,
+            &with_message_id(&sample("email/labelled_text.eml"), "spoof-2@homepros.example"),
+        );
         imap.append(user, "INBOX", &unsigned).await;
         imap.append(user, "INBOX", &forged).await;
         imap.append(user, "INBOX", &genuine).await;

@@ -48,8 +48,10 @@ impl ResolverCache<Box<str>, Txt> for Pinned {
 /// The DNS resolver, made once (reading the system's resolver configuration).
 fn authenticator() -> Option<&'static MessageAuthenticator> {
     static AUTH: OnceLock<Option<MessageAuthenticator>> = OnceLock::new();
-    AUTH.get_or_init(|| MessageAuthenticator::new_system_conf().or_else(|_| MessageAuthenticator::new_cloudflare()).ok())
-        .as_ref()
+    AUTH.get_or_init(|| {
+        MessageAuthenticator::new_system_conf().or_else(|_| MessageAuthenticator::new_cloudflare()).ok()
+    })
+    .as_ref()
 }
 
 /// `Ok(domain)` when a signature from one of the policy's domains verifies, else why not.
@@ -61,7 +63,8 @@ pub(super) async fn check(raw: &[u8], policy: &DkimPolicy) -> Result<String, Str
         let d = d.trim_end_matches('.').to_ascii_lowercase();
         policy.domains.iter().any(|p| d == *p || d.ends_with(&format!(".{p}")))
     };
-    let signed_by: Vec<String> = message.dkim_headers.iter().map(|h| h.header.d.to_ascii_lowercase()).collect();
+    let signed_by: Vec<String> =
+        message.dkim_headers.iter().map(|h| h.header.d.to_ascii_lowercase()).collect();
     if signed_by.is_empty() {
         return Err(format!("no DKIM signature (required from {})", policy.domains.join(", ")));
     }
@@ -76,7 +79,9 @@ pub(super) async fn check(raw: &[u8], policy: &DkimPolicy) -> Result<String, Str
         policy
             .keys
             .iter()
-            .filter_map(|(name, record)| DomainKey::parse(record.as_bytes()).ok().map(|k| (name.clone(), Txt::from(k))))
+            .filter_map(|(name, record)| {
+                DomainKey::parse(record.as_bytes()).ok().map(|k| (name.clone(), Txt::from(k)))
+            })
             .collect(),
     );
     let Some(auth) = authenticator() else {

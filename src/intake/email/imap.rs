@@ -109,7 +109,8 @@ async fn tls_wrap(
     use rustls_platform_verifier::ConfigVerifierExt as _;
     let tls_err = |message: String| ImapError::Tls { host: host.to_owned(), message };
     let config = rustls::ClientConfig::with_platform_verifier().map_err(|e| tls_err(e.to_string()))?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_err(e.to_string()))?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_err(e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     match tokio::time::timeout(COMMAND_TIMEOUT, connector.connect(name, tcp)).await {
         Ok(Ok(s)) => Ok(s),

@@ -125,7 +125,8 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
         let _exists = timed("CREATE", s.create(folder)).await;
     }
     let selected = timed("SELECT", s.select(&mb.folder)).await?;
-    let validity = i64::from(selected.uid_validity.ok_or_else(|| ImapError::NoUidValidity(mb.folder.clone()))?);
+    let validity =
+        i64::from(selected.uid_validity.ok_or_else(|| ImapError::NoUidValidity(mb.folder.clone()))?);
     let now = cx.clock.now_ms();
     let (stored_validity, mut last_uid) = cx.store.mailbox_progress(&mb.id, &mb.source, now).await?;
     if stored_validity != Some(validity) {
@@ -187,7 +188,11 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
 fn new_mail_announced(s: &mut ImapSession) -> bool {
     let mut announced = false;
     while let Ok(r) = s.unsolicited_responses.try_recv() {
-        if matches!(r, async_imap::types::UnsolicitedResponse::Exists(_) | async_imap::types::UnsolicitedResponse::Recent(_)) {
+        if matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        ) {
             announced = true;
         }
     }
@@ -212,7 +217,8 @@ struct Taker<'a> {
 impl Taker<'_> {
     /// Every message above `last_uid`, in UID order; returns the new `last_uid`.
     async fn take_new(&mut self, s: &mut ImapSession, last_uid: i64) -> Result<i64, ImapError> {
-        let query = format!("UID {}:* UNKEYWORD {PROCESSED_KEYWORD} UNKEYWORD {FAILED_KEYWORD}", last_uid + 1);
+        let query =
+            format!("UID {}:* UNKEYWORD {PROCESSED_KEYWORD} UNKEYWORD {FAILED_KEYWORD}", last_uid + 1);
         let found = timed("UID SEARCH", s.uid_search(&query)).await?;
         // `n:*` always includes the highest UID, even below n.
         let mut uids: Vec<u32> = found.into_iter().filter(|u| i64::from(*u) > last_uid).collect();
@@ -221,7 +227,10 @@ impl Taker<'_> {
         for uid in uids {
             self.take(s, uid).await?;
             last = i64::from(uid);
-            self.cx.store.save_mailbox_progress(&self.mb.id, self.validity, last, self.cx.clock.now_ms()).await?;
+            self.cx
+                .store
+                .save_mailbox_progress(&self.mb.id, self.validity, last, self.cx.clock.now_ms())
+                .await?;
             if self.cx.shutdown.is_cancelled() {
                 break;
             }
@@ -232,7 +241,8 @@ impl Taker<'_> {
     /// One message: size check, fetch, exactly-once commit, then filing.
     async fn take(&mut self, s: &mut ImapSession, uid: u32) -> Result<(), ImapError> {
         let config = self.cx.config.load_full();
-        let source = config.source(&self.mb.source).ok_or_else(|| ImapError::SourceGone(self.mb.source.clone()))?;
+        let source =
+            config.source(&self.mb.source).ok_or_else(|| ImapError::SourceGone(self.mb.source.clone()))?;
         let max = source.email.max_message_bytes;
         let sized = imap::fetch(s, uid, "(UID RFC822.SIZE)").await?;
         let Some(size) = sized.iter().find_map(|f| f.size) else {
@@ -254,7 +264,11 @@ impl Taker<'_> {
         let key = message_key(&raw);
         let now = self.cx.clock.now_ms();
         let fresh = new_id();
-        let row = self.cx.store.claim_email_message(&self.mb.id, &key, self.validity, i64::from(uid), &fresh, now).await?;
+        let row = self
+            .cx
+            .store
+            .claim_email_message(&self.mb.id, &key, self.validity, i64::from(uid), &fresh, now)
+            .await?;
         let outcome = if row.status != "pending" {
             tracing::info!(mailbox = %self.mb.id, uid, submission_id = %row.submission_id, "Message already taken (same Message-ID); filing it only.");
             row.outcome.unwrap_or_else(|| "processed".into())
@@ -267,7 +281,14 @@ impl Taker<'_> {
             let outcome = self.commit(submission, &config, size, max, oversize).await?;
             self.cx
                 .store
-                .mark_email_message(&self.mb.id, &key, "committed", Some(&outcome), self.validity, i64::from(uid), now)
+                .mark_email_message(
+                    &self.mb.id,
+                    &key,
+                    "committed",
+                    Some(&outcome),
+                    (self.validity, i64::from(uid)),
+                    now,
+                )
                 .await?;
             outcome
         };
@@ -279,7 +300,14 @@ impl Taker<'_> {
         imap::file(s, uid, folder, keyword, self.has_move).await?;
         self.cx
             .store
-            .mark_email_message(&self.mb.id, &key, "done", None, self.validity, i64::from(uid), self.cx.clock.now_ms())
+            .mark_email_message(
+                &self.mb.id,
+                &key,
+                "done",
+                None,
+                (self.validity, i64::from(uid)),
+                self.cx.clock.now_ms(),
+            )
             .await?;
         Ok(())
     }
@@ -317,7 +345,8 @@ impl Taker<'_> {
         max: usize,
         oversize: bool,
     ) -> Result<String, ImapError> {
-        let source = config.source(&self.mb.source).ok_or_else(|| ImapError::SourceGone(self.mb.source.clone()))?;
+        let source =
+            config.source(&self.mb.source).ok_or_else(|| ImapError::SourceGone(self.mb.source.clone()))?;
         let id = submission.id.clone();
         let refused = if oversize {
             Some((
@@ -342,7 +371,8 @@ impl Taker<'_> {
         };
         if let Some((status, why)) = refused {
             tracing::warn!(mailbox = %self.mb.id, submission_id = %id, reason = %why, "Message not taken as a lead.");
-            let job = pipeline::Job { submission, replay: false, prepared: Prepared::Failed(ParseError::new(why)) };
+            let job =
+                pipeline::Job { submission, replay: false, prepared: Prepared::Failed(ParseError::new(why)) };
             let result = self.cx.writer.submit(job).await?;
             crate::telemetry::submission_committed(&result);
             if status != "failed" {

@@ -135,12 +135,12 @@ proptest! {
         let at = at.min(raw.len());
         raw.splice(at..at, insert);
         raw.truncate(cut.max(1).min(raw.len()));
-        let _ = parse(&raw, &ParseContext::default());
+        let _result = parse(&raw, &ParseContext::default());
     }
 
     #[test]
     fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse(&raw, &ParseContext::default());
+        let _result = parse(&raw, &ParseContext::default());
     }
 }
 

@@ -519,7 +519,7 @@ mod tests {
         for s in
             ["<", "<a href=", "<table><tr><td>x", "</td></tr>", "a < b > c", "<script>", "&#xFFFFFFFF;", "&"]
         {
-            let _ = convert(s);
+            let _html = convert(s);
         }
         assert_eq!(convert("a < b").text, "a < b\n");
     }

@@ -202,12 +202,12 @@ proptest! {
         let at = at.min(raw.len());
         raw.splice(at..at, insert);
         raw.truncate(cut.max(1).min(raw.len()));
-        let _ = parse(&raw, &shipped());
-        let _ = parse(&raw, &no_templates());
+        let _result = parse(&raw, &shipped());
+        let _result = parse(&raw, &no_templates());
     }
 
     #[test]
     fn html_conversion_never_panics(s in "[<>a-z/=\"'&#;: \\n]{0,200}") {
-        let _ = html::convert(&s);
+        let _html = html::convert(&s);
     }
 }

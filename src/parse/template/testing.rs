@@ -27,7 +27,9 @@ pub enum Diff {
 impl fmt::Display for Diff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Diff::Changed { field, expected, got } => write!(f, "~ {field}: expected {expected:?}, got {got:?}"),
+            Diff::Changed { field, expected, got } => {
+                write!(f, "~ {field}: expected {expected:?}, got {got:?}")
+            }
             Diff::Missing { field, expected } => write!(f, "- {field}: expected {expected:?}, missing"),
             Diff::Unexpected { field, got } => write!(f, "+ {field}: {got:?} (not expected)"),
         }

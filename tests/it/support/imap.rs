@@ -28,7 +28,8 @@ impl TestImap {
         let rest = url.strip_prefix("imap://").expect("LEADGATE_TEST_IMAP is imap://user:password@host:port");
         let (creds, addr) = rest.rsplit_once('@').expect("credentials in LEADGATE_TEST_IMAP");
         let (_, password) = creds.split_once(':').expect("user:password in LEADGATE_TEST_IMAP");
-        let (host, port) = addr.trim_end_matches('/').rsplit_once(':').expect("host:port in LEADGATE_TEST_IMAP");
+        let (host, port) =
+            addr.trim_end_matches('/').rsplit_once(':').expect("host:port in LEADGATE_TEST_IMAP");
         Some(TestImap { host: host.into(), port: port.parse().expect("port"), password: password.into() })
     }
 
@@ -63,8 +64,13 @@ impl TestImap {
         uids.sort_unstable();
         let mut out = Vec::new();
         for uid in uids {
-            let fetched: Vec<_> =
-                s.uid_fetch(uid.to_string(), "BODY.PEEK[]").await.expect("FETCH").try_collect().await.expect("FETCH");
+            let fetched: Vec<_> = s
+                .uid_fetch(uid.to_string(), "BODY.PEEK[]")
+                .await
+                .expect("FETCH")
+                .try_collect()
+                .await
+                .expect("FETCH");
             out.extend(fetched.iter().filter_map(|f| f.body().map(<[u8]>::to_vec)));
         }
         s.logout().await.ok();
@@ -79,7 +85,11 @@ impl TestImap {
             if m.len() == n {
                 return m;
             }
-            assert!(std::time::Instant::now() < deadline, "{folder} holds {} messages, expected {n}", m.len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{folder} holds {} messages, expected {n}",
+                m.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
