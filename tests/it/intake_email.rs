@@ -76,6 +76,11 @@ async fn wait_state(gw: &Gateway, state: &str) -> Value {
     }
 }
 
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
     let text = String::from_utf8(raw.to_vec()).unwrap();
     let start = text.find("Message-ID: <").unwrap() + "Message-ID: <".len();
@@ -213,7 +218,7 @@ async fn malformed_oversize_and_template_less_mail_goes_to_the_failed_folder_wit
     let Some(imap) = TestImap::from_env() else { return };
     let b = |user: &str| builder(&imap, user, "max_message_bytes = 2048", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
-        let malformed = b"this line is no header\r\n\r\nnor is this a message\r\n".to_vec();
+        let malformed = fixture("no-header-line.eml");
         let mut oversize =
             b"From: big@vendor.example\r\nSubject: huge\r\nMessage-ID: <big-1@vendor.example>\r\n\r\n"
                 .to_vec();

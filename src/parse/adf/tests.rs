@@ -149,3 +149,18 @@ fn values_are_strings() {
     let r = one(&sample());
     assert!(r.iter().all(|(_, v)| matches!(v, Value::String(_))));
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adf").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixtures_by_shape() {
+    let r = one(&fixture("spec-example-malformations.xml"));
+    assert_eq!(get(&r, "adf_status"), Some("resend"));
+    assert_eq!(get(&r, "adf_id_source"), Some("Site"));
+    assert_eq!(get(&r, "phone_type"), Some("voice"));
+    let e = parse(&fixture("unclosed-root-end-tag.xml"), &ParseContext::default()).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+}

@@ -211,3 +211,36 @@ proptest! {
         let _html = html::convert(&s);
     }
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixtures_by_shape() {
+    let e = parse(&fixture("no-header-line.eml"), &no_templates()).unwrap_err();
+    assert!(e.message.contains("not an e-mail message"), "{e}");
+    let e = parse(&fixture("no-lead-fields.eml"), &no_templates()).unwrap_err();
+    assert!(is_needs_template(&e.message), "{e}");
+
+    let f = lead(&fixture("html-links-only.eml"), &no_templates());
+    assert_eq!(f["email"], "ann+lead@example.org");
+    assert_eq!(f["phone"], "+15125550117");
+    assert_eq!(f["first_name"], "Ann");
+
+    // Every part is read: the e-mail is in the text part, the phone only in the HTML one.
+    let mail =
+        mime::read(&fixture("multipart-alternative-phone-only-in-html.eml"), &MimeLimits::default()).unwrap();
+    assert_eq!(mail.subject, "Nouvelle demande été");
+    let f = lead(&fixture("multipart-alternative-phone-only-in-html.eml"), &no_templates());
+    assert_eq!(f["first_name"], "Renée");
+    assert_eq!(f["last_name"], "François");
+    assert_eq!(f["email"], "renee@example.fr");
+    assert_eq!(f["phone"], "+13125550199");
+
+    // A forwarded vendor mail (message/rfc822 attachment) is read too.
+    let f = lead(&fixture("forwarded-message-attachment.eml"), &no_templates());
+    assert_eq!(f["vendor_lead_id"], "HP-1");
+    assert_eq!(f["phone"], "+13035550111");
+}

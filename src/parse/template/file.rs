@@ -134,11 +134,16 @@ pub(super) fn compile(
     let regex = |key: String, src: &str, problems: &mut Vec<TemplateProblem>| match Regex::new(src) {
         Ok(r) => Some(r),
         Err(e) => {
-            problems.push(TemplateProblem::field(key, format!("invalid regex: {e}")));
+            // The regex crate's message spans lines (pattern, caret, reason): keep the reason.
+            let text = e.to_string();
+            let reason = text.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
+            problems.push(TemplateProblem::field(key, format!("invalid regex {src:?}: {reason}")));
             None
         }
     };
     let m = file.matcher;
+    let (from, to) = (m.from.into_vec(), m.to.into_vec());
+    let has_condition = !from.is_empty() || !to.is_empty() || m.subject.is_some() || !m.headers.is_empty();
     let subject = m.subject.as_deref().and_then(|s| regex("match.subject".into(), s, &mut problems));
     let mut headers = Vec::new();
     for (h, re) in &m.headers {
@@ -146,8 +151,7 @@ pub(super) fn compile(
             headers.push((h.clone(), r));
         }
     }
-    let (from, to) = (m.from.into_vec(), m.to.into_vec());
-    if from.is_empty() && to.is_empty() && subject.is_none() && headers.is_empty() {
+    if !has_condition {
         problems.push(TemplateProblem::field(
             "match",
             "a template must say which messages it is for (from, to, subject or headers)",
