@@ -224,10 +224,7 @@ async fn malformed_oversize_and_template_less_mail_goes_to_the_failed_folder_wit
                 .to_vec();
         oversize.extend(std::iter::repeat_n(b'x', 4000));
         oversize.extend(b"\r\n");
-        let no_fields =
-            b"From: someone@unknown.example\r\nSubject: hello\r\nMessage-ID: <nt-1@unknown.example>\r\n\r\n\
-                          Hi, please call me back.\r\n"
-                .to_vec();
+        let no_fields = fixture("no-lead-fields.eml");
         imap.append(user, "INBOX", &malformed).await;
         imap.append(user, "INBOX", &oversize).await;
         imap.append(user, "INBOX", &no_fields).await;
