@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +108,8 @@ pub struct MailboxFile {
     /// Longest wait between reconnection attempts (the backoff doubles up to it).
     #[serde(default = "five_minutes", deserialize_with = "duration::de")]
     pub max_backoff: Duration,
+    /// PEM file of the CA(s) to trust instead of the system's (a private mail server).
+    pub ca_file: Option<PathBuf>,
 }
 
 fn inbox() -> String {
@@ -140,6 +142,7 @@ pub struct Mailbox {
     pub idle: bool,
     pub poll_interval: Duration,
     pub max_backoff: Duration,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The DKIM requirement of a source.
@@ -226,6 +229,11 @@ pub fn compile(
                 errs.push((key(k), format!("must differ from folder {:?}", m.folder)));
             }
         }
+        if let Some(ca) = &m.ca_file
+            && !ca.is_file()
+        {
+            errs.push((key("ca_file"), format!("{} is not a file", ca.display())));
+        }
         if m.poll_interval < Duration::from_millis(50) {
             errs.push((key("poll_interval"), "at least 50ms".into()));
         }
@@ -250,6 +258,7 @@ pub fn compile(
             idle: m.idle,
             poll_interval: m.poll_interval,
             max_backoff: m.max_backoff.max(Duration::from_millis(100)),
+            ca_file: m.ca_file.clone(),
         });
     }
     SourceEmail { mailboxes: out, dkim, max_message_bytes: email.max_message_bytes.max(1024) }

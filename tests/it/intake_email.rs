@@ -375,3 +375,37 @@ async fn mail_without_the_vendors_dkim_signature_is_quarantined_never_routed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_mailboxes_verify_the_server_and_take_mail() {
+    let Some(imap) = TestImap::from_env() else { return };
+    let (Ok(ca), Ok(tls_port)) =
+        (std::env::var("LEADGATE_TEST_IMAP_CA"), std::env::var("LEADGATE_TEST_IMAPS_PORT"))
+    else {
+        eprintln!(
+            "skipped: LEADGATE_TEST_IMAP_CA / LEADGATE_TEST_IMAPS_PORT unset (scripts/dovecot sets up TLS)"
+        );
+        return;
+    };
+    for (tls, port) in [("starttls", imap.port.to_string()), ("implicit", tls_port.clone())] {
+        let b = |user: &str| {
+            GatewayBuilder::new().source(
+                "test",
+                &format!(
+                    "keys = [\"${{LG_TEST_UNSET_SOURCE:-{SOURCE_KEY}}}\"]\n\
+                     [[mailboxes]]\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\nca_file = \"{ca}\"\n\
+                     user = \"{user}\"\npassword = \"${{LG_TEST_UNSET_IMAP:-{}}}\"\n\
+                     processed_folder = \"processed\"\nfailed_folder = \"failed\"\nmax_backoff = \"500ms\"\n",
+                    imap.password
+                ),
+            )
+        };
+        each_engine_with_mailbox(&imap, b, async |gw, user| {
+            imap.append(user, "INBOX", &sample("email/labelled_text.eml")).await;
+            let list = wait_submissions(gw, 1).await;
+            assert_eq!(lead_of(gw, list[0]["id"].as_str().unwrap()).await["status"], "accepted", "{tls}");
+            imap.wait_count(user, "processed", 1).await;
+        })
+        .await;
+    }
+}

@@ -72,13 +72,13 @@ pub(super) async fn connect(mb: &Mailbox) -> Result<ImapSession, ImapError> {
     let client: Client<Box<dyn Io>> = match mb.tls {
         Tls::None => greeted(Client::new(Box::new(tcp) as Box<dyn Io>)).await?,
         Tls::Implicit => {
-            let tls = tls_wrap(tcp, &mb.host).await?;
+            let tls = tls_wrap(tcp, mb).await?;
             greeted(Client::new(Box::new(tls) as Box<dyn Io>)).await?
         }
         Tls::Starttls => {
             let mut plain = greeted(Client::new(tcp)).await?;
             timed("STARTTLS", plain.run_command_and_check_ok("STARTTLS", None)).await?;
-            let tls = tls_wrap(plain.into_inner(), &mb.host).await?;
+            let tls = tls_wrap(plain.into_inner(), mb).await?;
             // No greeting after STARTTLS (RFC 3501 §6.2.1).
             Client::new(Box::new(tls) as Box<dyn Io>)
         }
@@ -102,13 +102,30 @@ async fn greeted<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
     }
 }
 
+/// TLS with the system's trust store (rustls-platform-verifier), or only the CAs of the
+/// mailbox's `ca_file`.
 async fn tls_wrap(
     tcp: TcpStream,
-    host: &str,
+    mb: &Mailbox,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
     use rustls_platform_verifier::ConfigVerifierExt as _;
+    let host = mb.host.as_str();
     let tls_err = |message: String| ImapError::Tls { host: host.to_owned(), message };
-    let config = rustls::ClientConfig::with_platform_verifier().map_err(|e| tls_err(e.to_string()))?;
+    let config = match &mb.ca_file {
+        None => rustls::ClientConfig::with_platform_verifier().map_err(|e| tls_err(e.to_string()))?,
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| tls_err(format!("cannot read {}: {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| tls_err(format!("{}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| tls_err(format!("{}: {e}", path.display())))?;
+            }
+            rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+        }
+    };
     let name =
         rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_err(e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
