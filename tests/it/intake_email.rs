@@ -409,3 +409,33 @@ async fn starttls_and_implicit_tls_mailboxes_verify_the_server_and_take_mail() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_new_uidvalidity_rereads_the_folder_without_duplicating() {
+    let Some(imap) = TestImap::from_env() else { return };
+    let b = |user: &str| builder(&imap, user, "", "folder = \"leads\"\npoll_interval = \"200ms\"");
+    each_engine_with_mailbox(&imap, b, async |gw, user| {
+        let first = sample("email/labelled_text.eml");
+        imap.append(user, "leads", &first).await;
+        wait_submissions(gw, 1).await;
+        imap.wait_count(user, "processed", 1).await;
+        let before = mailbox_state(gw).await;
+        gw.stop().await;
+
+        // The folder is recreated (new UIDVALIDITY, UIDs from 1 again) and holds the
+        // first message once more plus a new one.
+        imap.recreate(user, "leads").await;
+        imap.append(user, "leads", &first).await;
+        imap.append(user, "leads", &sample("email/html_table_only.eml")).await;
+        gw.restart().await;
+
+        imap.wait_count(user, "leads", 0).await;
+        imap.wait_count(user, "processed", 3).await;
+        let list = wait_submissions(gw, 2).await;
+        assert_eq!(list[1]["meta"]["message_id"], "rf-7731@rentfinder.example");
+        let after = mailbox_state(gw).await;
+        assert_ne!(after["uidvalidity"], before["uidvalidity"], "{after:#}");
+        assert_eq!(after["last_uid"], 2, "{after:#}");
+    })
+    .await;
+}

@@ -145,25 +145,45 @@ pub(super) async fn fetch(session: &mut ImapSession, uid: u32, items: &str) -> R
     timed("UID FETCH", fetched).await
 }
 
+/// What the server can do beyond IMAP4rev1.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Extensions {
+    pub idle: bool,
+    /// RFC 6851 `MOVE`.
+    pub moves: bool,
+    /// RFC 4315 `UID EXPUNGE`: removes only our message after a COPY.
+    pub uidplus: bool,
+}
+
 /// Files a message: moved to `folder`, or flagged with `keyword` (and `\Seen`) and left.
+/// Without MOVE: COPY, `\Deleted`, then `UID EXPUNGE` (or `EXPUNGE` without UIDPLUS,
+/// which also removes messages someone else marked deleted: that is what deleting means).
 pub(super) async fn file(
     session: &mut ImapSession,
     uid: u32,
     folder: Option<&str>,
     keyword: &str,
-    has_move: bool,
+    ext: Extensions,
 ) -> Result<(), ImapError> {
     let set = uid.to_string();
     match folder {
-        Some(folder) if has_move => timed("UID MOVE", session.uid_mv(&set, folder)).await,
+        Some(folder) if ext.moves => timed("UID MOVE", session.uid_mv(&set, folder)).await,
         Some(folder) => {
             timed("UID COPY", session.uid_copy(&set, folder)).await?;
             store_flags(session, &set, "+FLAGS.SILENT (\\Deleted)").await?;
-            let expunged = async {
-                let stream = session.uid_expunge(&set).await?;
-                stream.try_collect::<Vec<_>>().await
-            };
-            timed("UID EXPUNGE", expunged).await.map(|_| ())
+            if ext.uidplus {
+                let expunged = async {
+                    let stream = session.uid_expunge(&set).await?;
+                    stream.try_collect::<Vec<_>>().await
+                };
+                timed("UID EXPUNGE", expunged).await.map(|_| ())
+            } else {
+                let expunged = async {
+                    let stream = session.expunge().await?;
+                    stream.try_collect::<Vec<_>>().await
+                };
+                timed("EXPUNGE", expunged).await.map(|_| ())
+            }
         }
         None => store_flags(session, &set, &format!("+FLAGS.SILENT (\\Seen {keyword})")).await,
     }

@@ -119,7 +119,11 @@ async fn state(cx: &ChannelContext, mb: &Mailbox, state: &str, fetched: bool, er
 async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> Result<(), ImapError> {
     let mut s = imap::connect(mb).await?;
     let caps = timed("CAPABILITY", s.capabilities()).await?;
-    let (has_idle, has_move) = (caps.has_str("IDLE"), caps.has_str("MOVE"));
+    let ext = imap::Extensions {
+        idle: caps.has_str("IDLE"),
+        moves: caps.has_str("MOVE"),
+        uidplus: caps.has_str("UIDPLUS"),
+    };
     for folder in [&mb.processed_folder, &mb.failed_folder].into_iter().flatten() {
         // Usually exists already: the error for that is expected and harmless.
         let _exists = timed("CREATE", s.create(folder)).await;
@@ -136,10 +140,10 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
         last_uid = 0;
         cx.store.save_mailbox_progress(&mb.id, validity, 0, now).await?;
     }
-    tracing::info!(mailbox = %mb.id, idle = has_idle && mb.idle, last_uid, "Mailbox selected.");
+    tracing::info!(mailbox = %mb.id, idle = ext.idle && mb.idle, last_uid, "Mailbox selected.");
     *backoff = FIRST_BACKOFF;
-    let mut taker = Taker { mb, cx, validity, has_move };
-    let idle = has_idle && mb.idle;
+    let mut taker = Taker { mb, cx, validity, ext };
+    let idle = ext.idle && mb.idle;
     loop {
         last_uid = taker.take_new(&mut s, last_uid).await?;
         state(cx, mb, if idle { "idle" } else { "polling" }, true, None).await;
@@ -211,7 +215,7 @@ struct Taker<'a> {
     mb: &'a Mailbox,
     cx: &'a ChannelContext,
     validity: i64,
-    has_move: bool,
+    ext: imap::Extensions,
 }
 
 impl Taker<'_> {
@@ -297,7 +301,7 @@ impl Taker<'_> {
             Filed::Processed => (self.mb.processed_folder.as_deref(), PROCESSED_KEYWORD),
             Filed::Failed => (self.mb.failed_folder.as_deref(), FAILED_KEYWORD),
         };
-        imap::file(s, uid, folder, keyword, self.has_move).await?;
+        imap::file(s, uid, folder, keyword, self.ext).await?;
         self.cx
             .store
             .mark_email_message(

@@ -53,6 +53,14 @@ impl TestImap {
         s.logout().await.ok();
     }
 
+    /// Deletes `folder` and creates it again: the server gives it a new UIDVALIDITY.
+    pub async fn recreate(&self, user: &str, folder: &str) {
+        let mut s = self.session(user).await;
+        s.delete(folder).await.expect("DELETE");
+        s.create(folder).await.expect("CREATE");
+        s.logout().await.ok();
+    }
+
     /// The messages in `folder` (none if it does not exist), in UID order.
     pub async fn messages(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
         let mut s = self.session(user).await;
