@@ -8,7 +8,6 @@
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
-use std::sync::OnceLock;
 
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
@@ -45,17 +44,18 @@ impl ResolverCache<Box<str>, Txt> for Pinned {
     fn insert(&self, _key: Box<str>, _value: Txt, _valid_until: std::time::Instant) {}
 }
 
-/// The DNS resolver, made once (reading the system's resolver configuration).
-fn authenticator() -> Option<&'static MessageAuthenticator> {
-    static AUTH: OnceLock<Option<MessageAuthenticator>> = OnceLock::new();
-    AUTH.get_or_init(|| {
-        MessageAuthenticator::new_system_conf().or_else(|_| MessageAuthenticator::new_cloudflare()).ok()
-    })
-    .as_ref()
+/// A DNS resolver for DKIM keys (the system's resolver configuration). Made per consumer,
+/// on its runtime: the resolver's background tasks belong to the runtime that made it.
+pub(super) fn authenticator() -> Option<MessageAuthenticator> {
+    MessageAuthenticator::new_system_conf().or_else(|_| MessageAuthenticator::new_cloudflare()).ok()
 }
 
 /// `Ok(domain)` when a signature from one of the policy's domains verifies, else why not.
-pub(super) async fn check(raw: &[u8], policy: &DkimPolicy) -> Result<String, String> {
+pub(super) async fn check(
+    raw: &[u8],
+    policy: &DkimPolicy,
+    auth: Option<&MessageAuthenticator>,
+) -> Result<String, String> {
     let Some(message) = AuthenticatedMessage::parse(raw) else {
         return Err("the message could not be read for DKIM".into());
     };
@@ -84,7 +84,7 @@ pub(super) async fn check(raw: &[u8], policy: &DkimPolicy) -> Result<String, Str
             })
             .collect(),
     );
-    let Some(auth) = authenticator() else {
+    let Some(auth) = auth else {
         return Err("no DNS resolver to look DKIM keys up (pin the vendor's key in email.dkim.keys)".into());
     };
     let results = auth.verify_dkim(Parameters::new(&message).with_txt_cache(&pinned)).await;

@@ -142,7 +142,7 @@ async fn session(mb: &Mailbox, cx: &ChannelContext, backoff: &mut Duration) -> R
     }
     tracing::info!(mailbox = %mb.id, idle = ext.idle && mb.idle, last_uid, "Mailbox selected.");
     *backoff = FIRST_BACKOFF;
-    let mut taker = Taker { mb, cx, validity, ext };
+    let mut taker = Taker { mb, cx, validity, ext, dns: None };
     let idle = ext.idle && mb.idle;
     loop {
         last_uid = taker.take_new(&mut s, last_uid).await?;
@@ -216,6 +216,8 @@ struct Taker<'a> {
     cx: &'a ChannelContext,
     validity: i64,
     ext: imap::Extensions,
+    /// DKIM key lookups, made on first need.
+    dns: Option<Option<mail_auth::MessageAuthenticator>>,
 }
 
 impl Taker<'_> {
@@ -342,7 +344,7 @@ impl Taker<'_> {
     /// Commits the submission (quarantined, oversize or through the pipeline) and
     /// returns the outcome that decides where the message is filed.
     async fn commit(
-        &self,
+        &mut self,
         mut submission: Submission,
         config: &Config,
         size: usize,
@@ -361,7 +363,8 @@ impl Taker<'_> {
                 ),
             ))
         } else if let Some(policy) = &source.email.dkim {
-            match dkim::check(&submission.body, policy).await {
+            let auth = self.dns.get_or_insert_with(dkim::authenticator).as_ref();
+            match dkim::check(&submission.body, policy, auth).await {
                 Ok(domain) => {
                     if let Some(meta) = submission.meta.as_object_mut() {
                         meta.insert("dkim".into(), format!("pass ({domain})").into());
