@@ -54,11 +54,19 @@ enum Command {
         /// Source whose aliases, region and rules apply (default: the only/first source).
         #[arg(long)]
         source: Option<String>,
-        /// Payload format: json, form, xml.
+        /// Payload format: json, form, xml, email (a whole .eml message), adf.
         #[arg(long)]
         format: String,
+        /// With --format email: use this template instead of matching one.
+        #[arg(long)]
+        template: Option<String>,
         /// The file, or - for standard input.
         file: PathBuf,
+    },
+    /// Vendor e-mail templates.
+    Parsers {
+        #[command(subcommand)]
+        command: ParsersCommand,
     },
     /// Run stored submissions through the pipeline again.
     Replay {
@@ -126,6 +134,18 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum ParsersCommand {
+    /// Run the templates' sample messages and print a diff per field. Without DIR: the
+    /// shipped `parsers/` (when run from the source tree) and `<config>/parsers/`.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A directory of template files to test instead.
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Print a new random key (shown once) and the hash to paste into config.
     New,
@@ -155,7 +175,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
-        Command::Parse { config, source, format, file } => parse_file(&config.config, source, &format, &file),
+        Command::Parse { config, source, format, template, file } => {
+            parse_file(&config.config, source, &format, template, &file)
+        }
+        Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
+            parsers_test(&config.config, dir)
+        }
         Command::Replay { config, database, failed, source, id } => {
             replay(&config.config, database, failed, source, id).await
         }
@@ -278,6 +303,7 @@ fn parse_file(
     dir: &std::path::Path,
     source: Option<String>,
     format: &str,
+    template: Option<String>,
     file: &std::path::Path,
 ) -> Result<ExitCode> {
     let Some(format) = Format::from_name(format) else {
@@ -285,7 +311,7 @@ fn parse_file(
         bail!("unknown format {format:?}; known: {}", names.join(", "));
     };
     let cfg = load(dir)?;
-    let source: Source = match source {
+    let mut source: Source = match source {
         Some(name) => match cfg.source(&name) {
             Some(s) => (**s).clone(),
             None => bail!("source {name:?} is not in {}", dir.display()),
@@ -295,6 +321,14 @@ fn parse_file(
             None => Source::with_defaults("default"),
         },
     };
+    source.parse.email.templates = cfg.templates.clone();
+    if let Some(name) = template {
+        if cfg.templates.get(&name).is_none() {
+            let known: Vec<&str> = cfg.templates.iter().map(|t| t.name.as_str()).collect();
+            bail!("no template named {name:?} (loaded: {})", known.join(", "));
+        }
+        source.parse.email.template = Some(name);
+    }
     let mut body = Vec::new();
     if file.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut body).context("Failed to read standard input")?;
@@ -331,6 +365,38 @@ fn parse_file(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parsers_test(config_dir: &std::path::Path, dir: Option<PathBuf>) -> Result<ExitCode> {
+    use leadgate::config::email::load_template_dir;
+    use leadgate::parse::template::{Templates, testing};
+    let mut problems = Vec::new();
+    let templates = match dir {
+        Some(d) => {
+            if !d.is_dir() {
+                bail!("{} is not a directory", d.display());
+            }
+            Templates::new(load_template_dir(&d, &mut problems), Vec::new())
+        }
+        None => {
+            let mut list = load_template_dir(std::path::Path::new("parsers"), &mut problems);
+            for t in load_template_dir(&config_dir.join("parsers"), &mut problems) {
+                list.retain(|o| o.name != t.name);
+                list.push(t);
+            }
+            Templates::new(list, Vec::new())
+        }
+    };
+    for p in &problems {
+        println!("{p}");
+    }
+    let reports = testing::run(&Arc::new(templates));
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    for r in &reports {
+        println!("{r}");
+    }
+    println!("templates: {} passed, {failed} failed", reports.len() - failed);
+    Ok(if failed == 0 && problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn replay(

@@ -222,3 +222,10 @@ pub async fn enable_buyer(
         false => Err(ApiError::not_found("disabled buyer")),
     }
 }
+
+/// `GET /v1/admin/mailboxes`: each IMAP consumer's state (last successful fetch, last error).
+pub async fn mailboxes(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let list = state.store.mailboxes().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "mailboxes": list })).into_response())
+}

@@ -157,6 +157,10 @@ pub struct SourceFile {
     pub validate: ValidateFile,
     /// Overrides the global dedupe policy for this source.
     pub dedupe: Option<DedupeFile>,
+    /// E-mail parsing: pinned template, size limit, DKIM requirement.
+    pub email: super::email::EmailFile,
+    /// IMAP mailboxes whose mail is this source's leads.
+    pub mailboxes: Vec<super::email::MailboxFile>,
     /// Tell the vendor what became of its leads (returns, conversions) by webhook.
     pub closed_loop: Option<ClosedLoopFile>,
 }
@@ -200,6 +204,8 @@ impl Default for SourceFile {
             xml: XmlFile::default(),
             validate: ValidateFile::default(),
             dedupe: None,
+            email: super::email::EmailFile::default(),
+            mailboxes: Vec::new(),
             closed_loop: None,
         }
     }

@@ -6,6 +6,7 @@
 //! at once and `serve` refuses to start with the same messages.
 
 pub mod duration;
+pub mod email;
 pub mod env;
 mod files;
 pub mod reload;
@@ -101,6 +102,8 @@ pub struct Source {
     pub parse: ParseContext,
     pub rules: Rules,
     pub dedupe: dedupe::Policy,
+    /// IMAP mailboxes and DKIM policy.
+    pub email: email::SourceEmail,
 }
 
 impl Source {
@@ -123,6 +126,7 @@ impl Source {
                 parse: ParseContext::default(),
                 rules: Rules::default(),
                 dedupe: global,
+                email: email::SourceEmail::default(),
             })
     }
 }
@@ -153,6 +157,8 @@ pub struct Config {
     pub routing: crate::route::Routing,
     /// Each buyer's transport (webhook client, SMTP pool), by buyer name.
     pub deliveries: BTreeMap<String, routing::DeliveryHandle>,
+    /// Vendor e-mail templates: `<config>/parsers/` over the shipped ones.
+    pub templates: Arc<crate::parse::template::Templates>,
     /// Things that work but deserve the operator's attention (e.g. default example keys).
     pub warnings: Vec<String>,
 }
@@ -194,6 +200,7 @@ impl Config {
             dedupe::Policy { sets: vec![], window: Duration::ZERO, scope: dedupe::Scope::Global }
         });
 
+        let templates = Arc::new(email::load_templates(dir, &mut problems));
         let mut sources = BTreeMap::new();
         let source_dir = dir.join("sources");
         let mut closed_loops = Vec::new();
@@ -226,8 +233,15 @@ impl Config {
                 }
             }
             match compile_source(&name, &file, &global_dedupe, &mut keys, &mut warnings) {
-                Ok(src) => {
-                    sources.insert(name, Arc::new(src));
+                Ok(mut src) => {
+                    let mut errs = Vec::new();
+                    email::attach(&mut src, &file, &templates, &mut errs);
+                    if errs.is_empty() {
+                        sources.insert(name, Arc::new(src));
+                    } else {
+                        problems
+                            .extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)));
+                    }
                 }
                 Err(errs) => {
                     problems.extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)))
@@ -264,6 +278,7 @@ impl Config {
             sources,
             routing,
             deliveries,
+            templates,
             warnings,
         })
     }
@@ -352,5 +367,6 @@ fn compile_source(
         },
         rules,
         dedupe,
+        email: email::SourceEmail::default(),
     })
 }

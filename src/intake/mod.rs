@@ -3,6 +3,7 @@
 //! FTP results file). Every channel goes through [`submit`]: the one pipeline, and an
 //! answer only after the commit that holds the submission.
 
+pub mod email;
 pub mod http;
 
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub trait Channel: Send {
 }
 
 /// The channels the config asks for, besides HTTP (which the API router serves).
-pub fn channels(_config: &Config) -> Vec<Box<dyn Channel>> {
-    Vec::new()
+pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
+    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
+    channels.extend(email::channels(config));
+    channels
 }

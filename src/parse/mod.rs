@@ -4,8 +4,11 @@
 //! expand XML entities, and refuse input beyond their limits with a [`ParseError`] that
 //! names the problem (and line/column where the format has them).
 
+pub mod adf;
+pub mod email;
 pub mod form;
 pub mod json;
+pub mod template;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -62,16 +65,22 @@ pub enum Format {
     Json,
     Form,
     Xml,
+    /// A whole RFC 5322 message (IMAP intake, `.eml` files): see [`email`].
+    Email,
+    /// ADF/XML 1.0 auto leads: see [`adf`].
+    Adf,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml];
+    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml, Format::Email, Format::Adf];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Form => "form",
             Format::Xml => "xml",
+            Format::Email => "email",
+            Format::Adf => "adf",
         }
     }
 
@@ -86,6 +95,8 @@ impl Format {
             "application/json" => Some(Format::Json),
             "application/x-www-form-urlencoded" => Some(Format::Form),
             "application/xml" | "text/xml" => Some(Format::Xml),
+            "message/rfc822" => Some(Format::Email),
+            "application/vnd.adf+xml" => Some(Format::Adf),
             e if e.starts_with("application/") && e.ends_with("+json") => Some(Format::Json),
             e if e.starts_with("application/") && e.ends_with("+xml") => Some(Format::Xml),
             _ => None,
@@ -106,6 +117,8 @@ pub struct ParseContext {
     pub max_records: usize,
     /// Most attributes on one XML element.
     pub max_attributes: usize,
+    /// E-mail: templates, the pinned template and MIME limits.
+    pub email: email::EmailContext,
 }
 
 impl Default for ParseContext {
@@ -116,6 +129,7 @@ impl Default for ParseContext {
             max_depth: 32,
             max_records: 10_000,
             max_attributes: 64,
+            email: email::EmailContext::default(),
         }
     }
 }
@@ -123,8 +137,11 @@ impl Default for ParseContext {
 /// Parses `raw` in `format`. First checks that the body looks like the announced
 /// format, so a mislabelled body is refused by name rather than parsed into an empty lead.
 pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    // A message is not sniffed (its headers look like nothing else), and ADF is XML.
     if let Some(actual) = sniff(raw)
         && actual != format
+        && format != Format::Email
+        && !(format == Format::Adf && actual == Format::Xml)
     {
         return Err(ParseError::new(format!(
             "the body looks like {} but was sent as {}",
@@ -136,6 +153,8 @@ pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutpu
         Format::Json => json::parse(raw, cx),
         Format::Form => form::parse(raw, cx),
         Format::Xml => xml::parse(raw, cx),
+        Format::Email => email::parse(raw, cx),
+        Format::Adf => adf::parse(raw, cx),
     }
 }
 
@@ -145,6 +164,8 @@ impl Format {
             Format::Json => "JSON",
             Format::Form => "form name-value pairs",
             Format::Xml => "XML",
+            Format::Email => "an e-mail message",
+            Format::Adf => "ADF/XML",
         }
     }
 }

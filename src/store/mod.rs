@@ -8,6 +8,7 @@
 
 pub mod claims;
 mod commit;
+pub mod email;
 pub mod outbox;
 mod reads;
 pub mod report;

@@ -12,6 +12,7 @@ mod deliver_email;
 mod deliver_webhook;
 mod dedupe;
 mod idempotency;
+mod intake_email;
 mod intake_http;
 mod lifecycle;
 mod multi_instance;

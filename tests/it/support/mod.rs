@@ -1,6 +1,7 @@
 //! Shared test support: spawn gateways, talk to them.
 
 pub mod gateway;
+pub mod imap;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
