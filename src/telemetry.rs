@@ -75,6 +75,9 @@ pub mod metric {
     pub const CLAIMS: &str = "leadgate_claims_total";
     pub const SLA_BREACHES: &str = "leadgate_sla_breaches_total";
     pub const DISPOSITIONS: &str = "leadgate_dispositions_total";
+    pub const MAILBOX_LAST_FETCH: &str = "leadgate_mailbox_last_fetch_timestamp_seconds";
+    pub const MAILBOX_ERRORS: &str = "leadgate_mailbox_errors_total";
+    pub const MAILBOX_UP: &str = "leadgate_mailbox_up";
 }
 
 fn describe() {
@@ -84,6 +87,25 @@ fn describe() {
     metrics::describe_counter!(metric::CLAIMS, "Claims and their ends, by partner and event.");
     metrics::describe_counter!(metric::SLA_BREACHES, "SLA breaches, by kind and route.");
     metrics::describe_counter!(metric::DISPOSITIONS, "Dispositions reported, by buyer and status.");
+    metrics::describe_gauge!(
+        metric::MAILBOX_LAST_FETCH,
+        "When each IMAP consumer last fetched successfully."
+    );
+    metrics::describe_counter!(metric::MAILBOX_ERRORS, "IMAP consumer errors, by mailbox.");
+    metrics::describe_gauge!(metric::MAILBOX_UP, "1 while an IMAP consumer is connected (idle or polling).");
+}
+
+/// An IMAP consumer's state, as metrics (the admin API has the same from the store).
+pub fn mailbox_state(mailbox: &str, state: &str, fetched: bool, error: bool, now_ms: i64) {
+    let up = if matches!(state, "idle" | "polling") { 1.0 } else { 0.0 };
+    metrics::gauge!(metric::MAILBOX_UP, "mailbox" => mailbox.to_string()).set(up);
+    if fetched {
+        metrics::gauge!(metric::MAILBOX_LAST_FETCH, "mailbox" => mailbox.to_string())
+            .set(now_ms as f64 / 1000.0);
+    }
+    if error {
+        metrics::counter!(metric::MAILBOX_ERRORS, "mailbox" => mailbox.to_string()).increment(1);
+    }
 }
 
 /// A claim event (claimed, confirmed, expired).

@@ -110,6 +110,7 @@ async fn consume(mb: Mailbox, cx: ChannelContext) -> Result<(), ChannelError> {
 
 /// Records the consumer state; a store failure here is only logged (the next one retries).
 async fn state(cx: &ChannelContext, mb: &Mailbox, state: &str, fetched: bool, error: Option<&str>) {
+    crate::telemetry::mailbox_state(&mb.id, state, fetched, error.is_some(), cx.clock.now_ms());
     if let Err(e) = cx.store.set_mailbox_state(&mb.id, state, fetched, error, cx.clock.now_ms()).await {
         tracing::warn!(mailbox = %mb.id, error.message = %e, "Cannot record the mailbox state.");
     }
