@@ -13,7 +13,7 @@ use crate::auth::{Principal, presented_key};
 use crate::replay::{self, ReplayError};
 use crate::store::SubmissionFilter;
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let config = state.config.load();
     match presented_key(headers).map(|k| config.keys.authenticate(k)) {
         Some(Some(Principal::Admin)) => Ok(()),

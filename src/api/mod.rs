@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(crate::intake::vendors::routes())
         .fallback(|| async { ApiError::not_found("route") })
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))

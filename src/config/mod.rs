@@ -10,6 +10,7 @@ pub mod env;
 mod files;
 pub mod reload;
 pub mod routing;
+pub mod vendors;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +99,8 @@ pub struct Source {
     pub parse: ParseContext,
     pub rules: Rules,
     pub dedupe: dedupe::Policy,
+    /// The vendor endpoints this source has enabled, with their secrets.
+    pub vendors: vendors::VendorSettings,
 }
 
 impl Source {
@@ -119,6 +122,7 @@ impl Source {
                 parse: ParseContext::default(),
                 rules: Rules::default(),
                 dedupe: global,
+                vendors: vendors::VendorSettings::default(),
             })
     }
 }
@@ -306,6 +310,14 @@ fn compile_source(
             errs.push((format!("xml.paths.{path:?}"), format!("unknown target field {target:?}")));
         }
     }
+    let vendor_files = vendors::VendorFiles {
+        google_ads: file.google_ads.as_ref(),
+        meta: file.meta.as_ref(),
+        hubspot: file.hubspot.as_ref(),
+        web_to_lead: file.web_to_lead.as_ref(),
+        leadconduit: file.leadconduit.as_ref(),
+    };
+    let vendor_settings = vendors::compile(&vendor_files, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -320,9 +332,14 @@ fn compile_source(
         parse: ParseContext {
             xml_paths: file.xml.paths.clone(),
             xml_record: file.xml.record.clone(),
+            vendors: crate::parse::vendors::VendorOptions {
+                web_to_lead_fields: file.web_to_lead.as_ref().map(|w| w.fields.clone()).unwrap_or_default(),
+                hubspot_date_fields: file.hubspot.as_ref().map(|h| h.date_fields.clone()).unwrap_or_default(),
+            },
             ..ParseContext::default()
         },
         rules,
         dedupe,
+        vendors: vendor_settings,
     })
 }

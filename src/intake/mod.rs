@@ -4,6 +4,7 @@
 //! answer only after the commit that holds the submission.
 
 pub mod http;
+pub mod vendors;
 
 use std::sync::Arc;
 
@@ -76,5 +77,8 @@ pub trait Channel: Send {
 
 /// The channels the config asks for, besides HTTP (which the API router serves).
 pub fn channels(_config: &Config) -> Vec<Box<dyn Channel>> {
-    Vec::new()
+    // The Meta fetcher always runs: a reload may add a `[meta]` source, and fetches
+    // stored before a restart must go on. Idle, it is one indexed query per half second.
+    let channels: Vec<Box<dyn Channel>> = vec![Box::new(vendors::meta_fetch::MetaFetcher)];
+    channels
 }

@@ -6,6 +6,7 @@
 
 pub mod form;
 pub mod json;
+pub mod vendors;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -62,16 +63,44 @@ pub enum Format {
     Json,
     Form,
     Xml,
+    /// Google Ads lead-form webhook body.
+    GoogleAds,
+    /// A Meta Lead Ads lead object, as the Graph API returns it.
+    MetaLead,
+    /// A Meta Lead Ads webhook notification (ids only: it yields no lead itself).
+    MetaNotification,
+    /// HubSpot Forms API v3 submission body.
+    Hubspot,
+    /// Salesforce Web-to-Lead form post.
+    WebToLead,
+    /// LeadConduit-style post (form, JSON or XML).
+    Leadconduit,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml];
+    pub const ALL: &'static [Format] = &[
+        Format::Json,
+        Format::Form,
+        Format::Xml,
+        Format::GoogleAds,
+        Format::MetaLead,
+        Format::MetaNotification,
+        Format::Hubspot,
+        Format::WebToLead,
+        Format::Leadconduit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Form => "form",
             Format::Xml => "xml",
+            Format::GoogleAds => "google-ads",
+            Format::MetaLead => "meta-lead",
+            Format::MetaNotification => "meta-notification",
+            Format::Hubspot => "hubspot",
+            Format::WebToLead => "web-to-lead",
+            Format::Leadconduit => "leadconduit",
         }
     }
 
@@ -106,6 +135,8 @@ pub struct ParseContext {
     pub max_records: usize,
     /// Most attributes on one XML element.
     pub max_attributes: usize,
+    /// Settings of the vendor formats (Web-to-Lead field ids, HubSpot date fields).
+    pub vendors: vendors::VendorOptions,
 }
 
 impl Default for ParseContext {
@@ -116,13 +147,18 @@ impl Default for ParseContext {
             max_depth: 32,
             max_records: 10_000,
             max_attributes: 64,
+            vendors: vendors::VendorOptions::default(),
         }
     }
 }
 
-/// Parses `raw` in `format`. First checks that the body looks like the announced
-/// format, so a mislabelled body is refused by name rather than parsed into an empty lead.
+/// Parses `raw` in `format`. For the generic formats, first checks that the body looks
+/// like the announced format, so a mislabelled body is refused by name rather than parsed
+/// into an empty lead (vendor formats check their own shape).
 pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    if !matches!(format, Format::Json | Format::Form | Format::Xml) {
+        return vendors::parse(format, raw, cx);
+    }
     if let Some(actual) = sniff(raw)
         && actual != format
     {
@@ -136,6 +172,7 @@ pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutpu
         Format::Json => json::parse(raw, cx),
         Format::Form => form::parse(raw, cx),
         Format::Xml => xml::parse(raw, cx),
+        _ => vendors::parse(format, raw, cx),
     }
 }
 
@@ -145,6 +182,12 @@ impl Format {
             Format::Json => "JSON",
             Format::Form => "form name-value pairs",
             Format::Xml => "XML",
+            Format::GoogleAds => "a Google Ads lead",
+            Format::MetaLead => "a Meta lead",
+            Format::MetaNotification => "a Meta notification",
+            Format::Hubspot => "a HubSpot submission",
+            Format::WebToLead => "a Web-to-Lead post",
+            Format::Leadconduit => "a LeadConduit post",
         }
     }
 }

@@ -10,6 +10,7 @@ mod commit;
 pub mod outbox;
 mod reads;
 mod routing;
+mod vendors;
 pub mod writer;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use reads::{EventRecord, LeadRecord, SubmissionFilter};
+pub use vendors::{MetaFetch, MetaFetchRecord, NewMetaFetch};
 
 /// Which engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
