@@ -17,3 +17,5 @@ mod multi_instance;
 mod reload;
 mod replay;
 mod routing;
+mod vendor_google_ads;
+mod vendor_meta;
