@@ -19,3 +19,5 @@ mod replay;
 mod routing;
 mod vendor_google_ads;
 mod vendor_meta;
+mod vendor_forms;
+mod vendor_cli;
