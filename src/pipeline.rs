@@ -115,9 +115,7 @@ pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> P
     // Only the parser settings cross the unwind boundary (a source also holds clients).
     let cx = &source.parse;
     let parsed = std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, cx))
-            .unwrap_or_else(|_| {
-                Err(ParseError::new("internal parser error (the payload is kept for replay)"))
-            });
+        .unwrap_or_else(|_| Err(ParseError::new("internal parser error (the payload is kept for replay)")));
     let output = match parsed {
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),

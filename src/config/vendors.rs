@@ -75,7 +75,8 @@ fn ten_seconds() -> Duration {
 /// Meta's Graph API, at a version current when this was written (configurable).
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v25.0";
 /// Lead fields that need no ad permissions (the ad ids come with the notification).
-pub const DEFAULT_FIELDS: &str = "id,created_time,form_id,field_data,custom_disclaimer_responses,is_organic,platform";
+pub const DEFAULT_FIELDS: &str =
+    "id,created_time,form_id,field_data,custom_disclaimer_responses,is_organic,platform";
 
 /// `[hubspot]`.
 #[derive(Debug, Default, Deserialize)]
@@ -257,17 +258,21 @@ fn secret(field: &str, s: &EnvString, errs: &mut Vec<(String, String)>) -> Optio
 fn compile_meta(m: &MetaFile, errs: &mut Vec<(String, String)>) -> Option<Meta> {
     let before = errs.len();
     let app_secret = secret("meta.app_secret", &m.app_secret, errs);
-    let verify_token = KeyHash::from_config(&m.verify_token)
-        .map_err(|e| errs.push(("meta.verify_token".into(), e)))
-        .ok();
+    let verify_token =
+        KeyHash::from_config(&m.verify_token).map_err(|e| errs.push(("meta.verify_token".into(), e))).ok();
     let page_token = m.page_token.as_ref().and_then(|t| secret("meta.page_token", t, errs));
     let page_tokens: BTreeMap<String, Secret> = m
         .page_tokens
         .iter()
-        .filter_map(|(page, t)| secret(&format!("meta.page_tokens.{page}"), t, errs).map(|s| (page.clone(), s)))
+        .filter_map(|(page, t)| {
+            secret(&format!("meta.page_tokens.{page}"), t, errs).map(|s| (page.clone(), s))
+        })
         .collect();
     if m.page_token.is_none() && m.page_tokens.is_empty() {
-        errs.push(("meta".into(), "needs page_token (or page_tokens) to fetch leads from the Graph API".into()));
+        errs.push((
+            "meta".into(),
+            "needs page_token (or page_tokens) to fetch leads from the Graph API".into(),
+        ));
     }
     let graph_url = match reqwest::Url::parse(m.graph_url.as_str().trim_end_matches('/')) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
@@ -276,11 +281,15 @@ fn compile_meta(m: &MetaFile, errs: &mut Vec<(String, String)>) -> Option<Meta> 
             None
         }
     };
-    if m.fields.split(',').any(|f| f.trim().is_empty() || !f.trim().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+    if m.fields
+        .split(',')
+        .any(|f| f.trim().is_empty() || !f.trim().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
         errs.push(("meta.fields".into(), "a comma-separated list of Graph API field names".into()));
     }
     let retry = RetryPolicy::parse(&m.retry).map_err(|e| errs.push(("meta.retry".into(), e))).ok();
-    let egress = EgressPolicy::parse(&m.allow_private).map_err(|e| errs.push(("meta.allow_private".into(), e))).ok();
+    let egress =
+        EgressPolicy::parse(&m.allow_private).map_err(|e| errs.push(("meta.allow_private".into(), e))).ok();
     let client = egress
         .as_ref()
         .and_then(|p| http_client(p, m.timeout).map_err(|e| errs.push(("meta".into(), e))).ok());
@@ -302,7 +311,9 @@ fn compile_meta(m: &MetaFile, errs: &mut Vec<(String, String)>) -> Option<Meta> 
 
 /// A Salesforce custom field id: `00N` plus 12 or 15 id characters.
 fn is_custom_field_id(id: &str) -> bool {
-    (id.len() == 15 || id.len() == 18) && id.starts_with("00N") && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    (id.len() == 15 || id.len() == 18)
+        && id.starts_with("00N")
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn compile_web_to_lead(w: &WebToLeadFile, errs: &mut Vec<(String, String)>) -> Option<WebToLead> {

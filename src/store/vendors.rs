@@ -55,7 +55,8 @@ pub struct MetaFetchRecord {
     pub created_at: String,
 }
 
-const COLUMNS: &str = "id, source, leadgen_id, page_id, form_id, ad_id, adgroup_id, notification_id, attempts";
+const COLUMNS: &str =
+    "id, source, leadgen_id, page_id, form_id, ad_id, adgroup_id, notification_id, attempts";
 
 fn leased(r: &sqlx::any::AnyRow) -> Result<MetaFetch, StoreError> {
     Ok(MetaFetch {

@@ -37,7 +37,8 @@ fn parse(format: &str, rel: &str) -> (bool, Vec<Value>, String) {
         .arg(file(rel))
         .output()
         .unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -56,26 +56,43 @@ async fn hubspot_paths_keys_tolerance_and_refusals() {
     each_engine(vendors::builder(None), async |gw| {
         let key = [("x-api-key", ACME_KEY)];
         // HubSpot's own path shape under the source: an integration changes only its base URL.
-        let path = format!("{HUBSPOT}/submissions/v3/integration/secure/submit/62515/78c2891f-ebdd-44c0-bd94-15c012bbbfbf");
-        let a = vendors::post(gw, &path, "application/json", fixture("hubspot/hand-built-raw-newline-trailing-commas.json"), &key).await;
+        let path = format!(
+            "{HUBSPOT}/submissions/v3/integration/secure/submit/62515/78c2891f-ebdd-44c0-bd94-15c012bbbfbf"
+        );
+        let a = vendors::post(
+            gw,
+            &path,
+            "application/json",
+            fixture("hubspot/hand-built-raw-newline-trailing-commas.json"),
+            &key,
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.text);
         let lead = gw.lead(&a.lead_id()).await;
         assert_eq!(lead["fields"]["phone"], "+12125550143");
         assert_eq!(lead["fields"]["custom"]["how_can_we_help"], "Line one\nline two");
-        let s = submission(gw, &lead["submission_id"].as_str().unwrap().to_string()).await;
+        let s = submission(gw, lead["submission_id"].as_str().unwrap()).await;
         assert_eq!(s["meta"]["hubspot_portal_id"], "62515");
 
-        let rejected = vendors::post(gw, HUBSPOT, "application/json", fixture("hubspot/invalid-email.json"), &key).await;
+        let rejected =
+            vendors::post(gw, HUBSPOT, "application/json", fixture("hubspot/invalid-email.json"), &key).await;
         assert_eq!(rejected.status, 400, "{}", rejected.text);
         let body = rejected.json();
         assert_eq!(body["status"], "error");
         assert_eq!(body["outcome"], "rejected");
-        let types: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["errorType"].as_str().unwrap()).collect();
+        let types: Vec<&str> =
+            body["errors"].as_array().unwrap().iter().map(|e| e["errorType"].as_str().unwrap()).collect();
         assert!(types.contains(&"INVALID_EMAIL"), "{types:?}");
 
-        let broken = vendors::post(gw, HUBSPOT, "application/json", fixture("hubspot/fields-not-an-array.json"), &key).await;
+        let broken =
+            vendors::post(gw, HUBSPOT, "application/json", fixture("hubspot/fields-not-an-array.json"), &key)
+                .await;
         assert_eq!(broken.status, 400);
-        assert!(broken.json()["message"].as_str().unwrap().contains("fields: is an object"), "{}", broken.text);
+        assert!(
+            broken.json()["message"].as_str().unwrap().contains("fields: is an object"),
+            "{}",
+            broken.text
+        );
 
         let body = fixture("hubspot/submission-with-consent.json");
         assert_eq!(vendors::post(gw, HUBSPOT, "application/json", body.clone(), &[]).await.status, 401);
@@ -88,7 +105,9 @@ async fn hubspot_paths_keys_tolerance_and_refusals() {
 #[tokio::test]
 async fn a_web_to_lead_post_is_redirected_to_ret_url_like_salesforce_does() {
     each_engine(vendors::builder(None), async |gw| {
-        let (a, location) = vendors::post_location(gw, W2L, FORM, fixture("web_to_lead/salesforce-generated-form.txt"), &[]).await;
+        let (a, location) =
+            vendors::post_location(gw, W2L, FORM, fixture("web_to_lead/salesforce-generated-form.txt"), &[])
+                .await;
         assert_eq!(a.status, 303, "{}", a.text);
         assert_eq!(location.as_deref(), Some("https://www.example.com/thank-you"));
         let s = submissions(gw, "acme").await;
@@ -122,7 +141,14 @@ async fn a_web_to_lead_post_is_redirected_to_ret_url_like_salesforce_does() {
         assert_eq!(d.outcome(), "duplicate");
 
         // No retURL: the source's return_url.
-        let (_, location) = vendors::post_location(gw, W2L, FORM, format!("oid={}&last_name=Zed&email=zed%40example.com", vendors::OID).into_bytes(), &[]).await;
+        let (_, location) = vendors::post_location(
+            gw,
+            W2L,
+            FORM,
+            format!("oid={}&last_name=Zed&email=zed%40example.com", vendors::OID).into_bytes(),
+            &[],
+        )
+        .await;
         assert_eq!(location.as_deref(), Some("https://www.example.com/default-thanks"));
     })
     .await;
@@ -131,16 +157,27 @@ async fn a_web_to_lead_post_is_redirected_to_ret_url_like_salesforce_does() {
 #[tokio::test]
 async fn web_to_lead_checks_the_oid_and_reads_declared_latin1() {
     each_engine(vendors::builder(None), async |gw| {
-        let wrong = vendors::post(gw, W2L, FORM, b"oid=00D000000000001&last_name=X&email=x%40example.com".to_vec(), &[]).await;
+        let wrong = vendors::post(
+            gw,
+            W2L,
+            FORM,
+            b"oid=00D000000000001&last_name=X&email=x%40example.com".to_vec(),
+            &[],
+        )
+        .await;
         assert_eq!(wrong.status, 403, "{}", wrong.text);
         let none = vendors::post(gw, W2L, FORM, b"last_name=X&email=x%40example.com".to_vec(), &[]).await;
         assert_eq!(none.status, 403);
         assert!(submissions(gw, "acme").await.is_empty());
 
-        let (a, _) = vendors::post_location(gw, W2L, FORM, fixture("web_to_lead/latin1-declared-encoding.txt"), &[]).await;
+        let (a, _) =
+            vendors::post_location(gw, W2L, FORM, fixture("web_to_lead/latin1-declared-encoding.txt"), &[])
+                .await;
         assert_eq!(a.status, 303);
         let s = submissions(gw, "acme").await;
-        let lead = gw.lead(submission(gw, s[0]["id"].as_str().unwrap()).await["lead_ids"][0].as_str().unwrap()).await;
+        let lead = gw
+            .lead(submission(gw, s[0]["id"].as_str().unwrap()).await["lead_ids"][0].as_str().unwrap())
+            .await;
         assert_eq!(lead["fields"]["first_name"], "José");
         assert_eq!(lead["fields"]["last_name"], "Muñoz");
         assert_eq!(lead["fields"]["company"], "Café Olé");
@@ -176,7 +213,9 @@ async fn leadconduit_posts_get_leadconduit_answers() {
         assert_eq!(f["consent"]["jornaya_leadid"], "A1B2C3D4-E5F6-4711-8899-AABBCCDDEEFF");
         assert_eq!(f["custom"]["mortgage.loan.amount"], "350000");
 
-        let dup = vendors::post(gw, LC, FORM, b"email=lee.tanaka%40example.org&first_name=Lee".to_vec(), &key).await;
+        let dup =
+            vendors::post(gw, LC, FORM, b"email=lee.tanaka%40example.org&first_name=Lee".to_vec(), &key)
+                .await;
         assert_eq!(dup.status, 200);
         assert_eq!(dup.json()["outcome"], "failure");
         assert_eq!(dup.json()["reason"], "duplicate lead");
@@ -186,7 +225,14 @@ async fn leadconduit_posts_get_leadconduit_answers() {
         assert_eq!(rejected.json()["outcome"], "failure");
         assert!(rejected.json()["reason"].as_str().unwrap().contains("email|phone"), "{}", rejected.text);
 
-        let json_post = vendors::post(gw, LC, "application/json", fixture("leadconduit/json-post-trailing-comma.json"), &key).await;
+        let json_post = vendors::post(
+            gw,
+            LC,
+            "application/json",
+            fixture("leadconduit/json-post-trailing-comma.json"),
+            &key,
+        )
+        .await;
         assert_eq!(json_post.status, 201, "{}", json_post.text);
         let f = gw.lead(json_post.json()["lead"]["id"].as_str().unwrap()).await["fields"].clone();
         assert_eq!(f["first_name"], "Rosa");
@@ -201,7 +247,14 @@ async fn leadconduit_posts_get_leadconduit_answers() {
         let f = gw.lead(between(&xml.text, "<id>", "</id>")).await["fields"].clone();
         assert_eq!(f["vendor_lead_id"], "LC-REF-0003");
 
-        let broken = vendors::post(gw, LC, "application/json", b"{\"email\": \"a@example.com\"\n\"x\": 1}".to_vec(), &key).await;
+        let broken = vendors::post(
+            gw,
+            LC,
+            "application/json",
+            b"{\"email\": \"a@example.com\"\n\"x\": 1}".to_vec(),
+            &key,
+        )
+        .await;
         assert_eq!(broken.status, 400);
         assert_eq!(broken.json()["outcome"], "error");
         assert!(broken.json()["reason"].as_str().unwrap().contains("line 2"), "{}", broken.text);
@@ -220,17 +273,23 @@ async fn leadconduit_keys_come_from_headers_basic_auth_or_the_url_when_allowed()
         let in_url = vendors::post(gw, &format!("{LC}?key={ACME_KEY}"), FORM, body(), &[]).await;
         assert_eq!(in_url.status, 401, "?key= is off unless the source allows it");
         use base64::Engine as _;
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("vendor:{ACME_KEY}")));
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("vendor:{ACME_KEY}"))
+        );
         let a = vendors::post(gw, LC, FORM, body(), &[("authorization", &basic)]).await;
         assert_eq!(a.status, 201, "{}", a.text);
     })
     .await;
     let allowed = vendors::builder(None).source(
         "acme",
-        &vendors::acme_source("http://127.0.0.1:9/v25.0", "").replace("price = 12.5", "price = 12.5\nkey_in_url = true\nanswer = \"leadgate\""),
+        &vendors::acme_source("http://127.0.0.1:9/v25.0", "")
+            .replace("price = 12.5", "price = 12.5\nkey_in_url = true\nanswer = \"leadgate\""),
     );
     each_engine(allowed, async |gw| {
-        let a = vendors::post(gw, &format!("{LC}?key={ACME_KEY}"), FORM, b"email=k2%40example.com".to_vec(), &[]).await;
+        let a =
+            vendors::post(gw, &format!("{LC}?key={ACME_KEY}"), FORM, b"email=k2%40example.com".to_vec(), &[])
+                .await;
         assert_eq!(a.status, 201, "{}", a.text);
         assert_eq!(a.outcome(), "accepted", "answer = \"leadgate\" gives the /v1/leads shape");
     })

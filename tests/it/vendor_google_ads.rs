@@ -14,7 +14,8 @@ fn with_key(body: &[u8], key: &str) -> Vec<u8> {
 #[tokio::test]
 async fn the_google_sample_is_accepted_and_its_key_never_stored() {
     each_engine(vendors::builder(None), async |gw| {
-        let a = vendors::post(gw, PATH, "application/json", sample("google_ads/lead_form_webhook.json"), &[]).await;
+        let a = vendors::post(gw, PATH, "application/json", sample("google_ads/lead_form_webhook.json"), &[])
+            .await;
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.outcome(), "accepted");
         assert!(!a.text.contains(GOOGLE_KEY));
@@ -43,7 +44,8 @@ async fn the_google_sample_is_accepted_and_its_key_never_stored() {
         assert_eq!(body, original.replace(&format!("\"{GOOGLE_KEY}\""), "\"[redacted]\""));
 
         // Replaying the stored (redacted) body gives the same lead back.
-        let replay = gw.post_admin(&format!("/v1/admin/submissions/{}/replay", stored["id"].as_str().unwrap())).await;
+        let replay =
+            gw.post_admin(&format!("/v1/admin/submissions/{}/replay", stored["id"].as_str().unwrap())).await;
         assert_eq!(replay.lead_id(), a.lead_id(), "{}", replay.text);
     })
     .await;
@@ -60,16 +62,19 @@ async fn a_wrong_empty_or_missing_google_key_is_refused_and_nothing_is_stored() 
         let empty = vendors::post(gw, PATH, "application/json", with_key(&body, ""), &[]).await;
         assert_eq!(empty.status, 401, "{}", empty.text);
         assert!(empty.text.contains("missing google_key"));
-        let missing = String::from_utf8(body.clone()).unwrap().replace(r#""google_key": "example-shared-secret","#, "");
+        let missing =
+            String::from_utf8(body.clone()).unwrap().replace(r#""google_key": "example-shared-secret","#, "");
         let none = vendors::post(gw, PATH, "application/json", missing.into_bytes(), &[]).await;
         assert_eq!(none.status, 401, "{}", none.text);
         // A prefix of the key is as wrong as any other key.
-        let prefix = vendors::post(gw, PATH, "application/json", with_key(&body, "example-shared"), &[]).await;
+        let prefix =
+            vendors::post(gw, PATH, "application/json", with_key(&body, "example-shared"), &[]).await;
         assert_eq!(prefix.status, 403);
         assert!(submissions(gw, "acme").await.is_empty(), "refused posts are not stored");
 
         // Sources without [google_ads], and unknown sources, have no such endpoint.
-        let other = vendors::post(gw, "/v1/sources/test/google-ads", "application/json", body.clone(), &[]).await;
+        let other =
+            vendors::post(gw, "/v1/sources/test/google-ads", "application/json", body.clone(), &[]).await;
         assert_eq!(other.status, 404);
         let unknown = vendors::post(gw, "/v1/sources/nope/google-ads", "application/json", body, &[]).await;
         assert_eq!(unknown.status, 404);
@@ -94,7 +99,9 @@ async fn a_google_retry_gets_the_same_lead() {
 #[tokio::test]
 async fn huge_ids_are_kept_exact() {
     each_engine(vendors::builder(None), async |gw| {
-        let a = vendors::post(gw, PATH, "application/json", fixture("google_ads/huge-ids-as-numbers.json"), &[]).await;
+        let a =
+            vendors::post(gw, PATH, "application/json", fixture("google_ads/huge-ids-as-numbers.json"), &[])
+                .await;
         assert_eq!(a.status, 200, "{}", a.text);
         let f = gw.lead(&a.lead_id()).await["fields"].clone();
         assert_eq!(f["vendor_lead_id"], "123456789012345678901234567890");
@@ -102,7 +109,9 @@ async fn huge_ids_are_kept_exact() {
         assert_eq!(f["custom"]["campaign_id"], "9007199254740993");
         assert_eq!(f["custom"]["adgroup_id"], "9223372036854775807");
         // The same huge id is the same lead.
-        let again = vendors::post(gw, PATH, "application/json", fixture("google_ads/huge-ids-as-numbers.json"), &[]).await;
+        let again =
+            vendors::post(gw, PATH, "application/json", fixture("google_ads/huge-ids-as-numbers.json"), &[])
+                .await;
         assert_eq!(again.lead_id(), a.lead_id());
     })
     .await;
@@ -158,11 +167,14 @@ async fn pasted_payloads_are_tolerated_and_broken_ones_refused_by_field_or_posit
         assert_eq!(f["postal_code"], "60601");
         assert_eq!(f["custom"]["Tell us about the project"], "Two floors.\r\nStart in May.");
 
-        let no_id = vendors::post(gw, PATH, "application/json", fixture("google_ads/missing-column-id.json"), &[]).await;
+        let no_id =
+            vendors::post(gw, PATH, "application/json", fixture("google_ads/missing-column-id.json"), &[])
+                .await;
         assert_eq!(no_id.status, 400, "{}", no_id.text);
         assert!(no_id.json()["error"]["message"].as_str().unwrap().contains("user_column_data[1].column_id"));
 
-        let cut = vendors::post(gw, PATH, "application/json", fixture("google_ads/truncated-body.json"), &[]).await;
+        let cut =
+            vendors::post(gw, PATH, "application/json", fixture("google_ads/truncated-body.json"), &[]).await;
         assert_eq!(cut.status, 400, "{}", cut.text);
         let e = &cut.json()["error"];
         assert_eq!(e["code"], "unparseable");

@@ -30,20 +30,24 @@ async fn wait_fetch(gw: &Gateway, leadgen_id: &str, status: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let list = gw.get_admin("/v1/admin/meta/fetches?source=acme").await.json();
-        let fetch = list["fetches"].as_array().unwrap().iter().find(|f| f["leadgen_id"] == leadgen_id).cloned();
+        let fetch =
+            list["fetches"].as_array().unwrap().iter().find(|f| f["leadgen_id"] == leadgen_id).cloned();
         if let Some(f) = &fetch
             && f["status"] == status
         {
             return f.clone();
         }
-        assert!(std::time::Instant::now() < deadline, "fetch of {leadgen_id} never became {status}: {fetch:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fetch of {leadgen_id} never became {status}: {fetch:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// The lead a fetched submission produced.
 async fn fetched_lead(gw: &Gateway, fetch: &Value) -> Value {
-    let s = submission(gw, fetch["submission_id"].as_str().unwrap()).await;
+    let s = submission(gw, fetch["submission_id"].as_str().unwrap_or_else(|| panic!("{fetch}"))).await;
     assert_eq!(s["channel"], "meta_graph");
     assert_eq!(s["format"], "meta-lead");
     gw.lead(s["lead_ids"][0].as_str().unwrap()).await
@@ -60,13 +64,16 @@ async fn the_verification_challenge_is_answered_only_with_the_verify_token() {
                 (r.status().as_u16(), r.text().await.unwrap())
             }
         };
-        let ok = get(format!("hub.mode=subscribe&hub.verify_token={META_VERIFY}&hub.challenge=1158201444")).await;
+        let ok =
+            get(format!("hub.mode=subscribe&hub.verify_token={META_VERIFY}&hub.challenge=1158201444")).await;
         assert_eq!(ok, (200, "1158201444".to_string()));
         let wrong = get("hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1".into()).await;
         assert_eq!(wrong.0, 403);
         let no_mode = get(format!("hub.verify_token={META_VERIFY}&hub.challenge=1")).await;
         assert_eq!(no_mode.0, 400);
-        let script = get(format!("hub.mode=subscribe&hub.verify_token={META_VERIFY}&hub.challenge=%3Cscript%3E%20x")).await;
+        let script =
+            get(format!("hub.mode=subscribe&hub.verify_token={META_VERIFY}&hub.challenge=%3Cscript%3E%20x"))
+                .await;
         assert_eq!(script.0, 400, "only a plain token is echoed");
     })
     .await;
@@ -102,7 +109,10 @@ async fn a_signed_notification_is_answered_at_once_and_its_lead_fetched() {
         assert_eq!(f["phone"], "+447700900123");
         assert_eq!(f["city"], "Manchester");
         assert_eq!(f["vendor_lead_id"], "4400000000000005");
-        assert_eq!(f["custom"]["which_service_interests_you?"], serde_json::json!(["Solar panels", "Battery storage"]));
+        assert_eq!(
+            f["custom"]["which_service_interests_you?"],
+            serde_json::json!(["Solar panels", "Battery storage"])
+        );
         assert_eq!(f["consent"]["given"], true);
         assert_eq!(f["custom"]["custom_disclaimer_responses"][0]["checkbox_key"], "marketing_optin");
         let fetched = submission(gw, fetch["submission_id"].as_str().unwrap()).await;
@@ -124,11 +134,14 @@ async fn a_missing_or_bad_signature_is_refused_and_nothing_is_stored() {
         let none = vendors::post(gw, PATH, "application/json", body.clone(), &[]).await;
         assert_eq!(none.status, 401, "{}", none.text);
         let forged = sign(&body, "not-the-app-secret");
-        let bad = vendors::post(gw, PATH, "application/json", body.clone(), &[("x-hub-signature-256", &forged)]).await;
+        let bad =
+            vendors::post(gw, PATH, "application/json", body.clone(), &[("x-hub-signature-256", &forged)])
+                .await;
         assert_eq!(bad.status, 403, "{}", bad.text);
         // A good signature over another body does not cover this one.
         let other = sign(b"{}", META_SECRET);
-        let moved = vendors::post(gw, PATH, "application/json", body, &[("x-hub-signature-256", &other)]).await;
+        let moved =
+            vendors::post(gw, PATH, "application/json", body, &[("x-hub-signature-256", &other)]).await;
         assert_eq!(moved.status, 403);
         assert!(submissions(gw, "acme").await.is_empty());
         let fetches = gw.get_admin("/v1/admin/meta/fetches").await.json();
@@ -198,7 +211,8 @@ async fn a_dead_fetch_is_retried_by_hand() {
         assert_eq!(dead["attempts"], 2);
         assert!(dead["last_error"].as_str().unwrap().contains("code 2"), "{dead}");
         graph.up();
-        let r = gw.post_admin(&format!("/v1/admin/meta/fetches/{}/retry", dead["id"].as_str().unwrap())).await;
+        let r =
+            gw.post_admin(&format!("/v1/admin/meta/fetches/{}/retry", dead["id"].as_str().unwrap())).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let fetch = wait_fetch(gw, "4400000000000005", "fetched").await;
         assert_eq!(fetched_lead(gw, &fetch).await["fields"]["city"], "Manchester");
@@ -209,7 +223,10 @@ async fn a_dead_fetch_is_retried_by_hand() {
 #[tokio::test]
 async fn several_changes_are_several_leads_with_huge_ids_kept_exact() {
     let graph = FakeGraph::start().await;
-    graph.add_lead("44000000000000051234", &String::from_utf8(fixture("meta/lead-work-contact-huge-id.json")).unwrap());
+    graph.add_lead(
+        "44000000000000051234",
+        &String::from_utf8(fixture("meta/lead-work-contact-huge-id.json")).unwrap(),
+    );
     graph.add_lead("4400000000000006", &String::from_utf8(fixture("meta/lead-second.json")).unwrap());
     each_engine(vendors::builder(Some(&graph.base_url())), async |gw| {
         let a = notify(gw, fixture("meta/notification-two-changes-numeric-ids.json")).await;
@@ -232,6 +249,33 @@ async fn several_changes_are_several_leads_with_huge_ids_kept_exact() {
         assert_ne!(l1["id"], l2["id"]);
         let fetched = submission(gw, first["submission_id"].as_str().unwrap()).await;
         assert_eq!(fetched["meta"]["ad_id"], "120000000000008");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replaying_a_notification_schedules_its_fetches_again() {
+    let graph = FakeGraph::start().await;
+    graph.add_lead("4400000000000005", &String::from_utf8(sample("meta/lead.json")).unwrap());
+    each_engine(vendors::builder(Some(&graph.base_url())), async |gw| {
+        let a = notify(gw, sample("meta/leadgen_notification.json")).await;
+        let first = wait_fetch(gw, "4400000000000005", "fetched").await;
+        let lead_id = fetched_lead(gw, &first).await["id"].clone();
+        // As if the fetches had never been recorded (a notification stored by an older build).
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&gw.database_url).await.unwrap();
+        sqlx::query("DELETE FROM meta_fetches").execute(&pool).await.unwrap();
+        pool.close().await;
+
+        let id = a.json()["submission_id"].as_str().unwrap().to_string();
+        let r = gw.post_admin(&format!("/v1/admin/submissions/{id}/replay")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let again = wait_fetch(gw, "4400000000000005", "fetched").await;
+        assert_ne!(again["id"], first["id"]);
+        // The refetched lead is the same lead (its leadgen id is its vendor id): a retry in its history.
+        let lead = gw.lead(lead_id.as_str().unwrap()).await;
+        let retried = lead["events"].as_array().unwrap().iter().find(|e| e["kind"] == "retried").cloned();
+        assert_eq!(retried.expect("a retried event")["detail"]["submission_id"], again["submission_id"]);
     })
     .await;
 }

@@ -50,16 +50,32 @@ pub async fn post(
     let found = locate_key(&raw);
     let (span, presented, is_test) = match found {
         Some(Found { span, key, is_test }) if !key.is_empty() => (span, key, is_test),
-        _ => return Err(ApiError::unauthorized("missing google_key: set the key in the lead form's webhook settings")),
+        _ => {
+            return Err(ApiError::unauthorized(
+                "missing google_key: set the key in the lead form's webhook settings",
+            ));
+        }
     };
     if !settings.key.matches(&presented) {
         tracing::warn!(source = %source.name, peer = %peer, "Google Ads post refused: wrong google_key.");
-        return Err(ApiError::new(StatusCode::FORBIDDEN, crate::api::response::code::FORBIDDEN, "wrong google_key"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            crate::api::response::code::FORBIDDEN,
+            "wrong google_key",
+        ));
     }
 
-    let submission =
-        http_submission(&source.name, Format::GoogleAds, &headers, peer, redact(&raw, span), state.clock.now_ms());
-    let result = crate::intake::submit(&config, &state.writer, submission).await.map_err(|e| ApiError::internal(&e))?;
+    let submission = http_submission(
+        &source.name,
+        Format::GoogleAds,
+        &headers,
+        peer,
+        redact(&raw, span),
+        state.clock.now_ms(),
+    );
+    let result = crate::intake::submit(&config, &state.writer, submission)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(answer(result, is_test))
 }
 

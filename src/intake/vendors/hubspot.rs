@@ -62,12 +62,15 @@ async fn handle(
     let source = source_for(&config, &source_name, "HubSpot", |s| s.vendors.hubspot)?;
     check_source_key(&config, &source.name, &headers, None)?;
     let raw = read_body(body, config.server.max_body_bytes).await?;
-    let mut submission = http_submission(&source.name, Format::Hubspot, &headers, peer, raw.to_vec(), state.clock.now_ms());
+    let mut submission =
+        http_submission(&source.name, Format::Hubspot, &headers, peer, raw.to_vec(), state.clock.now_ms());
     if let Some((portal, form)) = form {
         submission.meta["hubspot_portal_id"] = portal.into();
         submission.meta["hubspot_form_guid"] = form.into();
     }
-    let result = crate::intake::submit(&config, &state.writer, submission).await.map_err(|e| ApiError::internal(&e))?;
+    let result = crate::intake::submit(&config, &state.writer, submission)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(answer(result))
 }
 
@@ -75,7 +78,10 @@ fn answer(result: SubmissionResult) -> Response {
     match result {
         SubmissionResult::Processed { submission_id, results, .. } => {
             let Some(r) = results.first() else {
-                return json_response(StatusCode::OK, &json!({ "inlineMessage": INLINE_MESSAGE, "submission_id": submission_id }));
+                return json_response(
+                    StatusCode::OK,
+                    &json!({ "inlineMessage": INLINE_MESSAGE, "submission_id": submission_id }),
+                );
             };
             let mut body = json!({
                 "outcome": r.outcome,

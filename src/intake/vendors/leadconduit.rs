@@ -58,7 +58,14 @@ pub async fn post(
         Ok(r) => r,
         Err(e) => return error(e.status, &e.message, xml),
     };
-    let submission = http_submission(&source.name, Format::Leadconduit, &headers, peer, raw.to_vec(), state.clock.now_ms());
+    let submission = http_submission(
+        &source.name,
+        Format::Leadconduit,
+        &headers,
+        peer,
+        raw.to_vec(),
+        state.clock.now_ms(),
+    );
     let result = match crate::intake::submit(&config, &state.writer, submission).await {
         Ok(r) => r,
         Err(e) => {
@@ -74,7 +81,9 @@ pub async fn post(
 
 /// XML when the request is XML, or its `Accept` names XML and not JSON.
 fn wants_xml(headers: &HeaderMap) -> bool {
-    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let get = |h: header::HeaderName| {
+        headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase()
+    };
     let accept = get(header::ACCEPT);
     if accept.contains("json") {
         return false;
@@ -95,7 +104,8 @@ fn answer(result: SubmissionResult, price: f64, xml: bool) -> Response {
                     body(StatusCode::OK, "failure", Some("duplicate lead"), Some(&r.lead_id), 0.0, xml)
                 }
                 Outcome::Rejected => {
-                    let reason: Vec<String> = r.reasons.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+                    let reason: Vec<String> =
+                        r.reasons.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
                     body(StatusCode::OK, "failure", Some(&reason.join("; ")), Some(&r.lead_id), 0.0, xml)
                 }
             }
@@ -107,9 +117,11 @@ fn answer(result: SubmissionResult, price: f64, xml: bool) -> Response {
             };
             error(StatusCode::BAD_REQUEST, &reason, xml)
         }
-        SubmissionResult::IdempotencyConflict { .. } => {
-            error(StatusCode::UNPROCESSABLE_ENTITY, "this Idempotency-Key was already used with a different body", xml)
-        }
+        SubmissionResult::IdempotencyConflict { .. } => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this Idempotency-Key was already used with a different body",
+            xml,
+        ),
     }
 }
 
@@ -117,9 +129,17 @@ fn error(status: StatusCode, reason: &str, xml: bool) -> Response {
     body(status, "error", Some(reason), None, 0.0, xml)
 }
 
-fn body(status: StatusCode, outcome: &str, reason: Option<&str>, lead_id: Option<&str>, price: f64, xml: bool) -> Response {
+fn body(
+    status: StatusCode,
+    outcome: &str,
+    reason: Option<&str>,
+    lead_id: Option<&str>,
+    price: f64,
+    xml: bool,
+) -> Response {
     let (text, content_type) = if xml {
-        let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<result><outcome>{outcome}</outcome>");
+        let mut x =
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<result><outcome>{outcome}</outcome>");
         match reason {
             Some(r) => x.push_str(&format!("<reason>{}</reason>", escape(r))),
             None => x.push_str("<reason/>"),

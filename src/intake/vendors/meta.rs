@@ -56,10 +56,14 @@ pub async fn verify(
         return Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "wrong hub.verify_token"));
     }
     let challenge = q.get("hub.challenge").map(String::as_str).unwrap_or_default();
-    if challenge.is_empty() || challenge.len() > CHALLENGE_MAX || !challenge.bytes().all(|b| b.is_ascii_graphic()) {
+    if challenge.is_empty()
+        || challenge.len() > CHALLENGE_MAX
+        || !challenge.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(ApiError::bad_request("hub.challenge must be 1 to 256 visible ASCII characters"));
     }
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge.to_owned()).into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge.to_owned())
+        .into_response())
 }
 
 /// `POST`: a notification.
@@ -81,36 +85,41 @@ pub async fn notify(
     };
     if !signature_ok(meta.app_secret.expose().as_bytes(), &raw, signature) {
         tracing::warn!(source = %source.name, peer = %peer, "Meta notification refused: bad X-Hub-Signature-256.");
-        return Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "X-Hub-Signature-256 does not match the body"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            "X-Hub-Signature-256 does not match the body",
+        ));
     }
 
     let now = state.clock.now_ms();
-    let submission = http_submission(&source.name, Format::MetaNotification, &headers, peer, raw.to_vec(), now);
+    let submission =
+        http_submission(&source.name, Format::MetaNotification, &headers, peer, raw.to_vec(), now);
     let notification_id = submission.id.clone();
-    let result = crate::intake::submit(&config, &state.writer, submission).await.map_err(|e| ApiError::internal(&e))?;
+    let result = crate::intake::submit(&config, &state.writer, submission)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     if !matches!(result, SubmissionResult::Processed { .. }) {
         return Ok(submission_answer(result, Shape::Json));
     }
     // The pipeline parsed it, so this cannot fail; an error here is still only a 400.
-    let changes = parse_notification(&raw, &source.parse).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let rows: Vec<NewMetaFetch> = changes
-        .into_iter()
-        .map(|c| NewMetaFetch {
-            source: source.name.clone(),
-            leadgen_id: c.leadgen_id,
-            page_id: c.page_id,
-            form_id: c.form_id,
-            ad_id: c.ad_id,
-            adgroup_id: c.adgroup_id,
-            notification_id: notification_id.clone(),
-        })
-        .collect();
+    let rows = fetches(&source.name, &notification_id, &raw, &source.parse)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let owner = new_id();
-    let fresh = state.store.meta_enqueue(&rows, &owner, now, now + LEASE_MS).await.map_err(|e| ApiError::internal(&e))?;
+    let fresh = state
+        .store
+        .meta_enqueue(&rows, &owner, now, now + LEASE_MS)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let fetching = fresh.len();
     // The first attempt, at once (the lease keeps the worker off these rows meanwhile).
-    let (config, writer, store, clock, shutdown) =
-        (config.clone(), state.writer.clone(), state.store.clone(), state.clock.clone(), state.shutdown.clone());
+    let (config, writer, store, clock, shutdown) = (
+        config.clone(),
+        state.writer.clone(),
+        state.store.clone(),
+        state.clock.clone(),
+        state.shutdown.clone(),
+    );
     tokio::spawn(async move {
         for fetch in fresh {
             meta_fetch::attempt(&config, &writer, &store, clock.as_ref(), &shutdown, &owner, fetch).await;
@@ -124,6 +133,45 @@ pub async fn notify(
             "leads_to_fetch": fetching,
         }),
     ))
+}
+
+/// The fetches a stored notification asks for.
+fn fetches(
+    source: &str,
+    notification_id: &str,
+    raw: &[u8],
+    cx: &crate::parse::ParseContext,
+) -> Result<Vec<NewMetaFetch>, crate::parse::ParseError> {
+    Ok(parse_notification(raw, cx)?
+        .into_iter()
+        .map(|c| NewMetaFetch {
+            source: source.to_owned(),
+            leadgen_id: c.leadgen_id,
+            page_id: c.page_id,
+            form_id: c.form_id,
+            ad_id: c.ad_id,
+            adgroup_id: c.adgroup_id,
+            notification_id: notification_id.to_owned(),
+        })
+        .collect())
+}
+
+/// After a stored notification was replayed (say, once a parser fix let it through):
+/// records its fetches, due at once for the fetcher. Leads already known are left alone.
+pub async fn schedule_replayed(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    submission: &crate::submission::StoredSubmission,
+    now: i64,
+) -> Result<usize, crate::store::StoreError> {
+    let Some(source) = config.source(&submission.source) else {
+        return Ok(0);
+    };
+    let Ok(rows) = fetches(&source.name, &submission.id, &submission.body, &source.parse) else {
+        return Ok(0);
+    };
+    // Leased to nobody, with a lease already over: the fetcher takes them on its next look.
+    Ok(store.meta_enqueue(&rows, "replay", now, 0).await?.len())
 }
 
 /// `sha256=<hex>` of HMAC-SHA256(`secret`, `body`), compared in constant time.

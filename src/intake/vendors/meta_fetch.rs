@@ -141,27 +141,41 @@ pub async fn attempt(
             let next = policy.next_delay(made, f.retry_after, random_unit());
             let retry_at = next.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
             match retry_at {
-                Some(_) => tracing::warn!(source = %fetch.source, leadgen_id = %fetch.leadgen_id, attempt = made, error.message = %f.message, "Meta lead fetch failed; will retry."),
-                None => tracing::error!(source = %fetch.source, leadgen_id = %fetch.leadgen_id, attempt = made, error.message = %f.message, "Meta lead fetch failed for the last time; re-queue it once the cause is fixed."),
+                Some(_) => {
+                    tracing::warn!(source = %fetch.source, leadgen_id = %fetch.leadgen_id, attempt = made, error.message = %f.message, "Meta lead fetch failed; will retry.")
+                }
+                None => {
+                    tracing::error!(source = %fetch.source, leadgen_id = %fetch.leadgen_id, attempt = made, error.message = %f.message, "Meta lead fetch failed for the last time; re-queue it once the cause is fixed.")
+                }
             }
             store.meta_failed(&fetch.id, owner, &f.message, retry_at, now).await
         }
     };
     match recorded {
         Ok(true) => {}
-        Ok(false) => tracing::warn!(leadgen_id = %fetch.leadgen_id, "Meta fetch lease lost before its result was recorded."),
-        Err(e) => tracing::warn!(leadgen_id = %fetch.leadgen_id, error.message = %e, "Cannot record a Meta fetch result; it will be retried."),
+        Ok(false) => {
+            tracing::warn!(leadgen_id = %fetch.leadgen_id, "Meta fetch lease lost before its result was recorded.")
+        }
+        Err(e) => {
+            tracing::warn!(leadgen_id = %fetch.leadgen_id, error.message = %e, "Cannot record a Meta fetch result; it will be retried.")
+        }
     }
 }
 
 /// `GET {graph_url}/{leadgen_id}`: the body and its content type, or why not.
-async fn get_lead(meta: &Meta, fetch: &MetaFetch, limit: usize) -> Result<(Option<String>, Vec<u8>), Failure> {
+async fn get_lead(
+    meta: &Meta,
+    fetch: &MetaFetch,
+    limit: usize,
+) -> Result<(Option<String>, Vec<u8>), Failure> {
     let fail = |message: String| Failure { message, retry_after: None };
     let token = meta
         .token_for(fetch.page_id.as_deref())
         .ok_or_else(|| fail(format!("no page token for page {}", fetch.page_id.as_deref().unwrap_or("?"))))?;
     let mut url = meta.graph_url.clone();
-    url.path_segments_mut().map_err(|()| fail("the Graph URL cannot take a path".into()))?.push(&fetch.leadgen_id);
+    url.path_segments_mut()
+        .map_err(|()| fail("the Graph URL cannot take a path".into()))?
+        .push(&fetch.leadgen_id);
     url.query_pairs_mut()
         .append_pair("fields", &meta.fields)
         .append_pair("access_token", token.expose())
@@ -180,14 +194,15 @@ async fn get_lead(meta: &Meta, fetch: &MetaFetch, limit: usize) -> Result<(Optio
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let content_type =
-        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| fail(format!("reading the Graph API answer failed: {}", error_chain(&e.without_url()))))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        fail(format!("reading the Graph API answer failed: {}", error_chain(&e.without_url())))
+    })? {
         if body.len() + chunk.len() > limit {
             return Err(fail(format!("the Graph API answer is larger than {limit} bytes")));
         }
@@ -267,7 +282,9 @@ async fn submit(
             }
             Ok(result.submission_id().to_owned())
         }
-        Err(e) => Err(Failure { message: format!("storing the fetched lead failed: {e}"), retry_after: None }),
+        Err(e) => {
+            Err(Failure { message: format!("storing the fetched lead failed: {e}"), retry_after: None })
+        }
     }
 }
 

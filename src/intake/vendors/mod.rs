@@ -41,7 +41,8 @@ use crate::submission::{Submission, channel, new_id};
 
 /// The vendor routes (merged into the API router, which adds the body limit and layers).
 pub fn routes() -> Router<AppState> {
-    const HUBSPOT_FORM: &str = "/v1/sources/{source}/hubspot/submissions/v3/integration/submit/{portal}/{form}";
+    const HUBSPOT_FORM: &str =
+        "/v1/sources/{source}/hubspot/submissions/v3/integration/submit/{portal}/{form}";
     const HUBSPOT_SECURE: &str =
         "/v1/sources/{source}/hubspot/submissions/v3/integration/secure/submit/{portal}/{form}";
     Router::new()
@@ -69,7 +70,11 @@ pub(crate) fn source_for(
         .filter(|s| has(s))
         .ok_or_else(|| ApiError::not_found(&format!("{endpoint} endpoint for this source")))?;
     if !source.enabled {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, format!("source {name} is disabled")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            format!("source {name} is disabled"),
+        ));
     }
     Ok(source.clone())
 }
@@ -115,12 +120,17 @@ pub(crate) fn check_source_key(
     headers: &HeaderMap,
     url_key: Option<&str>,
 ) -> Result<(), ApiError> {
-    let presented = presented_key(headers).map(str::to_owned).or_else(|| basic_key(headers)).or(url_key.map(str::to_owned));
+    let presented = presented_key(headers)
+        .map(str::to_owned)
+        .or_else(|| basic_key(headers))
+        .or(url_key.map(str::to_owned));
     match presented.as_deref().map(|k| config.keys.authenticate(k)) {
         None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
         Some(None) => Err(ApiError::unauthorized("unknown API key")),
         Some(Some(Principal::Source(owner))) if owner == name => Ok(()),
-        Some(Some(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "this key may not post to this source")),
+        Some(Some(_)) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "this key may not post to this source"))
+        }
     }
 }
 

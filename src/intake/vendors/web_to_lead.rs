@@ -46,15 +46,22 @@ pub async fn post(
     if let Some(expected) = &settings.oid
         && control(&raw, "oid").as_deref() != Some(expected.as_str())
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, "the post's oid is not this source's organization id"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            "the post's oid is not this source's organization id",
+        ));
     }
     let debug = control(&raw, "debug").is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
     let target = (settings.answer == WebToLeadAnswer::Redirect && !debug)
         .then(|| return_to(settings, control(&raw, "retURL").as_deref()))
         .flatten();
 
-    let submission = http_submission(&source.name, Format::WebToLead, &headers, peer, raw.to_vec(), state.clock.now_ms());
-    let result = crate::intake::submit(&config, &state.writer, submission).await.map_err(|e| ApiError::internal(&e))?;
+    let submission =
+        http_submission(&source.name, Format::WebToLead, &headers, peer, raw.to_vec(), state.clock.now_ms());
+    let result = crate::intake::submit(&config, &state.writer, submission)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     match target.and_then(|t| HeaderValue::from_str(t.as_str()).ok()) {
         Some(location) => Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()),
         None => Ok(submission_answer(result, Shape::Json)),
@@ -67,7 +74,8 @@ fn return_to(settings: &WebToLead, ret_url: Option<&str>) -> Option<reqwest::Url
     let from_post = ret_url.and_then(|u| reqwest::Url::parse(u).ok()).filter(|u| {
         matches!(u.scheme(), "http" | "https")
             && (settings.return_hosts.is_empty()
-                || u.host_str().is_some_and(|h| settings.return_hosts.iter().any(|a| a.eq_ignore_ascii_case(h))))
+                || u.host_str()
+                    .is_some_and(|h| settings.return_hosts.iter().any(|a| a.eq_ignore_ascii_case(h))))
     });
     from_post.or_else(|| settings.return_url.clone())
 }
@@ -89,11 +97,20 @@ mod tests {
     #[test]
     fn ret_url_must_be_http_on_an_allowed_host() {
         let any = settings(&[], None);
-        assert_eq!(return_to(&any, Some("https://a.example/thanks")).unwrap().as_str(), "https://a.example/thanks");
+        assert_eq!(
+            return_to(&any, Some("https://a.example/thanks")).unwrap().as_str(),
+            "https://a.example/thanks"
+        );
         assert!(return_to(&any, Some("javascript:alert(1)")).is_none());
         assert!(return_to(&any, Some("/relative")).is_none());
         let only = settings(&["shop.example"], Some("https://shop.example/default"));
-        assert_eq!(return_to(&only, Some("https://evil.example/x")).unwrap().as_str(), "https://shop.example/default");
-        assert_eq!(return_to(&only, Some("https://SHOP.example/ok")).unwrap().as_str(), "https://shop.example/ok");
+        assert_eq!(
+            return_to(&only, Some("https://evil.example/x")).unwrap().as_str(),
+            "https://shop.example/default"
+        );
+        assert_eq!(
+            return_to(&only, Some("https://SHOP.example/ok")).unwrap().as_str(),
+            "https://shop.example/ok"
+        );
     }
 }

@@ -70,15 +70,21 @@ pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
 fn record(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Record, ParseError> {
     let mut out = Record::new();
     let lead_id = match obj.get("lead_id") {
-        None | Some(Value::Null) => return Err(field_error("lead_id", "missing; Google sends one with every lead")),
-        Some(v) => id_text(v).ok_or_else(|| field_error("lead_id", format!("is {}, expected an id", kind(v))))?,
+        None | Some(Value::Null) => {
+            return Err(field_error("lead_id", "missing; Google sends one with every lead"));
+        }
+        Some(v) => {
+            id_text(v).ok_or_else(|| field_error("lead_id", format!("is {}, expected an id", kind(v))))?
+        }
     };
     out.push(("vendor_lead_id".into(), Value::String(lead_id)));
 
     let columns = match obj.get("user_column_data") {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => return Err(field_error("user_column_data", "missing")),
-        Some(other) => return Err(field_error("user_column_data", format!("is {}, expected an array", kind(other)))),
+        Some(other) => {
+            return Err(field_error("user_column_data", format!("is {}, expected an array", kind(other))));
+        }
     };
     if columns.len() > cx.max_records.max(1000) {
         return Err(field_error("user_column_data", format!("has {} answers; too many", columns.len())));
@@ -92,7 +98,9 @@ fn record(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Record, ParseEr
         let column_id = match c.get("column_id") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),
             None | Some(Value::Null) => return Err(field_error(&at(".column_id"), "missing")),
-            Some(other) => return Err(field_error(&at(".column_id"), format!("is {}, expected a string", kind(other)))),
+            Some(other) => {
+                return Err(field_error(&at(".column_id"), format!("is {}, expected a string", kind(other))));
+            }
         };
         let value = match c.get("string_value") {
             None | Some(Value::Null) => continue,
@@ -104,7 +112,8 @@ fn record(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Record, ParseEr
             ("WORK_EMAIL", _) if !has_email => "email".to_owned(),
             (_, Some(target)) => target.to_owned(),
             (_, None) => {
-                let label = c.get("column_name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+                let label =
+                    c.get("column_name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
                 custom(label.unwrap_or(column_id))
             }
         };
@@ -117,7 +126,12 @@ fn record(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Record, ParseEr
             "is_test" => match flag(value) {
                 Some(true) => out.push((TEST_LEAD.into(), Value::Bool(true))),
                 Some(false) => {}
-                None => return Err(field_error("is_test", format!("is {}, expected true or false", kind(value)))),
+                None => {
+                    return Err(field_error(
+                        "is_test",
+                        format!("is {}, expected true or false", kind(value)),
+                    ));
+                }
             },
             // Google's ids are int64 in its schema: kept as exact text.
             k if k.ends_with("_id") => match id_text(value) {
@@ -186,8 +200,14 @@ mod tests {
             (br#"{"user_column_data": []}"#, "lead_id: missing"),
             (br#"{"lead_id": "x"}"#, "user_column_data: missing"),
             (br#"{"lead_id": "x", "user_column_data": {}}"#, "user_column_data: is an object"),
-            (br#"{"lead_id": "x", "user_column_data": [{"string_value": "a"}]}"#, "user_column_data[0].column_id: missing"),
-            (br#"{"lead_id": "x", "user_column_data": [{"column_id": "A", "string_value": []}]}"#, "user_column_data[0].string_value"),
+            (
+                br#"{"lead_id": "x", "user_column_data": [{"string_value": "a"}]}"#,
+                "user_column_data[0].column_id: missing",
+            ),
+            (
+                br#"{"lead_id": "x", "user_column_data": [{"column_id": "A", "string_value": []}]}"#,
+                "user_column_data[0].string_value",
+            ),
             (br#"{"lead_id": "x", "user_column_data": [], "is_test": "perhaps"}"#, "is_test"),
             (b"[1]", "expected a JSON object"),
         ];

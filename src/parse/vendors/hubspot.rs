@@ -43,7 +43,10 @@ const TOLERANCE: Tolerance = Tolerance::HAND_MADE;
 pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     let doc = lenient_json::parse(raw, TOLERANCE, cx.max_depth)?;
     let Value::Object(obj) = &doc.value else {
-        return Err(ParseError::new(format!("the HubSpot submission is {}, expected a JSON object", kind(&doc.value))));
+        return Err(ParseError::new(format!(
+            "the HubSpot submission is {}, expected a JSON object",
+            kind(&doc.value)
+        )));
     };
     Ok(ParseOutput { records: vec![record(obj, cx)?], batch: false })
 }
@@ -79,7 +82,8 @@ fn record(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Record, ParseEr
                 Value::Array(texts.into_iter().map(Value::String).collect())
             }
             Some(v) => {
-                let text = scalar_text(v).ok_or_else(|| field_error(&at, format!("is {}, expected a string", kind(v))))?;
+                let text = scalar_text(v)
+                    .ok_or_else(|| field_error(&at, format!("is {}, expected a string", kind(v))))?;
                 if let Some(date) = date_value(name, v, &text, cx, &at)? {
                     Value::String(date)
                 } else if builtin.resolve(name).is_none() && is_multi_select(&text) {
@@ -135,7 +139,13 @@ fn named_as_date(name: &str) -> bool {
 }
 
 /// The date text for a date property, `None` when `name` is not one.
-fn date_value(name: &str, v: &Value, text: &str, cx: &ParseContext, at: &str) -> Result<Option<String>, ParseError> {
+fn date_value(
+    name: &str,
+    v: &Value,
+    text: &str,
+    cx: &ParseContext,
+    at: &str,
+) -> Result<Option<String>, ParseError> {
     let configured = cx.vendors.hubspot_date_fields.iter().any(|f| f.eq_ignore_ascii_case(name));
     if !configured && !named_as_date(name) {
         return Ok(None);
@@ -180,13 +190,21 @@ fn consent(value: &Value, submitted_at: Option<&str>, out: &mut Record) -> Resul
     let opts = match value {
         Value::Null => return Ok(()),
         Value::Object(o) => o,
-        other => return Err(field_error("legalConsentOptions", format!("is {}, expected an object", kind(other)))),
+        other => {
+            return Err(field_error(
+                "legalConsentOptions",
+                format!("is {}, expected an object", kind(other)),
+            ));
+        }
     };
     let mut given = None;
     let mut text = None;
     if let Some(c) = opts.get("consent") {
         let Value::Object(c) = c else {
-            return Err(field_error("legalConsentOptions.consent", format!("is {}, expected an object", kind(c))));
+            return Err(field_error(
+                "legalConsentOptions.consent",
+                format!("is {}, expected an object", kind(c)),
+            ));
         };
         if let Some(v) = c.get("consentToProcess") {
             given = Some(flag(v).ok_or_else(|| {
@@ -271,7 +289,10 @@ mod tests {
             (br#"{"fields": [{"name": "a", "value": {"x": 1}}]}"#, "fields[0].value (a)"),
             (br#"{"fields": [{"name": "move_in", "value": "next week"}]}"#, "epoch milliseconds"),
             (br#"{"fields": [], "submittedAt": "yesterday"}"#, "submittedAt"),
-            (br#"{"fields": [], "legalConsentOptions": {"consent": {"consentToProcess": "perhaps"}}}"#, "consentToProcess"),
+            (
+                br#"{"fields": [], "legalConsentOptions": {"consent": {"consentToProcess": "perhaps"}}}"#,
+                "consentToProcess",
+            ),
         ] {
             let e = parse(body, &cx).unwrap_err();
             assert!(e.message.contains(what), "{}", e.message);

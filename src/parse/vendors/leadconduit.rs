@@ -111,7 +111,8 @@ mod tests {
     #[test]
     fn form_json_and_xml_posts_use_leadconduit_names() {
         let cx = ParseContext::default();
-        let form = b"First_Name=Lee&PHONE_1=5125550117&phone_3=1&Address_1=1+Main&company.name=Acme&reference=R-9\
+        let form =
+            b"First_Name=Lee&PHONE_1=5125550117&phone_3=1&Address_1=1+Main&company.name=Acme&reference=R-9\
 &trustedform_cert_url=https%3A%2F%2Fcert.trustedform.com%2Fabc&universal_leadid=LID-1&mortgage.amount=3";
         let r = &parse(form, &cx).unwrap().records[0];
         assert_eq!(
@@ -128,7 +129,8 @@ mod tests {
                 "mortgage.amount"
             ]
         );
-        let json = b"{\"email\": \"a@example.com\", \"company\": {\"name\": \"Acme\"}, \"phone_1\": 5125550117,}";
+        let json =
+            b"{\"email\": \"a@example.com\", \"company\": {\"name\": \"Acme\"}, \"phone_1\": 5125550117,}";
         let r = &parse(json, &cx).unwrap().records[0];
         assert_eq!(names(r), ["email", "company", "phone"]);
         assert_eq!(r[2].1, json!(5_125_550_117u64));

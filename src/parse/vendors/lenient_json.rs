@@ -113,7 +113,8 @@ impl Reader<'_> {
             Some(b'/') => Err(self.error_at("comments are not allowed in JSON", self.pos)),
             Some(b'}' | b']') => Err(self.error_at("expected a value, found a closing bracket", self.pos)),
             Some(b',') => Err(self.error_at("expected a value, found a comma", self.pos)),
-            Some(_) => Err(self.error_at("expected a value (string, number, object, array, true, false or null)", self.pos)),
+            Some(_) => Err(self
+                .error_at("expected a value (string, number, object, array, true, false or null)", self.pos)),
             None => Err(self.error_at("the document ends in the middle of a value", self.pos)),
         }
     }
@@ -147,7 +148,9 @@ impl Reader<'_> {
                     }
                     return Err(self.error_at("trailing comma before `}`", key_at));
                 }
-                Some(b'\'') => return Err(self.error_at("keys must use double quotes, not single quotes", key_at)),
+                Some(b'\'') => {
+                    return Err(self.error_at("keys must use double quotes, not single quotes", key_at));
+                }
                 None => return Err(self.error_at("the document ends inside an object", key_at)),
                 Some(_) => return Err(self.error_at("expected a key in double quotes", key_at)),
             }
@@ -342,7 +345,8 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self, at: usize) -> Result<u32, ParseError> {
-        let digits = self.raw.get(self.pos..self.pos + 4).ok_or_else(|| self.error_at("incomplete \\u escape", at))?;
+        let digits =
+            self.raw.get(self.pos..self.pos + 4).ok_or_else(|| self.error_at("incomplete \\u escape", at))?;
         let text = std::str::from_utf8(digits).map_err(|_| self.error_at("invalid \\u escape", at))?;
         let v = u32::from_str_radix(text, 16).map_err(|_| self.error_at("invalid \\u escape", at))?;
         self.pos += 4;
@@ -393,8 +397,10 @@ mod tests {
 
     #[test]
     fn huge_integers_keep_every_digit() {
-        let v = strict(r#"{"id": 9007199254740993, "big": 123456789012345678901234567890, "neg": -9223372036854775808}"#)
-            .unwrap();
+        let v = strict(
+            r#"{"id": 9007199254740993, "big": 123456789012345678901234567890, "neg": -9223372036854775808}"#,
+        )
+        .unwrap();
         assert_eq!(v["id"].as_u64(), Some(9_007_199_254_740_993));
         assert_eq!(v["big"], json!("123456789012345678901234567890"));
         assert_eq!(v["neg"].as_i64(), Some(i64::MIN));

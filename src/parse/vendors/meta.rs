@@ -39,7 +39,10 @@ pub struct LeadgenChange {
 pub fn parse_notification(raw: &[u8], cx: &ParseContext) -> Result<Vec<LeadgenChange>, ParseError> {
     let doc = lenient_json::parse(raw, Tolerance::STRICT, cx.max_depth)?;
     let Value::Object(obj) = &doc.value else {
-        return Err(ParseError::new(format!("the notification is {}, expected a JSON object", kind(&doc.value))));
+        return Err(ParseError::new(format!(
+            "the notification is {}, expected a JSON object",
+            kind(&doc.value)
+        )));
     };
     let entries = match obj.get("entry") {
         Some(Value::Array(e)) => e,
@@ -49,13 +52,19 @@ pub fn parse_notification(raw: &[u8], cx: &ParseContext) -> Result<Vec<LeadgenCh
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let Value::Object(entry) = entry else {
-            return Err(field_error(&format!("entry[{i}]"), format!("is {}, expected an object", kind(entry))));
+            return Err(field_error(
+                &format!("entry[{i}]"),
+                format!("is {}, expected an object", kind(entry)),
+            ));
         };
         let changes = match entry.get("changes") {
             None | Some(Value::Null) => continue,
             Some(Value::Array(c)) => c,
             Some(other) => {
-                return Err(field_error(&format!("entry[{i}].changes"), format!("is {}, expected an array", kind(other))));
+                return Err(field_error(
+                    &format!("entry[{i}].changes"),
+                    format!("is {}, expected an array", kind(other)),
+                ));
             }
         };
         for (j, change) in changes.iter().enumerate() {
@@ -82,7 +91,10 @@ pub fn parse_notification(raw: &[u8], cx: &ParseContext) -> Result<Vec<LeadgenCh
                 adgroup_id: id("adgroup_id"),
             });
             if out.len() > cx.max_records {
-                return Err(ParseError::new(format!("the notification announces more than {} leads", cx.max_records)));
+                return Err(ParseError::new(format!(
+                    "the notification announces more than {} leads",
+                    cx.max_records
+                )));
             }
         }
     }
@@ -114,7 +126,10 @@ fn canonical(name: &str) -> Option<&'static str> {
 pub fn parse_lead(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     let doc = lenient_json::parse(raw, Tolerance::STRICT, cx.max_depth)?;
     let Value::Object(obj) = &doc.value else {
-        return Err(ParseError::new(format!("the Meta lead is {}, expected a JSON object", kind(&doc.value))));
+        return Err(ParseError::new(format!(
+            "the Meta lead is {}, expected a JSON object",
+            kind(&doc.value)
+        )));
     };
     Ok(ParseOutput { records: vec![lead_record(obj)?], batch: false })
 }
@@ -127,7 +142,9 @@ fn lead_record(obj: &Map<String, Value>) -> Result<Record, ParseError> {
     let answers = match obj.get("field_data") {
         Some(Value::Array(a)) => a,
         None => return Err(field_error("field_data", "missing")),
-        Some(other) => return Err(field_error("field_data", format!("is {}, expected an array", kind(other)))),
+        Some(other) => {
+            return Err(field_error("field_data", format!("is {}, expected an array", kind(other))));
+        }
     };
     let has_email = answers.iter().any(|a| a.get("name").and_then(Value::as_str) == Some("email"));
     for (i, answer) in answers.iter().enumerate() {
@@ -171,7 +188,9 @@ fn lead_record(obj: &Map<String, Value>) -> Result<Record, ParseError> {
         match key.as_str() {
             "id" | "field_data" => {}
             "custom_disclaimer_responses" => consent(value, &mut out)?,
-            k if k.ends_with("_id") => out.push((custom(k), id_text(value).map_or_else(|| value.clone(), Value::String))),
+            k if k.ends_with("_id") => {
+                out.push((custom(k), id_text(value).map_or_else(|| value.clone(), Value::String)))
+            }
             k => out.push((custom(k), value.clone())),
         }
     }
@@ -184,7 +203,10 @@ fn consent(value: &Value, out: &mut Record) -> Result<(), ParseError> {
         Value::Null => return Ok(()),
         Value::Array(items) => items,
         other => {
-            return Err(field_error("custom_disclaimer_responses", format!("is {}, expected an array", kind(other))));
+            return Err(field_error(
+                "custom_disclaimer_responses",
+                format!("is {}, expected an array", kind(other)),
+            ));
         }
     };
     if items.is_empty() {
@@ -193,7 +215,10 @@ fn consent(value: &Value, out: &mut Record) -> Result<(), ParseError> {
     let mut all_checked = true;
     for (i, item) in items.iter().enumerate() {
         let checked = item.get("is_checked").and_then(flag).ok_or_else(|| {
-            field_error(&format!("custom_disclaimer_responses[{i}].is_checked"), "missing or not a yes/no value")
+            field_error(
+                &format!("custom_disclaimer_responses[{i}].is_checked"),
+                "missing or not a yes/no value",
+            )
         })?;
         all_checked &= checked;
     }
@@ -220,10 +245,15 @@ mod tests {
         assert_eq!(ids, ["L1", "44000000000000051234", "L3"]);
         assert_eq!(changes[0].page_id.as_deref(), Some("P1"));
         assert_eq!(changes[2].page_id.as_deref(), Some("P9"));
-        let e = parse_notification(br#"{"entry":[{"changes":[{"field":"leadgen","value":{}}]}]}"#, &ParseContext::default())
-            .unwrap_err();
+        let e = parse_notification(
+            br#"{"entry":[{"changes":[{"field":"leadgen","value":{}}]}]}"#,
+            &ParseContext::default(),
+        )
+        .unwrap_err();
         assert!(e.message.starts_with("entry[0].changes[0].value.leadgen_id"), "{}", e.message);
-        assert!(parse_notification(b"{\"entry\": [],}", &ParseContext::default()).unwrap_err().line.is_some());
+        assert!(
+            parse_notification(b"{\"entry\": [],}", &ParseContext::default()).unwrap_err().line.is_some()
+        );
     }
 
     #[test]
@@ -248,7 +278,10 @@ mod tests {
             (&br#"{"field_data": []}"#[..], "id: missing"),
             (br#"{"id": "1"}"#, "field_data: missing"),
             (br#"{"id": "1", "field_data": [{"values": ["x"]}]}"#, "field_data[0].name"),
-            (br#"{"id": "1", "field_data": [], "custom_disclaimer_responses": [{"is_checked": "x"}]}"#, "is_checked"),
+            (
+                br#"{"id": "1", "field_data": [], "custom_disclaimer_responses": [{"is_checked": "x"}]}"#,
+                "is_checked",
+            ),
         ] {
             let e = parse_lead(body, &cx).unwrap_err();
             assert!(e.message.contains(what), "{}", e.message);

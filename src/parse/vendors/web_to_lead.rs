@@ -31,8 +31,17 @@ use crate::lead::normalize::Target;
 use crate::parse::{ParseContext, ParseError, ParseOutput, Record, strip_bom};
 
 /// Form fields that steer Salesforce rather than describe the lead.
-pub const CONTROLS: &[&str] =
-    &["oid", "orgid", "returl", "debug", "debugemail", "encoding", "captcha_settings", "g-recaptcha-response", "submit"];
+pub const CONTROLS: &[&str] = &[
+    "oid",
+    "orgid",
+    "returl",
+    "debug",
+    "debugemail",
+    "encoding",
+    "captcha_settings",
+    "g-recaptcha-response",
+    "submit",
+];
 
 /// Standard Web-to-Lead name (lower-cased) → record name.
 fn standard(lower: &str) -> Option<String> {
@@ -137,7 +146,9 @@ pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
         })
         .collect();
     if record.is_empty() {
-        return Err(ParseError::new("the Web-to-Lead post has no lead fields (only form controls or empty values)"));
+        return Err(ParseError::new(
+            "the Web-to-Lead post has no lead fields (only form controls or empty values)",
+        ));
     }
     Ok(ParseOutput { records: vec![record], batch: false })
 }
@@ -160,8 +171,11 @@ pub fn control(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| String::from_utf8_lossy(&v).trim().to_owned())
 }
 
+/// A form pair's name and value, percent-decoded but not yet text.
+pub(crate) type RawPair = (Vec<u8>, Vec<u8>);
+
 /// `a=1&b=2` → raw (name, value) bytes, `+` and `%XX` decoded.
-pub(crate) fn decode_pairs(body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ParseError> {
+pub(crate) fn decode_pairs(body: &[u8]) -> Result<Vec<RawPair>, ParseError> {
     let mut out = Vec::new();
     for (i, pair) in body.split(|&b| b == b'&').enumerate() {
         let pair = pair.trim_ascii();
@@ -226,7 +240,8 @@ mod tests {
 
     #[test]
     fn standard_names_custom_ids_and_controls() {
-        let body = b"oid=00D000000000001&retURL=https%3A%2F%2Fexample.com%2Fthanks&first_name=Ana&last_name=Silva\
+        let body =
+            b"oid=00D000000000001&retURL=https%3A%2F%2Fexample.com%2Fthanks&first_name=Ana&last_name=Silva\
 &email=ana%40example.com&company=Acme&URL=https%3A%2F%2Facme.example&00N5f00000Fxyz1=20k&00N5f00000Fxyz2=a\
 &00N5f00000Fxyz2=b&00N5f00000FXYZ1=other&zip=94107&description=Call+me&lead_source=Web&utm_source=g&debug=1";
         let mut cx = ParseContext::default();
@@ -259,7 +274,8 @@ mod tests {
         let body = b"last_name=Mu%F1oz&company=X";
         let e = parse(body, &ParseContext::default()).unwrap_err();
         assert!(e.message.contains("field `last_name` is not UTF-8"), "{}", e.message);
-        let r = &parse(b"encoding=ISO-8859-1&last_name=Mu%F1oz", &ParseContext::default()).unwrap().records[0];
+        let r =
+            &parse(b"encoding=ISO-8859-1&last_name=Mu%F1oz", &ParseContext::default()).unwrap().records[0];
         assert_eq!(r[0].1, json!("Muñoz"));
     }
 

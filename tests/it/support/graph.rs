@@ -83,7 +83,11 @@ impl FakeGraph {
             if got.len() >= n {
                 return got;
             }
-            assert!(std::time::Instant::now() < deadline, "the fake Graph API got {} of {n} requests", got.len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fake Graph API got {} of {n} requests",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -98,7 +102,8 @@ async fn handle(
     i.requests.push(GraphRequest { version, id: id.clone(), query });
     if let Some(status) = i.script.pop_front().or(i.down) {
         let body = r#"{"error":{"message":"(#2) Service temporarily unavailable","type":"OAuthException","code":2}}"#;
-        return (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body).into_response();
+        return (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body)
+            .into_response();
     }
     match i.leads.get(&id) {
         Some(json) => (StatusCode::OK, [("content-type", "application/json")], json.clone()).into_response(),

@@ -41,7 +41,13 @@ pub fn builder(graph_url: Option<&str>) -> GatewayBuilder {
 }
 
 /// POSTs `body` to `path` with `headers`, never following redirects.
-pub async fn post(gw: &Gateway, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+pub async fn post(
+    gw: &Gateway,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Answer {
     post_location(gw, path, content_type, body, headers).await.0
 }
 
@@ -53,7 +59,8 @@ pub async fn post_location(
     body: Vec<u8>,
     headers: &[(&str, &str)],
 ) -> (Answer, Option<String>) {
-    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut req = client.post(gw.url(path)).body(body);
     if !content_type.is_empty() {
         req = req.header("content-type", content_type);
