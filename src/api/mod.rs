@@ -64,7 +64,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error").into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // Spans carry the path, never the query: vendor endpoints may carry a secret there
+        // (a Meta verify token, a LeadConduit key in the URL).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),

@@ -82,3 +82,31 @@ fn a_broken_vendor_file_fails_with_its_position_or_field() {
     assert!(!ok);
     assert!(err.contains("fields: is an object"), "{err}");
 }
+
+#[test]
+fn check_names_the_vendor_settings_that_are_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sources")).unwrap();
+    std::fs::write(dir.path().join("leadgate.toml"), "").unwrap();
+    std::fs::write(
+        dir.path().join("sources/a.toml"),
+        "[google_ads]\nkey = \"typed-in-clear\"\n\
+         [meta]\napp_secret = \"in-the-file\"\nverify_token = \"${LG_CHECK_VERIFY:-long-enough-token}\"\n\
+         [web_to_lead.fields]\n\"zip\" = \"postal_code\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("sources/b.toml"), "[leadconduit]\nanswer = \"xml\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args(["check", "--config"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    let has = |needle: &str| stdout.lines().any(|l| l.contains(needle));
+    assert!(has("sources/a.toml: google_ads.key: API keys must be written as `sha256:<hex>`"), "{stdout}");
+    assert!(has("sources/a.toml: meta.app_secret: must be an ${ENV} reference"), "{stdout}");
+    assert!(has("sources/a.toml: meta: needs page_token"), "{stdout}");
+    assert!(has("sources/a.toml: web_to_lead.fields.\"zip\": not a Salesforce custom field id"), "{stdout}");
+    assert!(has("sources/b.toml:2:10: unknown variant `xml`"), "{stdout}");
+}

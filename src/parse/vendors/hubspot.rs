@@ -25,6 +25,9 @@
 //!   `value`) is the flag, its `text` the consent text, `submittedAt` its timestamp; the
 //!   communications and legitimate-interest objects are kept verbatim under `custom`.
 //!
+//! `skipValidation` steers HubSpot, not leadgate (validation is the source's rules): it is
+//! left in the raw body only.
+//!
 //! Tolerated: raw line breaks in strings and trailing commas, numbers and booleans as
 //! values, `null` values (skipped), unknown top-level members (kept under `custom`).
 //! Refused: no `fields` array, a field without a `name`, an object as a value, a
