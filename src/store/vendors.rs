@@ -140,12 +140,26 @@ impl Store {
         rows.iter().map(leased).collect()
     }
 
-    /// When the next pending fetch is due, if any.
+    /// When the next pending fetch can be leased (a leased one: when its lease ends), if any.
     pub async fn meta_next_due(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(next_attempt_at) FROM meta_fetches WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at \
+             THEN lease_until ELSE next_attempt_at END) FROM meta_fetches WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    /// Gives a lease back without recording an attempt (an attempt abandoned at shutdown):
+    /// the fetch is due again at once, for whichever instance looks first.
+    pub async fn meta_release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE meta_fetches SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The lead was fetched and committed as `submission_id`. False when the lease was lost.

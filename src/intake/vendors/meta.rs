@@ -121,9 +121,10 @@ pub async fn notify(
         state.shutdown.clone(),
     );
     tokio::spawn(async move {
-        for fetch in fresh {
-            meta_fetch::attempt(&config, &writer, &store, clock.as_ref(), &shutdown, &owner, fetch).await;
-        }
+        let attempts = fresh.into_iter().map(|fetch| {
+            meta_fetch::attempt(&config, &writer, &store, clock.as_ref(), &shutdown, &owner, fetch)
+        });
+        futures_util::future::join_all(attempts).await;
     });
     Ok(json_response(
         StatusCode::OK,

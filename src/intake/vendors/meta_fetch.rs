@@ -120,8 +120,13 @@ pub async fn attempt(
         Some(meta) => {
             let fetched = tokio::select! {
                 r = get_lead(meta, &fetch, config.server.max_body_bytes) => r,
-                // Abandoned at shutdown: the lease runs out and the fetch is retried.
-                () = shutdown.cancelled() => return,
+                // Abandoned at shutdown: the lease is given back and the fetch retried.
+                () = shutdown.cancelled() => {
+                    if let Err(e) = store.meta_release(&fetch.id, owner).await {
+                        tracing::warn!(leadgen_id = %fetch.leadgen_id, error.message = %e, "Cannot release a Meta fetch lease; it will be retried when the lease ends.");
+                    }
+                    return;
+                }
             };
             match fetched {
                 Ok((content_type, body)) => submit(config, writer, clock, &fetch, content_type, body).await,
