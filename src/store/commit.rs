@@ -236,7 +236,12 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
                 "routed"
             }
             None => {
-                w.events.push(event(&c.lead_id, now, "unsold", routing::unsold_detail(&c.plan)));
+                let detail = if c.lead.test {
+                    serde_json::json!({ "reason": "vendor test lead: never sold" })
+                } else {
+                    routing::unsold_detail(&c.plan)
+                };
+                w.events.push(event(&c.lead_id, now, "unsold", detail));
                 "unsold"
             }
         };

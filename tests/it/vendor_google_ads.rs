@@ -133,6 +133,9 @@ async fn test_leads_are_stored_and_flagged_but_never_sold() {
         assert_eq!(lead["fields"]["test"], true);
         assert_eq!(lead["stage"], "unsold");
         assert_eq!(lead["deliveries"], json!([]));
+        let unsold =
+            lead["events"].as_array().unwrap().iter().find(|e| e["kind"] == "unsold").cloned().unwrap();
+        assert_eq!(unsold["detail"]["reason"], "vendor test lead: never sold");
 
         // A real lead with the test lead's e-mail is not its duplicate, and it is sold.
         let real = gw.post_json(&json!({"email": "test@example.com", "first_name": "Real"})).await;
