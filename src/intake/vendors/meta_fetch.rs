@@ -71,21 +71,33 @@ async fn run(cx: ChannelContext) -> Result<(), ChannelError> {
         if cx.shutdown.is_cancelled() {
             return Ok(());
         }
+        // A read first: an idle fetcher never takes the write lock (SQLite has one).
         let now = cx.clock.now_ms();
-        match cx.store.meta_lease_due(&owner, now, LEASE_MS, BATCH).await {
-            Ok(due) if !due.is_empty() => {
-                let config = cx.config.load_full();
-                let attempts = due.into_iter().map(|f| {
-                    attempt(&config, &cx.writer, &cx.store, cx.clock.as_ref(), &cx.shutdown, &owner, f)
-                });
-                futures_util::future::join_all(attempts).await;
-                continue;
+        let next = match cx.store.meta_next_due().await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Cannot look for due Meta fetches; trying again shortly.");
+                None
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error.message = %e, "Cannot lease Meta fetches; trying again shortly."),
+        };
+        if next.is_some_and(|at| at <= now) {
+            match cx.store.meta_lease_due(&owner, now, LEASE_MS, BATCH).await {
+                Ok(due) if !due.is_empty() => {
+                    let config = cx.config.load_full();
+                    let attempts = due.into_iter().map(|f| {
+                        attempt(&config, &cx.writer, &cx.store, cx.clock.as_ref(), &cx.shutdown, &owner, f)
+                    });
+                    futures_util::future::join_all(attempts).await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "Cannot lease Meta fetches; trying again shortly.")
+                }
+            }
         }
-        let wait = match cx.store.meta_next_due().await {
-            Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(POLL),
+        let wait = match next {
+            Some(at) if at > now => Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(POLL),
             _ => POLL,
         };
         tokio::select! {
