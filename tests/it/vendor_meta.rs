@@ -27,20 +27,22 @@ async fn notify(gw: &Gateway, body: Vec<u8>) -> crate::support::gateway::Answer 
 
 /// Polls the fetch of `leadgen_id` until its status is `status` (deadline 20 s).
 async fn wait_fetch(gw: &Gateway, leadgen_id: &str, status: &str) -> Value {
+    wait_fetch_where(gw, leadgen_id, |f| f["status"] == status).await
+}
+
+/// Polls the fetch of `leadgen_id` until `pred` holds (deadline 20 s).
+async fn wait_fetch_where(gw: &Gateway, leadgen_id: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let list = gw.get_admin("/v1/admin/meta/fetches?source=acme").await.json();
         let fetch =
             list["fetches"].as_array().unwrap().iter().find(|f| f["leadgen_id"] == leadgen_id).cloned();
         if let Some(f) = &fetch
-            && f["status"] == status
+            && pred(f)
         {
             return f.clone();
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fetch of {leadgen_id} never became {status}: {fetch:?}"
-        );
+        assert!(std::time::Instant::now() < deadline, "fetch of {leadgen_id} never got there: {fetch:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -184,7 +186,9 @@ async fn a_pending_fetch_survives_a_restart() {
         let a = notify(gw, sample("meta/leadgen_notification.json")).await;
         assert_eq!(a.status, 200);
         graph.wait_requests(seen + 1).await;
-        let pending = wait_fetch(gw, "4400000000000005", "pending").await;
+        let pending =
+            wait_fetch_where(gw, "4400000000000005", |f| f["status"] == "pending" && f["attempts"] == 1)
+                .await;
         assert!(pending["last_error"].as_str().unwrap().contains("Graph API answered 500"), "{pending}");
         gw.restart().await;
         graph.up();
