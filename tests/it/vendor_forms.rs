@@ -130,6 +130,9 @@ async fn a_web_to_lead_post_is_redirected_to_ret_url_like_salesforce_does() {
         assert_eq!(f["custom"]["website"], "https://solar.example.com");
         assert_eq!(f["custom"]["lead_source"], "Web");
         assert!(f.get("landing_page_url").is_none(), "URL is the lead's website, not a landing page");
+        assert_eq!(f["consent"]["trustedform_cert_url"], "https://cert.trustedform.com/7e6d5c4b3a");
+        assert_eq!(f["consent"]["trustedform_ping_url"], "https://ping.trustedform.com/7e6d5c4b3a");
+        assert_eq!(f["consent"]["jornaya_leadid"], "C3D4E5F6-A7B8-4922-8011-CCDDEEFF0011");
         for control in ["oid", "retURL", "captcha_settings", "g-recaptcha-response", "submit"] {
             assert!(f["custom"].get(control).is_none(), "{control} is a form control");
         }
