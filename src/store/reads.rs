@@ -54,10 +54,6 @@ fn parse_json(text: &str, what: &'static str) -> Result<serde_json::Value, Store
 
 impl Store {
     pub async fn lead(&self, id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        // Deliveries first: a delivery's status and the lead's stage change in one
-        // transaction, so the lead row read after them is at least as new (never a
-        // `routed` stage beside a delivery already `dead`).
-        let deliveries = self.deliveries_of(id).await?;
         let Some(row) = sqlx::query(
             "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at, score, grade, lifecycle, stage FROM leads WHERE id = $1",
         )
@@ -101,7 +97,7 @@ impl Store {
             lifecycle: row.try_get(13)?,
             stage: row.try_get(14)?,
             events,
-            deliveries,
+            deliveries: self.deliveries_of(id).await?,
         }))
     }
 
