@@ -54,7 +54,8 @@ enum Command {
         /// Source whose aliases, region and rules apply (default: the only/first source).
         #[arg(long)]
         source: Option<String>,
-        /// Payload format: json, form, xml, email (a whole .eml message), adf.
+        /// Payload format: json, form, xml, email (a whole .eml message), adf, google-ads,
+        /// meta-lead (the Graph API lead object), hubspot, web-to-lead, leadconduit.
         #[arg(long)]
         format: String,
         /// With --format email: use this template instead of matching one.

@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::replay::{self, ReplayError};
 use crate::store::SubmissionFilter;
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match super::authenticate(state, headers)? {
         Principal::Admin => Ok(()),
         _ => Err(super::forbidden("this endpoint needs an admin key")),

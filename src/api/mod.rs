@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::intake::vendors::routes())
         .fallback(|| async { ApiError::not_found("route") })
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))
@@ -93,7 +94,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error").into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // Spans carry the path, never the query: vendor endpoints may carry a secret there
+        // (a Meta verify token, a LeadConduit key in the URL).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),

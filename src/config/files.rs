@@ -157,6 +157,16 @@ pub struct SourceFile {
     pub validate: ValidateFile,
     /// Overrides the global dedupe policy for this source.
     pub dedupe: Option<DedupeFile>,
+    /// Enables `POST /v1/sources/<name>/google-ads` (Google Ads lead-form webhook).
+    pub google_ads: Option<super::vendors::GoogleAdsFile>,
+    /// Enables `/v1/sources/<name>/meta` (Meta Lead Ads webhook + Graph API fetch).
+    pub meta: Option<super::vendors::MetaFile>,
+    /// Enables `POST /v1/sources/<name>/hubspot` (HubSpot Forms API v3 bodies).
+    pub hubspot: Option<super::vendors::HubspotFile>,
+    /// Enables `POST /v1/sources/<name>/web-to-lead` (Salesforce Web-to-Lead posts).
+    pub web_to_lead: Option<super::vendors::WebToLeadFile>,
+    /// Enables `POST /v1/sources/<name>/leadconduit` (LeadConduit-style posts).
+    pub leadconduit: Option<super::vendors::LeadconduitFile>,
     /// E-mail parsing: pinned template, size limit, DKIM requirement.
     pub email: super::email::EmailFile,
     /// IMAP mailboxes whose mail is this source's leads.
@@ -204,6 +214,11 @@ impl Default for SourceFile {
             xml: XmlFile::default(),
             validate: ValidateFile::default(),
             dedupe: None,
+            google_ads: None,
+            meta: None,
+            hubspot: None,
+            web_to_lead: None,
+            leadconduit: None,
             email: super::email::EmailFile::default(),
             mailboxes: Vec::new(),
             closed_loop: None,

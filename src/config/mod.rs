@@ -11,6 +11,7 @@ pub mod env;
 mod files;
 pub mod reload;
 pub mod routing;
+pub mod vendors;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -104,6 +105,8 @@ pub struct Source {
     pub dedupe: dedupe::Policy,
     /// IMAP mailboxes and DKIM policy.
     pub email: email::SourceEmail,
+    /// The vendor endpoints this source has enabled, with their secrets.
+    pub vendors: vendors::VendorSettings,
 }
 
 impl Source {
@@ -127,6 +130,7 @@ impl Source {
                 rules: Rules::default(),
                 dedupe: global,
                 email: email::SourceEmail::default(),
+                vendors: vendors::VendorSettings::default(),
             })
     }
 }
@@ -345,6 +349,14 @@ fn compile_source(
             errs.push((format!("xml.paths.{path:?}"), format!("unknown target field {target:?}")));
         }
     }
+    let vendor_files = vendors::VendorFiles {
+        google_ads: file.google_ads.as_ref(),
+        meta: file.meta.as_ref(),
+        hubspot: file.hubspot.as_ref(),
+        web_to_lead: file.web_to_lead.as_ref(),
+        leadconduit: file.leadconduit.as_ref(),
+    };
+    let vendor_settings = vendors::compile(&vendor_files, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -363,10 +375,15 @@ fn compile_source(
         parse: ParseContext {
             xml_paths: file.xml.paths.clone(),
             xml_record: file.xml.record.clone(),
+            vendors: crate::parse::vendors::VendorOptions {
+                web_to_lead_fields: file.web_to_lead.as_ref().map(|w| w.fields.clone()).unwrap_or_default(),
+                hubspot_date_fields: file.hubspot.as_ref().map(|h| h.date_fields.clone()).unwrap_or_default(),
+            },
             ..ParseContext::default()
         },
         rules,
         dedupe,
         email: email::SourceEmail::default(),
+        vendors: vendor_settings,
     })
 }

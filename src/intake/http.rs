@@ -116,7 +116,7 @@ pub async fn post_lead(
 }
 
 /// What we keep of the request besides the body: enough to trace a vendor's call.
-fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> serde_json::Value {
+pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> serde_json::Value {
     let mut meta = serde_json::Map::new();
     if let Some(p) = peer {
         meta.insert("peer".into(), p.to_string().into());

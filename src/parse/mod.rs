@@ -9,6 +9,7 @@ pub mod email;
 pub mod form;
 pub mod json;
 pub mod template;
+pub mod vendors;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -69,10 +70,34 @@ pub enum Format {
     Email,
     /// ADF/XML 1.0 auto leads: see [`adf`].
     Adf,
+    /// Google Ads lead-form webhook body.
+    GoogleAds,
+    /// A Meta Lead Ads lead object, as the Graph API returns it.
+    MetaLead,
+    /// A Meta Lead Ads webhook notification (ids only: it yields no lead itself).
+    MetaNotification,
+    /// HubSpot Forms API v3 submission body.
+    Hubspot,
+    /// Salesforce Web-to-Lead form post.
+    WebToLead,
+    /// LeadConduit-style post (form, JSON or XML).
+    Leadconduit,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Json, Format::Form, Format::Xml, Format::Email, Format::Adf];
+    pub const ALL: &'static [Format] = &[
+        Format::Json,
+        Format::Form,
+        Format::Xml,
+        Format::Email,
+        Format::Adf,
+        Format::GoogleAds,
+        Format::MetaLead,
+        Format::MetaNotification,
+        Format::Hubspot,
+        Format::WebToLead,
+        Format::Leadconduit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -81,6 +106,12 @@ impl Format {
             Format::Xml => "xml",
             Format::Email => "email",
             Format::Adf => "adf",
+            Format::GoogleAds => "google-ads",
+            Format::MetaLead => "meta-lead",
+            Format::MetaNotification => "meta-notification",
+            Format::Hubspot => "hubspot",
+            Format::WebToLead => "web-to-lead",
+            Format::Leadconduit => "leadconduit",
         }
     }
 
@@ -119,6 +150,8 @@ pub struct ParseContext {
     pub max_attributes: usize,
     /// E-mail: templates, the pinned template and MIME limits.
     pub email: email::EmailContext,
+    /// Settings of the vendor formats (Web-to-Lead field ids, HubSpot date fields).
+    pub vendors: vendors::VendorOptions,
 }
 
 impl Default for ParseContext {
@@ -130,13 +163,18 @@ impl Default for ParseContext {
             max_records: 10_000,
             max_attributes: 64,
             email: email::EmailContext::default(),
+            vendors: vendors::VendorOptions::default(),
         }
     }
 }
 
-/// Parses `raw` in `format`. First checks that the body looks like the announced
-/// format, so a mislabelled body is refused by name rather than parsed into an empty lead.
+/// Parses `raw` in `format`. For the generic formats, first checks that the body looks
+/// like the announced format, so a mislabelled body is refused by name rather than parsed
+/// into an empty lead (vendor formats check their own shape).
 pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    if !matches!(format, Format::Json | Format::Form | Format::Xml | Format::Email | Format::Adf) {
+        return vendors::parse(format, raw, cx);
+    }
     // A message is not sniffed (its headers look like nothing else), and ADF is XML.
     if let Some(actual) = sniff(raw)
         && actual != format
@@ -155,6 +193,7 @@ pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutpu
         Format::Xml => xml::parse(raw, cx),
         Format::Email => email::parse(raw, cx),
         Format::Adf => adf::parse(raw, cx),
+        _ => vendors::parse(format, raw, cx),
     }
 }
 
@@ -166,6 +205,12 @@ impl Format {
             Format::Xml => "XML",
             Format::Email => "an e-mail message",
             Format::Adf => "ADF/XML",
+            Format::GoogleAds => "a Google Ads lead",
+            Format::MetaLead => "a Meta lead",
+            Format::MetaNotification => "a Meta notification",
+            Format::Hubspot => "a HubSpot submission",
+            Format::WebToLead => "a Web-to-Lead post",
+            Format::Leadconduit => "a LeadConduit post",
         }
     }
 }

@@ -228,14 +228,25 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
     let mut route_writes = routing::RouteWrites::default();
     for (row, c, source) in &accepted {
-        let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
-        let facts = routing::LeadFacts {
-            lead_id: &c.lead_id,
-            source,
-            product: c.lead.product.as_deref(),
-            score: c.score.points,
+        let stage = if c.lead.test {
+            // A vendor's test lead is stored and flagged, never sold (pushed or offered).
+            w.events.push(event(
+                &c.lead_id,
+                now,
+                "unsold",
+                serde_json::json!({ "reason": "vendor test lead: never sold" }),
+            ));
+            "unsold"
+        } else {
+            let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
+            let facts = routing::LeadFacts {
+                lead_id: &c.lead_id,
+                source,
+                product: c.lead.product.as_deref(),
+                score: c.score.points,
+            };
+            routing::apply(choice, &c.plan, &facts, now, &mut route_writes, &mut w.events)?
         };
-        let stage = routing::apply(choice, &c.plan, &facts, now, &mut route_writes, &mut w.events)?;
         if let Some(slot) = w.leads.get_mut(*row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
             *slot = stage.into();
         }

@@ -13,6 +13,7 @@ pub mod outbox;
 mod reads;
 pub mod report;
 mod routing;
+mod vendors;
 pub mod writer;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use reads::{EventRecord, LeadRecord, SubmissionFilter};
+pub use vendors::{MetaFetch, MetaFetchRecord, NewMetaFetch};
 
 /// Which engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,3 +20,7 @@ mod reload;
 mod replay;
 mod report;
 mod routing;
+mod vendor_google_ads;
+mod vendor_meta;
+mod vendor_forms;
+mod vendor_cli;
