@@ -202,8 +202,8 @@ async fn the_masked_preview_never_shows_contact_data() {
     each_engine(builder, async |gw| {
         gw.post_json(&lead(5)).await;
         let masked = gw.as_buyer("partner-key-m", "GET", "/v1/partner/offers", None).await;
-        for secret in
-            ["Priya", "Raman", "pool5@example.com", "example.com", "206", "555", "1005", "Pike", "98101"]
+        // Specific strings: ids and timestamps are full of digit runs.
+        for secret in ["Priya", "Raman", "pool5@", "example.com", "+12065551005", "555-1005", "Pike", "98101"]
         {
             assert!(!masked.text.contains(secret), "masked preview leaks {secret:?}: {}", masked.text);
         }
