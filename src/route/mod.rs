@@ -285,6 +285,9 @@ impl Routing {
     }
 
     fn plan_from(&self, view: &LeadView<'_>, now: i64, exclude: &[String], first: usize) -> Plan {
+        if self.routes.len() <= first {
+            return Plan::default();
+        }
         let facts = Facts::new(view.lead, view.source, view.score, view.grade);
         let mut plan = Plan::default();
         for route in self.routes.iter().skip(first) {
@@ -413,8 +416,11 @@ impl Routing {
         }
     }
 
-    /// Scores a lead with the snapshot's rules.
+    /// Scores a lead with the snapshot's rules (no conditions built when there are none).
     pub fn score(&self, lead: &Lead, source: &str) -> crate::score::Score {
+        if !self.scoring.has_rules() {
+            return self.scoring.grade(0);
+        }
         self.scoring.score(&Facts::new(lead, source, 0, None))
     }
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
+use super::{Dialect, Store, StoreError, param_list, positional, routing, value_rows};
 use crate::deliver::retry;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
 use crate::route::strategy;
@@ -66,7 +66,7 @@ pub(crate) async fn insert_rows(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_chunk).collect();
-        let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols));
+        let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols, positional(tx)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
             for arg in row {
@@ -98,7 +98,7 @@ async fn select_in(
 ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
     let mut out = Vec::new();
     for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = format!("{select} IN ({})", param_list(chunk.len()));
+        let sql = format!("{select} IN ({})", param_list(chunk.len(), positional(tx)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in chunk {
             q = q.bind(k.clone());

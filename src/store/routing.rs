@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::commit::{Arg, event, insert_rows};
-use super::{Dialect, StoreError, param_list};
+use super::{Dialect, StoreError, param_list, positional};
 use crate::route::OfferMode;
 use crate::route::caps::Counter;
 use crate::route::strategy::{BuyerState, Choice, State};
@@ -41,8 +41,8 @@ pub(crate) async fn load_state<'a>(
     if !periods.is_empty() {
         let sql = format!(
             "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",
-            param_list(buyers.len()),
-            param_list_from(buyers.len() + 1, periods.len())
+            param_list(buyers.len(), positional(tx)),
+            param_list(periods.len(), positional(tx))
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in buyers.iter().chain(periods.iter()) {
@@ -54,7 +54,7 @@ pub(crate) async fn load_state<'a>(
     }
     let sql = format!(
         "SELECT buyer, assigned_seq, disabled_at FROM buyer_state WHERE buyer IN ({})",
-        param_list(buyers.len())
+        param_list(buyers.len(), positional(tx))
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for b in &buyers {
@@ -67,10 +67,6 @@ pub(crate) async fn load_state<'a>(
         state.buyers.insert(row.try_get(0)?, BuyerState { seq, disabled: disabled.is_some() });
     }
     Ok(state)
-}
-
-fn param_list_from(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
