@@ -195,7 +195,16 @@ pub(crate) fn value_rows(rows: usize, cols: usize, positional: bool) -> String {
 
 /// `$1, $2, …, $n` (or `?, ?, …` for SQLite, see [`value_rows`]).
 pub(crate) fn param_list(n: usize, positional: bool) -> String {
-    if positional { vec!["?"; n].join(", ") } else { (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ") }
+    param_list_at(1, n, positional)
+}
+
+/// `$start, …` (or `?, ?, …` for SQLite): for a statement's second list of parameters.
+pub(crate) fn param_list_at(start: usize, n: usize, positional: bool) -> String {
+    if positional {
+        vec!["?"; n].join(", ")
+    } else {
+        (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Whether a connection wants anonymous `?` placeholders (SQLite).

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::commit::{Arg, event, insert_rows};
-use super::{Dialect, StoreError, param_list, positional};
+use super::{Dialect, StoreError, param_list, param_list_at, positional};
 use crate::route::OfferMode;
 use crate::route::caps::Counter;
 use crate::route::strategy::{BuyerState, Choice, State};
@@ -42,7 +42,7 @@ pub(crate) async fn load_state<'a>(
         let sql = format!(
             "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",
             param_list(buyers.len(), positional(tx)),
-            param_list(periods.len(), positional(tx))
+            param_list_at(buyers.len() + 1, periods.len(), positional(tx))
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in buyers.iter().chain(periods.iter()) {
