@@ -31,6 +31,9 @@ struct Report {
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if std::env::var("RUST_LOG").is_ok() {
+        leadgate::telemetry::init(false);
+    }
     let secs: u64 = std::env::var("LEADGATE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let conns: usize =
         std::env::var("LEADGATE_BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);

@@ -75,6 +75,8 @@ pub mod metric {
     pub const CLAIMS: &str = "leadgate_claims_total";
     pub const SLA_BREACHES: &str = "leadgate_sla_breaches_total";
     pub const DISPOSITIONS: &str = "leadgate_dispositions_total";
+    pub const COMMIT_BATCH: &str = "leadgate_commit_batch_submissions";
+    pub const COMMIT_SECONDS: &str = "leadgate_commit_seconds";
     pub const MAILBOX_LAST_FETCH: &str = "leadgate_mailbox_last_fetch_timestamp_seconds";
     pub const MAILBOX_ERRORS: &str = "leadgate_mailbox_errors_total";
     pub const MAILBOX_UP: &str = "leadgate_mailbox_up";
@@ -93,6 +95,13 @@ fn describe() {
     );
     metrics::describe_counter!(metric::MAILBOX_ERRORS, "IMAP consumer errors, by mailbox.");
     metrics::describe_gauge!(metric::MAILBOX_UP, "1 while an IMAP consumer is connected (idle or polling).");
+}
+
+/// A group commit: how many submissions shared it and how long it took.
+pub fn batch_committed(submissions: usize, took: std::time::Duration) {
+    metrics::histogram!(metric::COMMIT_BATCH).record(submissions as f64);
+    metrics::histogram!(metric::COMMIT_SECONDS).record(took.as_secs_f64());
+    tracing::debug!(submissions, took_us = took.as_micros() as u64, "Batch committed.");
 }
 
 /// An IMAP consumer's state, as metrics (the admin API has the same from the store).

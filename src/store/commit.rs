@@ -51,6 +51,9 @@ impl From<i64> for Arg {
     }
 }
 
+/// Rows per multi-row statement, largest first.
+const CHUNK_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
 const MAX_PARAMS: usize = 30_000;
 
@@ -62,10 +65,15 @@ pub(crate) async fn insert_rows(
     rows: Vec<Vec<Arg>>,
     suffix: &str,
 ) -> Result<(), StoreError> {
-    let per_chunk = (MAX_PARAMS / cols).max(1);
+    let max_rows = (MAX_PARAMS / cols).max(1);
     let mut rows = rows.into_iter().peekable();
+    let mut left = rows.len();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_chunk).collect();
+        // A few statement shapes (rows per statement), so prepared statements are reused
+        // whatever the batch size.
+        let size = CHUNK_ROWS.iter().copied().find(|&n| n <= left && n <= max_rows).unwrap_or(1);
+        left -= size;
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(size).collect();
         let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols, positional(tx)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {

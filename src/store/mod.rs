@@ -98,6 +98,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
+            // A broken connection fails its statement and is replaced; a ping before every
+            // use would add a round trip to each commit.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
