@@ -124,6 +124,17 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
         .map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: listen.clone(), source })?;
 
+    if let Some(handle) = crate::telemetry::metrics() {
+        // Without upkeep, histogram buckets grow without bound (the exporter's docs).
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let wake = Arc::new(Notify::new());
     let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone(), wake.clone());
     let grace = config.server.shutdown_grace;

@@ -46,6 +46,12 @@ impl KeyHash {
         Ok(Self(arr))
     }
 
+    /// Whether `presented` is the key this is the hash of. Compares the hashes in constant
+    /// time, so neither the time taken nor the presented length reveals anything.
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(self.0.ct_eq(&Self::of(presented).0))
+    }
+
     pub fn to_config_string(self) -> String {
         format!("sha256:{}", hex::encode(self.0))
     }
@@ -55,6 +61,8 @@ impl KeyHash {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Source(String),
+    /// A buyer: a pull partner claiming leads, or a push buyer reporting dispositions.
+    Buyer(String),
     Admin,
 }
 

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod store;
 pub mod deliver;
 pub mod replay;
+pub mod report;
 pub mod api;
 pub mod telemetry;
 pub mod app;

@@ -54,9 +54,14 @@ enum Command {
         /// Source whose aliases, region and rules apply (default: the only/first source).
         #[arg(long)]
         source: Option<String>,
-        /// Payload format: json, form, xml, csv, xlsx, jsonl.
+        /// Payload format: json, form, xml, email (a whole .eml message), adf, google-ads,
+        /// meta-lead (the Graph API lead object), hubspot, web-to-lead, leadconduit, csv, xlsx,
+        /// jsonl.
         #[arg(long)]
         format: String,
+        /// With --format email: use this template instead of matching one.
+        #[arg(long)]
+        template: Option<String>,
         /// The file, or - for standard input.
         file: PathBuf,
     },
@@ -84,6 +89,11 @@ enum Command {
         quiet: bool,
         /// The file.
         file: PathBuf,
+    },
+    /// Vendor e-mail templates.
+    Parsers {
+        #[command(subcommand)]
+        command: ParsersCommand,
     },
     /// Run stored submissions through the pipeline again.
     Replay {
@@ -120,6 +130,22 @@ enum Command {
         #[arg(required_unless_present = "buyer")]
         id: Option<String>,
     },
+    /// Funnel report per source and buyer for the leads received in a period.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, env = "LEADGATE_DATABASE_URL")]
+        database: Option<String>,
+        /// RFC 3339 start (default: 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 end, exclusive (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// API key management.
     Keys {
         #[command(subcommand)]
@@ -131,6 +157,18 @@ enum Command {
         config: ConfigArg,
         #[arg(long, env = "LEADGATE_DATABASE_URL")]
         database: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ParsersCommand {
+    /// Run the templates' sample messages and print a diff per field. Without DIR: the
+    /// shipped `parsers/` (when run from the source tree) and `<config>/parsers/`.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A directory of template files to test instead.
+        dir: Option<PathBuf>,
     },
 }
 
@@ -166,7 +204,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
-        Command::Parse { config, source, format, file } => parse_file(&config.config, source, &format, &file),
+        Command::Parse { config, source, format, template, file } => {
+            parse_file(&config.config, source, &format, template, &file)
+        }
+        Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
+            parsers_test(&config.config, dir)
+        }
         Command::Import { config, database, source, format, dry_run, results, quiet, file } => {
             import(ImportArgs { dir: config.config, database, source, format, dry_run, results, quiet, file })
                 .await
@@ -192,6 +235,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Redeliver { config, database, buyer, since, include_rejected, id } => {
             redeliver(&config.config, database, buyer, since, include_rejected, id).await
+        }
+        Command::Report { config, database, from, to, format } => {
+            use leadgate::clock::Clock as _;
+            let cfg = load(&config.config)?;
+            let url = app::database_url(&cfg, database.as_deref());
+            let store = app::open_store(&cfg, &url).await?;
+            let (from, to) =
+                leadgate::api::admin::period(from.as_deref(), to.as_deref(), SystemClock.now_ms())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            let rows = store.report_rows(from, to).await?;
+            store.close().await;
+            let r = leadgate::report::compute(&rows, from, to);
+            match format.as_str() {
+                "table" => print!("{}", leadgate::report::to_table(&r)),
+                "csv" => print!("{}", leadgate::report::to_csv(&r)),
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                other => bail!("unknown format {other:?}; use table, csv or json"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command: KeysCommand::New } => {
             let (key, hash) =
@@ -290,6 +352,7 @@ fn parse_file(
     dir: &std::path::Path,
     source: Option<String>,
     format: &str,
+    template: Option<String>,
     file: &std::path::Path,
 ) -> Result<ExitCode> {
     let Some(format) = Format::from_name(format) else {
@@ -297,7 +360,7 @@ fn parse_file(
         bail!("unknown format {format:?}; known: {}", names.join(", "));
     };
     let cfg = load(dir)?;
-    let source: Source = match source {
+    let mut source: Source = match source {
         Some(name) => match cfg.source(&name) {
             Some(s) => (**s).clone(),
             None => bail!("source {name:?} is not in {}", dir.display()),
@@ -307,6 +370,14 @@ fn parse_file(
             None => Source::with_defaults("default"),
         },
     };
+    source.parse.email.templates = cfg.templates.clone();
+    if let Some(name) = template {
+        if cfg.templates.get(&name).is_none() {
+            let known: Vec<&str> = cfg.templates.iter().map(|t| t.name.as_str()).collect();
+            bail!("no template named {name:?} (loaded: {})", known.join(", "));
+        }
+        source.parse.email.template = Some(name);
+    }
     let mut body = Vec::new();
     if file.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut body).context("Failed to read standard input")?;
@@ -462,6 +533,38 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parsers_test(config_dir: &std::path::Path, dir: Option<PathBuf>) -> Result<ExitCode> {
+    use leadgate::config::email::load_template_dir;
+    use leadgate::parse::template::{Templates, testing};
+    let mut problems = Vec::new();
+    let templates = match dir {
+        Some(d) => {
+            if !d.is_dir() {
+                bail!("{} is not a directory", d.display());
+            }
+            Templates::new(load_template_dir(&d, &mut problems), Vec::new())
+        }
+        None => {
+            let mut list = load_template_dir(std::path::Path::new("parsers"), &mut problems);
+            for t in load_template_dir(&config_dir.join("parsers"), &mut problems) {
+                list.retain(|o| o.name != t.name);
+                list.push(t);
+            }
+            Templates::new(list, Vec::new())
+        }
+    };
+    for p in &problems {
+        println!("{p}");
+    }
+    let reports = testing::run(&Arc::new(templates));
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    for r in &reports {
+        println!("{r}");
+    }
+    println!("templates: {} passed, {failed} failed", reports.len() - failed);
+    Ok(if failed == 0 && problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn replay(

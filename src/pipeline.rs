@@ -112,11 +112,10 @@ impl SubmissionResult {
 /// Parses, normalizes and validates `submission` for `source`. Pure: no I/O, no panics
 /// escape (a parser panic becomes a parse error, so the submission is still stored).
 pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> Prepared {
-    let parsed =
-        std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, &source.parse))
-            .unwrap_or_else(|_| {
-                Err(ParseError::new("internal parser error (the payload is kept for replay)"))
-            });
+    // Only the parser settings cross the unwind boundary (a source also holds clients).
+    let cx = &source.parse;
+    let parsed = std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, cx))
+        .unwrap_or_else(|_| Err(ParseError::new("internal parser error (the payload is kept for replay)")));
     let output = match parsed {
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),
@@ -143,7 +142,9 @@ fn candidate(
         Some(p) => errors.push(p),
         None => validate(&n.lead, &source.rules, &mut errors),
     }
-    let dedupe_keys = if errors.is_empty() { source.dedupe.keys(&n.lead, &source.name) } else { Vec::new() };
+    // A vendor's test lead is kept, but neither sold nor allowed to make a real lead a duplicate.
+    let sellable = errors.is_empty() && !n.lead.test;
+    let dedupe_keys = if sellable { source.dedupe.keys(&n.lead, &source.name) } else { Vec::new() };
     let vendor_key = n
         .lead
         .vendor_lead_id
@@ -152,8 +153,17 @@ fn candidate(
         .filter(|v| !v.is_empty())
         .map(|v| format!("vid:{}:{v}", source.name));
     let lead_id = new_id();
+    tracing::debug!(
+        lead_id = %lead_id,
+        source = %source.name,
+        email = %n.lead.email.as_deref().map(crate::telemetry::Masked::Email).map(|m| m.to_string()).unwrap_or_default(),
+        phone = %n.lead.phone.as_deref().map(crate::telemetry::Masked::Phone).map(|m| m.to_string()).unwrap_or_default(),
+        name = %n.lead.last_name.as_deref().map(crate::telemetry::Masked::Name).map(|m| m.to_string()).unwrap_or_default(),
+        errors = errors.len(),
+        "Lead normalized."
+    );
     let score = routing.score(&n.lead, &source.name);
-    let plan = if errors.is_empty() {
+    let plan = if sellable {
         let view = LeadView {
             lead: &n.lead,
             lead_id: &lead_id,

@@ -27,6 +27,15 @@ pub async fn replay_one(
     id: &str,
 ) -> Result<SubmissionResult, ReplayError> {
     let stored = store.submission(id).await?.ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
+    if stored.format == Format::MetaNotification.name() {
+        // A notification yields no lead itself: replaying it schedules its Graph API fetches.
+        let result = replay_stored(writer, config, stored.clone()).await?;
+        if matches!(result, SubmissionResult::Processed { .. }) {
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            crate::intake::vendors::meta::schedule_replayed(store, config, &stored, now).await?;
+        }
+        return Ok(result);
+    }
     replay_stored(writer, config, stored).await
 }
 

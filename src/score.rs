@@ -83,9 +83,19 @@ impl Scoring {
         if errors.is_empty() { Ok(Scoring { rules, grades, states }) } else { Err(errors) }
     }
 
+    /// Whether there are point rules at all (without, every lead scores 0).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
     /// Scores a lead. `facts` need not carry a score yet (rules see `score` = 0).
     pub fn score(&self, facts: &Facts) -> Score {
         let points = self.rules.iter().filter(|(c, _)| c.matches(facts)).map(|(_, p)| *p).sum();
+        self.grade(points)
+    }
+
+    /// Grade and lifecycle for `points`.
+    pub fn grade(&self, points: i64) -> Score {
         let pick =
             |list: &[(String, i64)]| list.iter().find(|(_, min)| points >= *min).map(|(n, _)| n.clone());
         Score { points, grade: pick(&self.grades), lifecycle: pick(&self.states) }

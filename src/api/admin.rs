@@ -9,21 +9,14 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::response::{ApiError, Shape, submission_answer};
-use crate::auth::{Principal, presented_key};
+use crate::auth::Principal;
 use crate::replay::{self, ReplayError};
 use crate::store::SubmissionFilter;
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let config = state.config.load();
-    match presented_key(headers).map(|k| config.keys.authenticate(k)) {
-        Some(Some(Principal::Admin)) => Ok(()),
-        Some(Some(_)) => Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            super::response::code::FORBIDDEN,
-            "this endpoint needs an admin key",
-        )),
-        Some(None) => Err(ApiError::unauthorized("unknown API key")),
-        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match super::authenticate(state, headers)? {
+        Principal::Admin => Ok(()),
+        _ => Err(super::forbidden("this endpoint needs an admin key")),
     }
 }
 
@@ -40,7 +33,11 @@ pub async fn get_lead(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| ApiError::not_found("lead"))?;
-    Ok(Json(lead).into_response())
+    let mut v = serde_json::to_value(&lead).unwrap_or_default();
+    if let Some(since) = lead.stage_since_ms {
+        v["time_in_stage_secs"] = ((state.clock.now_ms() - since).max(0) / 1000).into();
+    }
+    Ok(Json(v).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,4 +135,97 @@ pub async fn redeliver(
         Ok(false) => Err(ApiError::not_found("dead-lettered or rejected delivery")),
         Err(e) => Err(ApiError::internal(&e)),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// RFC 3339; default 30 days before `to`.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Parses an RFC 3339 time to unix ms.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
+    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+}
+
+/// The `[from, to)` period of a report request.
+pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), String> {
+    let to = to.map(parse_time).transpose()?.unwrap_or(now + 1);
+    let from = from.map(parse_time).transpose()?.unwrap_or(to - 30 * 86_400_000);
+    if from >= to {
+        return Err("`from` must be before `to`".into());
+    }
+    Ok((from, to))
+}
+
+/// `GET /v1/admin/report?from=…&to=…&format=json|csv`: the funnel per source and buyer.
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let (from, to) =
+        period(q.from.as_deref(), q.to.as_deref(), state.clock.now_ms()).map_err(ApiError::bad_request)?;
+    let rows = state.store.report_rows(from, to).await.map_err(|e| ApiError::internal(&e))?;
+    let r = crate::report::compute(&rows, from, to);
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(r).into_response()),
+        Some("csv") => {
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], crate::report::to_csv(&r))
+                .into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!("format {other:?}: use json or csv"))),
+    }
+}
+
+/// `GET /v1/admin/buyers`: configured buyers and those the outbox disabled (410).
+pub async fn buyers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let disabled = state.store.disabled_buyers().await.map_err(|e| ApiError::internal(&e))?;
+    let config = state.config.load();
+    let list: Vec<serde_json::Value> = config
+        .routing
+        .buyers
+        .values()
+        .map(|b| {
+            let off = disabled.iter().find(|(name, _, _)| name == &b.name);
+            serde_json::json!({
+                "name": b.name,
+                "enabled_in_config": b.enabled,
+                "disabled_at": off.map(|d| d.1.clone()),
+                "disabled_reason": off.and_then(|d| d.2.clone()),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "buyers": list })).into_response())
+}
+
+/// `POST /v1/admin/buyers/{name}/enable`: lifts a 410 disablement.
+pub async fn enable_buyer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    match state.store.enable_buyer(&name).await.map_err(|e| ApiError::internal(&e))? {
+        true => {
+            tracing::info!(buyer = %name, "Buyer re-enabled by an operator.");
+            Ok(Json(serde_json::json!({ "buyer": name, "enabled": true })).into_response())
+        }
+        false => Err(ApiError::not_found("disabled buyer")),
+    }
+}
+
+/// `GET /v1/admin/mailboxes`: each IMAP consumer's state (last successful fetch, last error).
+pub async fn mailboxes(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let list = state.store.mailboxes().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "mailboxes": list })).into_response())
 }

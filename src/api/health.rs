@@ -11,11 +11,28 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The process can take leads: the store answers and the writer runs.
+/// The process can take leads: the store answers and the writer runs. The body also
+/// shows each IMAP consumer's state (a broken mailbox does not make HTTP intake unready).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.store.ping().await {
         Ok(()) if !state.shutdown.is_cancelled() => {
-            (StatusCode::OK, Json(serde_json::json!({ "status": "ready" })))
+            let mut body = serde_json::json!({ "status": "ready" });
+            if let Ok(mailboxes) = state.store.mailboxes().await
+                && !mailboxes.is_empty()
+            {
+                body["mailboxes"] = mailboxes
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "mailbox": m.mailbox,
+                            "state": m.state,
+                            "last_fetch_at": m.last_fetch_at,
+                            "last_error": m.last_error,
+                        })
+                    })
+                    .collect();
+            }
+            (StatusCode::OK, Json(body))
         }
         Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "shutting down" }))),
         Err(e) => {
@@ -23,4 +40,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "store unavailable" })))
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    let body = crate::telemetry::metrics().map(|h| h.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod partner;
 pub mod response;
 
 use std::sync::Arc;
@@ -39,6 +40,24 @@ pub struct AppState {
     pub reloader: crate::config::reload::Reloader,
 }
 
+/// Who the request's key belongs to: 401 (naming why) when nobody.
+pub fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::auth::Principal, ApiError> {
+    let config = state.config.load();
+    match crate::auth::presented_key(headers).map(|k| config.keys.authenticate(k)) {
+        Some(Some(p)) => Ok(p.clone()),
+        Some(None) => Err(ApiError::unauthorized("unknown API key")),
+        None => Err(ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")),
+    }
+}
+
+/// 403 for a known key that may not do this.
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, message)
+}
+
 /// All routes with their layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.load();
@@ -50,11 +69,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/submissions", get(admin::list_submissions))
         .route("/v1/admin/submissions/{id}", get(admin::get_submission))
         .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
+        .route("/v1/admin/mailboxes", get(admin::mailboxes))
         .route("/v1/admin/config", get(admin::config_status))
+        .route("/v1/admin/report", get(admin::report))
+        .route("/v1/admin/buyers", get(admin::buyers))
+        .route("/v1/admin/buyers/{name}/enable", post(admin::enable_buyer))
         .route("/v1/admin/config/reload", post(admin::reload_config))
         .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
+        .route("/v1/partner/offers", get(partner::list_offers))
+        .route("/v1/partner/offers/{lead_id}/claim", post(partner::claim))
+        .route("/v1/partner/claims/next", post(partner::claim_next))
+        .route("/v1/partner/claims/{lead_id}/confirm", post(partner::confirm))
+        .route("/v1/partner/leads/{lead_id}/disposition", post(partner::partner_disposition))
+        .route("/v1/deliveries/{delivery_id}/disposition", post(partner::delivery_disposition))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(crate::intake::vendors::routes())
         .fallback(|| async { ApiError::not_found("route") })
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))
@@ -63,7 +94,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error").into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // Spans carry the path, never the query: vendor endpoints may carry a secret there
+        // (a Meta verify token, a LeadConduit key in the URL).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),

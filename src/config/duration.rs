@@ -46,6 +46,12 @@ pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse(&s).map_err(serde::de::Error::custom)
 }
 
+/// Serde helper for optional durations.
+pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| parse(&s).map_err(serde::de::Error::custom)).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,6 +165,49 @@ pub struct SourceFile {
     pub ftp: Option<super::file_intake::SourceFtpFile>,
     /// How the source's files are read (format, sheet, delimiter, column mapping).
     pub files: super::file_intake::SourceFilesFile,
+    /// Enables `POST /v1/sources/<name>/google-ads` (Google Ads lead-form webhook).
+    pub google_ads: Option<super::vendors::GoogleAdsFile>,
+    /// Enables `/v1/sources/<name>/meta` (Meta Lead Ads webhook + Graph API fetch).
+    pub meta: Option<super::vendors::MetaFile>,
+    /// Enables `POST /v1/sources/<name>/hubspot` (HubSpot Forms API v3 bodies).
+    pub hubspot: Option<super::vendors::HubspotFile>,
+    /// Enables `POST /v1/sources/<name>/web-to-lead` (Salesforce Web-to-Lead posts).
+    pub web_to_lead: Option<super::vendors::WebToLeadFile>,
+    /// Enables `POST /v1/sources/<name>/leadconduit` (LeadConduit-style posts).
+    pub leadconduit: Option<super::vendors::LeadconduitFile>,
+    /// E-mail parsing: pinned template, size limit, DKIM requirement.
+    pub email: super::email::EmailFile,
+    /// IMAP mailboxes whose mail is this source's leads.
+    pub mailboxes: Vec<super::email::MailboxFile>,
+    /// Tell the vendor what became of its leads (returns, conversions) by webhook.
+    pub closed_loop: Option<ClosedLoopFile>,
+}
+
+/// `[closed_loop]` of a source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedLoopFile {
+    pub url: EnvString,
+    /// Standard Webhooks secret (`whsec_…`) to sign the relays with.
+    #[serde(default)]
+    pub secret: Option<EnvString>,
+    /// Which dispositions are relayed.
+    #[serde(default = "default_relayed")]
+    pub events: Vec<crate::store::claims::DispositionKind>,
+    /// Private/loopback ranges the vendor's endpoint may be on (SSRF guard exceptions).
+    #[serde(default)]
+    pub allow_private: Vec<String>,
+    #[serde(default = "ten_seconds", deserialize_with = "duration::de")]
+    pub timeout: Duration,
+}
+
+fn default_relayed() -> Vec<crate::store::claims::DispositionKind> {
+    use crate::store::claims::DispositionKind;
+    vec![DispositionKind::Returned, DispositionKind::Converted]
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for SourceFile {
@@ -181,6 +224,14 @@ impl Default for SourceFile {
             dedupe: None,
             ftp: None,
             files: Default::default(),
+            google_ads: None,
+            meta: None,
+            hubspot: None,
+            web_to_lead: None,
+            leadconduit: None,
+            email: super::email::EmailFile::default(),
+            mailboxes: Vec::new(),
+            closed_loop: None,
         }
     }
 }

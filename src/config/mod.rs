@@ -6,11 +6,13 @@
 //! at once and `serve` refuses to start with the same messages.
 
 pub mod duration;
+pub mod email;
 pub mod env;
 pub mod file_intake;
 mod files;
 pub mod reload;
 pub mod routing;
+pub mod vendors;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -94,6 +96,9 @@ pub struct StoreSettings {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
+    /// Relay dispositions back to the vendor (its transport is in `Config::deliveries`
+    /// under [`closed_loop_target`]).
+    pub closed_loop: Option<ClosedLoop>,
     pub enabled: bool,
     pub normalize: NormalizeOptions,
     pub parse: ParseContext,
@@ -101,6 +106,10 @@ pub struct Source {
     pub dedupe: dedupe::Policy,
     /// File intake: FTP account, format, column mapping.
     pub files: file_intake::SourceFiles,
+    /// IMAP mailboxes and DKIM policy.
+    pub email: email::SourceEmail,
+    /// The vendor endpoints this source has enabled, with their secrets.
+    pub vendors: vendors::VendorSettings,
 }
 
 impl Source {
@@ -118,6 +127,7 @@ impl Source {
             .unwrap_or(Source {
                 name: name.to_string(),
                 enabled: true,
+                closed_loop: None,
                 normalize: NormalizeOptions::default(),
                 parse: ParseContext::default(),
                 rules: Rules::default(),
@@ -127,6 +137,8 @@ impl Source {
                     format: None,
                     ftp: None,
                 },
+                email: email::SourceEmail::default(),
+                vendors: vendors::VendorSettings::default(),
             })
     }
 
@@ -137,9 +149,21 @@ impl Source {
         use crate::parse::Format;
         match format {
             Format::Csv | Format::Xlsx | Format::Jsonl => &self.files.normalize,
-            Format::Json | Format::Form | Format::Xml => &self.normalize,
+            _ => &self.normalize,
         }
     }
+}
+
+/// A source's closed-loop settings.
+#[derive(Debug, Clone)]
+pub struct ClosedLoop {
+    pub url: String,
+    pub events: Vec<crate::store::claims::DispositionKind>,
+}
+
+/// The outbox target name of a source's closed-loop relay.
+pub fn closed_loop_target(source: &str) -> String {
+    format!("source:{source}")
 }
 
 /// A compiled, validated config tree. Immutable: a reload builds a new one.
@@ -156,6 +180,8 @@ pub struct Config {
     pub routing: crate::route::Routing,
     /// Each buyer's transport (webhook client, SMTP pool), by buyer name.
     pub deliveries: BTreeMap<String, routing::DeliveryHandle>,
+    /// Vendor e-mail templates: `<config>/parsers/` over the shipped ones.
+    pub templates: Arc<crate::parse::template::Templates>,
     /// Things that work but deserve the operator's attention (e.g. default example keys).
     pub warnings: Vec<String>,
     /// File intake: FTP drop, drop directory, processing settings.
@@ -199,8 +225,10 @@ impl Config {
             dedupe::Policy { sets: vec![], window: Duration::ZERO, scope: dedupe::Scope::Global }
         });
 
+        let templates = Arc::new(email::load_templates(dir, &mut problems));
         let mut sources = BTreeMap::new();
         let source_dir = dir.join("sources");
+        let mut closed_loops = Vec::new();
         for path in files::toml_files(&source_dir, &mut problems) {
             let Some(file) = files::read::<SourceFile>(&path, &mut problems) else {
                 continue;
@@ -223,9 +251,22 @@ impl Config {
                 ));
                 continue;
             }
+            if let Some(cl) = &file.closed_loop {
+                match routing::closed_loop_delivery(cl) {
+                    Ok(d) => closed_loops.push((closed_loop_target(&name), d)),
+                    Err(errs) => problems.extend(errs.into_iter().map(|(f, m)| problem(&path, Some(f), m))),
+                }
+            }
             match compile_source(&name, &file, &global_dedupe, &mut keys, &mut warnings) {
-                Ok(src) => {
-                    sources.insert(name, Arc::new(src));
+                Ok(mut src) => {
+                    let mut errs = Vec::new();
+                    email::attach(&mut src, &file, &templates, &mut errs);
+                    if errs.is_empty() {
+                        sources.insert(name, Arc::new(src));
+                    } else {
+                        problems
+                            .extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)));
+                    }
                 }
                 Err(errs) => {
                     problems.extend(errs.into_iter().map(|(field, msg)| problem(&path, Some(field), msg)))
@@ -233,7 +274,8 @@ impl Config {
             }
         }
 
-        let (routing, deliveries) = routing::load(dir, &mut problems);
+        let (routing, mut deliveries) = routing::load(dir, &mut problems, &mut keys, &mut warnings);
+        deliveries.extend(closed_loops);
 
         let mut intake_problems = Vec::new();
         let file_intake = file_intake::compile(&main.files, &main.ftp, &main.drop_dir, &mut intake_problems);
@@ -281,6 +323,7 @@ impl Config {
             sources,
             routing,
             deliveries,
+            templates,
             warnings,
             file_intake,
         })
@@ -362,21 +405,39 @@ fn compile_source(
             "Source {name} accepts the example default FTP password: set the environment variable its config names."
         ));
     }
+    let vendor_files = vendors::VendorFiles {
+        google_ads: file.google_ads.as_ref(),
+        meta: file.meta.as_ref(),
+        hubspot: file.hubspot.as_ref(),
+        web_to_lead: file.web_to_lead.as_ref(),
+        leadconduit: file.leadconduit.as_ref(),
+    };
+    let vendor_settings = vendors::compile(&vendor_files, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
     Ok(Source {
         name: name.to_string(),
         enabled: file.enabled,
+        closed_loop: file
+            .closed_loop
+            .as_ref()
+            .map(|c| ClosedLoop { url: c.url.as_str().to_string(), events: c.events.clone() }),
         normalize,
         parse: ParseContext {
             xml_paths: file.xml.paths.clone(),
             xml_record: file.xml.record.clone(),
             table,
+            vendors: crate::parse::vendors::VendorOptions {
+                web_to_lead_fields: file.web_to_lead.as_ref().map(|w| w.fields.clone()).unwrap_or_default(),
+                hubspot_date_fields: file.hubspot.as_ref().map(|h| h.date_fields.clone()).unwrap_or_default(),
+            },
             ..ParseContext::default()
         },
         rules,
         dedupe,
         files,
+        email: email::SourceEmail::default(),
+        vendors: vendor_settings,
     })
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::{ConfigProblem, duration, files, problem, valid_name};
+use crate::auth::{KeyHash, Keyring, Principal};
 use crate::deliver::Delivery;
 use crate::deliver::email::{EmailDelivery, SmtpConfig};
 use crate::deliver::http_client::{EgressPolicy, http_client};
@@ -22,7 +23,8 @@ use crate::route::filter::Condition;
 use crate::route::render::Templates;
 use crate::route::schedule::{Schedule, ScheduleConfig};
 use crate::route::{
-    AdfMode, BodyFormat, Buyer, EmailTarget, Fallback, Route, Routing, Strategy, Target, WebhookTarget,
+    AdfMode, BodyFormat, Buyer, ClaimOrder, EmailTarget, Fallback, OfferMode, Preview, PullOffer, PullTarget,
+    Returns, Route, Routing, Sla, Strategy, Target, WebhookTarget,
 };
 use crate::score::{Scoring, ScoringFile};
 
@@ -52,9 +54,40 @@ pub struct RouteFile {
     /// `exclusive`: what a buyer's rejection does: `next` buyer (default) or `stop`.
     #[serde(default)]
     pub on_reject: OnReject,
-    /// When no buyer takes the lead: `unsold` or `next_route`.
+    /// When no buyer takes the lead (or, for a pull route, nobody claims the offer in
+    /// time): `unsold` or `next_route`.
     #[serde(default)]
     pub fallback: Fallback,
+    /// Offer to the pull pool instead of pushing: `open` or `exclusive_first`.
+    #[serde(default)]
+    pub offer: Option<OfferMode>,
+    /// `exclusive_first`: how long each partner has the offer alone.
+    #[serde(default = "ten_minutes", deserialize_with = "duration::de")]
+    pub exclusive_for: Duration,
+    /// How long an unclaimed offer stays in the pool.
+    #[serde(default = "one_day", deserialize_with = "duration::de")]
+    pub offer_ttl: Duration,
+    #[serde(default)]
+    pub sla: SlaFile,
+}
+
+fn ten_minutes() -> Duration {
+    Duration::from_secs(600)
+}
+fn one_day() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+/// `[route.sla]`: breaches become `sla_breach` events and show in reports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaFile {
+    /// Offers must be claimed within this.
+    #[serde(deserialize_with = "duration::opt")]
+    pub claim_within: Option<Duration>,
+    /// Delivered or claimed leads must get a disposition within this.
+    #[serde(deserialize_with = "duration::opt")]
+    pub disposition_within: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -70,6 +103,8 @@ pub enum OnReject {
 pub enum DeliveryKind {
     Webhook,
     Email,
+    /// A partner that claims leads on the partner API.
+    Pull,
 }
 
 /// `buyers/<name>.toml`.
@@ -104,6 +139,50 @@ pub struct BuyerFile {
     pub schedule: Option<ScheduleConfig>,
     #[serde(default)]
     pub retry: RetryFile,
+    /// API keys (`sha256:…` or `${ENV}`): required for pull partners, optional for push
+    /// buyers (who use them to report dispositions).
+    #[serde(default)]
+    pub keys: Vec<EnvString>,
+    #[serde(default)]
+    pub pull: Option<PullFile>,
+    #[serde(default)]
+    pub returns: ReturnsFile,
+}
+
+/// `[returns]`: when the buyer may send a lead back.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnsFile {
+    /// How long after delivery (or claim) a lead may be returned.
+    #[serde(deserialize_with = "duration::de")]
+    pub window: Duration,
+    /// Most returns per calendar month, counted in the buyer's time zone.
+    pub cap: Option<u32>,
+}
+
+impl Default for ReturnsFile {
+    fn default() -> Self {
+        Self { window: Duration::from_secs(7 * 86_400), cap: None }
+    }
+}
+
+/// `[pull]`: a partner's terms.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PullFile {
+    /// What the partner sees before claiming: `masked` or `blind`.
+    pub preview: Preview,
+    /// How long a claim holds the lead until it is confirmed.
+    #[serde(deserialize_with = "duration::de")]
+    pub lease: Duration,
+    /// `claims/next` order: `fifo` or `score`.
+    pub claim_order: ClaimOrder,
+}
+
+impl Default for PullFile {
+    fn default() -> Self {
+        Self { preview: Preview::Masked, lease: Duration::from_secs(15 * 60), claim_order: ClaimOrder::Fifo }
+    }
 }
 
 fn yes() -> bool {
@@ -219,8 +298,13 @@ impl std::fmt::Debug for DeliveryHandle {
     }
 }
 
-/// Loads `buyers/` and `routes.toml` under `dir`.
-pub fn load(dir: &Path, problems: &mut Vec<ConfigProblem>) -> (Routing, BTreeMap<String, DeliveryHandle>) {
+/// Loads `buyers/` and `routes.toml` under `dir`; buyer keys go to `keys`.
+pub fn load(
+    dir: &Path,
+    problems: &mut Vec<ConfigProblem>,
+    keys: &mut Keyring,
+    warnings: &mut Vec<String>,
+) -> (Routing, BTreeMap<String, DeliveryHandle>) {
     let mut routing = Routing::default();
     let mut deliveries = BTreeMap::new();
     let mut templates = Templates::default();
@@ -237,10 +321,26 @@ pub fn load(dir: &Path, problems: &mut Vec<ConfigProblem>) -> (Routing, BTreeMap
             problems.push(problem(&path, Some("name".into()), format!("buyer {name:?} is defined twice")));
             continue;
         }
+        for (i, k) in file.keys.iter().enumerate() {
+            match KeyHash::from_config(k) {
+                Ok(h) => keys.add(h, Principal::Buyer(name.clone())),
+                Err(e) => problems.push(problem(&path, Some(format!("keys[{i}]")), e)),
+            }
+            if k.defaulted() {
+                warnings.push(format!(
+                    "Buyer {name} accepts the example default key: set the environment variable its config names."
+                ));
+            }
+        }
+        if file.delivery == DeliveryKind::Pull && file.keys.is_empty() {
+            problems.push(problem(&path, Some("keys".into()), "a pull partner needs at least one API key"));
+        }
         match compile_buyer(&name, &file, &mut templates) {
             Ok((buyer, delivery)) => {
                 routing.buyers.insert(name.clone(), Arc::new(buyer));
-                deliveries.insert(name, delivery);
+                if let Some(d) = delivery {
+                    deliveries.insert(name, d);
+                }
             }
             Err(errs) => problems.extend(errs.into_iter().map(|(f, m)| problem(&path, Some(f), m))),
         }
@@ -290,6 +390,12 @@ pub fn load(dir: &Path, problems: &mut Vec<ConfigProblem>) -> (Routing, BTreeMap
                 max_buyers: r.max_buyers.unwrap_or(1).max(1),
                 next_on_reject: r.on_reject == OnReject::Next,
                 fallback: r.fallback,
+                pull: r.offer.map(|mode| PullOffer {
+                    mode,
+                    exclusive_for: r.exclusive_for,
+                    ttl: r.offer_ttl,
+                }),
+                sla: Sla { claim_within: r.sla.claim_within, disposition_within: r.sla.disposition_within },
             });
         }
     }
@@ -303,7 +409,7 @@ fn compile_buyer(
     name: &str,
     f: &BuyerFile,
     templates: &mut Templates,
-) -> Result<(Buyer, DeliveryHandle), Errors> {
+) -> Result<(Buyer, Option<DeliveryHandle>), Errors> {
     let mut errs: Errors = Vec::new();
     let filter = match f.filter.as_deref().map(Condition::compile).transpose() {
         Ok(c) => c,
@@ -336,14 +442,29 @@ fn compile_buyer(
         RetryPolicy::default()
     });
 
-    let built = match (f.delivery, &f.webhook, &f.email) {
-        (DeliveryKind::Webhook, Some(w), None) => webhook(name, w, templates),
-        (DeliveryKind::Email, None, Some(e)) => email(name, e, templates),
-        (DeliveryKind::Webhook, _, _) => {
-            Err(vec![("webhook".into(), "a webhook buyer needs exactly a [webhook] section".into())])
+    let built = match (f.delivery, &f.webhook, &f.email, &f.pull) {
+        (DeliveryKind::Webhook, Some(w), None, None) => {
+            webhook(name, w, templates).map(|(t, d)| (t, Some(d)))
         }
-        (DeliveryKind::Email, _, _) => {
-            Err(vec![("email".into(), "an e-mail buyer needs exactly an [email] section".into())])
+        (DeliveryKind::Email, None, Some(e), None) => email(name, e, templates).map(|(t, d)| (t, Some(d))),
+        (DeliveryKind::Pull, None, None, p) => {
+            let d = PullFile::default();
+            let p = p.as_ref().unwrap_or(&d);
+            Ok((
+                Target::Pull(PullTarget { preview: p.preview, lease: p.lease, claim_order: p.claim_order }),
+                None,
+            ))
+        }
+        (DeliveryKind::Webhook, ..) => Err(vec![(
+            "webhook".into(),
+            "a webhook buyer needs a [webhook] section and no [email]/[pull]".into(),
+        )]),
+        (DeliveryKind::Email, ..) => Err(vec![(
+            "email".into(),
+            "an e-mail buyer needs an [email] section and no [webhook]/[pull]".into(),
+        )]),
+        (DeliveryKind::Pull, ..) => {
+            Err(vec![("pull".into(), "a pull partner has no [webhook] or [email] section".into())])
         }
     };
     let (target, delivery) = match built {
@@ -361,11 +482,13 @@ fn compile_buyer(
         enabled: f.enabled,
         filter,
         price: f.price.map(|p| format!("{p:.2}")),
+        price_cents: f.price.map_or(0, |p| (p * 100.0).round() as i64),
         priority: f.priority,
         weight: f.weight,
         schedule,
         caps,
         retry,
+        returns: Returns { window: f.returns.window, cap: f.returns.cap },
         target,
     };
     Ok((buyer, delivery))
@@ -475,4 +598,29 @@ fn email(name: &str, e: &EmailFile, templates: &mut Templates) -> Result<(Target
         adf: e.adf,
     });
     Ok((target, DeliveryHandle(Arc::new(delivery))))
+}
+
+/// The webhook transport of a source's closed-loop relay.
+pub fn closed_loop_delivery(c: &super::files::ClosedLoopFile) -> Result<DeliveryHandle, Errors> {
+    let mut errs: Errors = Vec::new();
+    match reqwest::Url::parse(c.url.as_str()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => errs.push(("closed_loop.url".into(), format!("{:?} is not an http(s) URL", c.url.as_str()))),
+    }
+    let secrets = match c.secret.as_ref().map(|s| WebhookSecret::parse(s.as_str())).transpose() {
+        Ok(s) => s.into_iter().collect(),
+        Err(e) => {
+            errs.push(("closed_loop.secret".into(), e.to_string()));
+            Vec::new()
+        }
+    };
+    let policy = EgressPolicy::parse(&c.allow_private).unwrap_or_else(|e| {
+        errs.push(("closed_loop.allow_private".into(), e));
+        EgressPolicy::default()
+    });
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let client = http_client(&policy, c.timeout).map_err(|e| vec![("closed_loop".to_string(), e)])?;
+    Ok(DeliveryHandle(Arc::new(WebhookDelivery::new(client, policy, secrets, ResponseRules::default()))))
 }

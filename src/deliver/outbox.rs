@@ -70,6 +70,7 @@ impl Outbox {
                 break;
             }
             while in_flight.try_join_next().is_some() {}
+            self.sweep().await;
             let free = permits.available_permits();
             let leased = match self
                 .store
@@ -122,6 +123,24 @@ impl Outbox {
         }
     }
 
+    /// Expires claim leases and offers (running their fallbacks) and records SLA
+    /// breaches; errors are logged, and the next sweep tries again.
+    pub async fn sweep(&self) -> usize {
+        let config = self.config.load_full();
+        match self.store.sweep_pool(&config.routing, self.clock.now_ms()).await {
+            Ok(n) => {
+                if n > 0 {
+                    self.wake.notify_one();
+                }
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Pool sweep failed; it runs again shortly.");
+                0
+            }
+        }
+    }
+
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX)
     }
@@ -159,8 +178,9 @@ impl Outbox {
         let duration_ms = i64::try_from(timer.elapsed().as_millis()).unwrap_or(i64::MAX);
         let buyer = config.routing.buyers.get(&d.buyer);
         let retry = buyer.map(|b| b.retry.clone()).unwrap_or_default();
+        // Only a buyer's own route continues a waterfall (not closed-loop relays).
         let next_on_reject =
-            config.routing.routes.iter().find(|r| r.name == d.route).is_none_or(|r| r.next_on_reject);
+            config.routing.routes.iter().find(|r| r.name == d.route).is_some_and(|r| r.next_on_reject);
         let now = self.clock.now_ms();
         let (record, resolution) = match result {
             Ok(ok) => (

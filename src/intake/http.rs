@@ -35,11 +35,11 @@ pub async fn post_lead(
         }
         Some(None) => return Err(ApiError::unauthorized("unknown API key").shaped(shape)),
         Some(Some(Principal::Source(name))) => name.clone(),
-        Some(Some(Principal::Admin)) => {
+        Some(Some(Principal::Admin | Principal::Buyer(_))) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 code::FORBIDDEN,
-                "an admin key cannot submit leads; use a source key",
+                "only a source key can submit leads",
             )
             .shaped(shape));
         }
@@ -116,7 +116,7 @@ pub async fn post_lead(
 }
 
 /// What we keep of the request besides the body: enough to trace a vendor's call.
-fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> serde_json::Value {
+pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> serde_json::Value {
     let mut meta = serde_json::Map::new();
     if let Some(p) = peer {
         meta.insert("peer".into(), p.to_string().into());

@@ -4,9 +4,11 @@
 //! answer only after the commit that holds the submission.
 
 pub mod drop_dir;
+pub mod email;
 pub mod files;
 pub mod ftp;
 pub mod http;
+pub mod vendors;
 
 use std::sync::Arc;
 
@@ -79,7 +81,10 @@ pub trait Channel: Send {
 
 /// The channels the config asks for, besides HTTP (which the API router serves).
 pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
-    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
+    // The Meta fetcher always runs: a reload may add a `[meta]` source, and fetches
+    // stored before a restart must go on. Idle, it is one indexed query per half second.
+    let mut channels: Vec<Box<dyn Channel>> = vec![Box::new(vendors::meta_fetch::MetaFetcher)];
+    channels.extend(email::channels(config));
     if let Some(ftp) = &config.file_intake.ftp {
         channels.push(Box::new(ftp::FtpChannel::new(ftp.clone())));
     }

@@ -62,6 +62,10 @@ pub struct Lead {
     pub landing_page_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<Consent>,
+    /// A vendor's test lead (Google Ads `is_test`): stored and flagged like any lead, but
+    /// never sold (not routed, not offered) and never a dedupe original.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
     /// Every field without a canonical home, name → value as sent.
     #[serde(default)]
     pub custom: Map<String, Value>,

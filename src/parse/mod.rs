@@ -4,12 +4,16 @@
 //! expand XML entities, and refuse input beyond their limits with a [`ParseError`] that
 //! names the problem (and line/column where the format has them).
 
+pub mod adf;
 pub mod csv;
 pub mod decode;
+pub mod email;
 pub mod form;
 pub mod json;
 pub mod jsonl;
 pub mod table;
+pub mod template;
+pub mod vendors;
 pub mod xlsx;
 pub mod xml;
 
@@ -67,6 +71,22 @@ pub enum Format {
     Json,
     Form,
     Xml,
+    /// A whole RFC 5322 message (IMAP intake, `.eml` files): see [`email`].
+    Email,
+    /// ADF/XML 1.0 auto leads: see [`adf`].
+    Adf,
+    /// Google Ads lead-form webhook body.
+    GoogleAds,
+    /// A Meta Lead Ads lead object, as the Graph API returns it.
+    MetaLead,
+    /// A Meta Lead Ads webhook notification (ids only: it yields no lead itself).
+    MetaNotification,
+    /// HubSpot Forms API v3 submission body.
+    Hubspot,
+    /// Salesforce Web-to-Lead form post.
+    WebToLead,
+    /// LeadConduit-style post (form, JSON or XML).
+    Leadconduit,
     /// Delimited text with a header row (file intake).
     Csv,
     /// Excel workbook, one sheet (file intake).
@@ -76,14 +96,36 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: &'static [Format] =
-        &[Format::Json, Format::Form, Format::Xml, Format::Csv, Format::Xlsx, Format::Jsonl];
+    pub const ALL: &'static [Format] = &[
+        Format::Json,
+        Format::Form,
+        Format::Xml,
+        Format::Email,
+        Format::Adf,
+        Format::GoogleAds,
+        Format::MetaLead,
+        Format::MetaNotification,
+        Format::Hubspot,
+        Format::WebToLead,
+        Format::Leadconduit,
+        Format::Csv,
+        Format::Xlsx,
+        Format::Jsonl,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Form => "form",
             Format::Xml => "xml",
+            Format::Email => "email",
+            Format::Adf => "adf",
+            Format::GoogleAds => "google-ads",
+            Format::MetaLead => "meta-lead",
+            Format::MetaNotification => "meta-notification",
+            Format::Hubspot => "hubspot",
+            Format::WebToLead => "web-to-lead",
+            Format::Leadconduit => "leadconduit",
             Format::Csv => "csv",
             Format::Xlsx => "xlsx",
             Format::Jsonl => "jsonl",
@@ -114,6 +156,8 @@ impl Format {
             "application/json" => Some(Format::Json),
             "application/x-www-form-urlencoded" => Some(Format::Form),
             "application/xml" | "text/xml" => Some(Format::Xml),
+            "message/rfc822" => Some(Format::Email),
+            "application/vnd.adf+xml" => Some(Format::Adf),
             e if e.starts_with("application/") && e.ends_with("+json") => Some(Format::Json),
             e if e.starts_with("application/") && e.ends_with("+xml") => Some(Format::Xml),
             _ => None,
@@ -134,6 +178,10 @@ pub struct ParseContext {
     pub max_records: usize,
     /// Most attributes on one XML element.
     pub max_attributes: usize,
+    /// E-mail: templates, the pinned template and MIME limits.
+    pub email: email::EmailContext,
+    /// Settings of the vendor formats (Web-to-Lead field ids, HubSpot date fields).
+    pub vendors: vendors::VendorOptions,
     /// CSV and XLSX settings (delimiter, encoding, sheet, header row).
     pub table: table::TableOptions,
 }
@@ -146,17 +194,33 @@ impl Default for ParseContext {
             max_depth: 32,
             max_records: 10_000,
             max_attributes: 64,
+            email: email::EmailContext::default(),
+            vendors: vendors::VendorOptions::default(),
             table: table::TableOptions::default(),
         }
     }
 }
 
-/// Parses `raw` in `format`. First checks that the body looks like the announced
-/// format, so a mislabelled body is refused by name rather than parsed into an empty lead.
+/// Parses `raw` in `format`. For the generic formats, first checks that the body looks
+/// like the announced format, so a mislabelled body is refused by name rather than parsed
+/// into an empty lead (vendor formats check their own shape).
 pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
+    // File formats are chosen by name or config, never sniffed (a CSV cell or a JSON
+    // line would fool the sniffer).
+    match format {
+        Format::Csv => return csv::parse(raw, cx),
+        Format::Xlsx => return xlsx::parse(raw, cx),
+        Format::Jsonl => return jsonl::parse(raw, cx),
+        _ => {}
+    }
+    if !matches!(format, Format::Json | Format::Form | Format::Xml | Format::Email | Format::Adf) {
+        return vendors::parse(format, raw, cx);
+    }
+    // A message is not sniffed (its headers look like nothing else), and ADF is XML.
     if let Some(actual) = sniff(raw)
         && actual != format
-        && format.is_sniffed()
+        && format != Format::Email
+        && !(format == Format::Adf && actual == Format::Xml)
     {
         return Err(ParseError::new(format!(
             "the body looks like {} but was sent as {}",
@@ -168,9 +232,9 @@ pub fn parse(format: Format, raw: &[u8], cx: &ParseContext) -> Result<ParseOutpu
         Format::Json => json::parse(raw, cx),
         Format::Form => form::parse(raw, cx),
         Format::Xml => xml::parse(raw, cx),
-        Format::Csv => csv::parse(raw, cx),
-        Format::Xlsx => xlsx::parse(raw, cx),
-        Format::Jsonl => jsonl::parse(raw, cx),
+        Format::Email => email::parse(raw, cx),
+        Format::Adf => adf::parse(raw, cx),
+        _ => vendors::parse(format, raw, cx),
     }
 }
 
@@ -180,16 +244,18 @@ impl Format {
             Format::Json => "JSON",
             Format::Form => "form name-value pairs",
             Format::Xml => "XML",
+            Format::Email => "an e-mail message",
+            Format::Adf => "ADF/XML",
+            Format::GoogleAds => "a Google Ads lead",
+            Format::MetaLead => "a Meta lead",
+            Format::MetaNotification => "a Meta notification",
+            Format::Hubspot => "a HubSpot submission",
+            Format::WebToLead => "a Web-to-Lead post",
+            Format::Leadconduit => "a LeadConduit post",
             Format::Csv => "CSV",
             Format::Xlsx => "an XLSX workbook",
             Format::Jsonl => "JSON lines",
         }
-    }
-
-    /// Whether [`sniff`] can tell this format from the others. File formats are chosen
-    /// by name or config, and a CSV cell or a JSON line would fool the sniffer.
-    fn is_sniffed(self) -> bool {
-        matches!(self, Format::Json | Format::Form | Format::Xml)
     }
 }
 

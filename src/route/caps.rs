@@ -27,7 +27,7 @@ use serde::Deserialize;
 use super::schedule::{local_time, parse_timezone};
 
 /// `[caps]` in a buyer file, as written. Every cap is optional; none means uncapped.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapsConfig {
     /// Most leads per local clock hour.
@@ -40,6 +40,27 @@ pub struct CapsConfig {
     pub month: Option<u32>,
     /// IANA time zone periods are counted in; defaults to the schedule's, else UTC.
     pub timezone: Option<String>,
+    /// Caps on spend (the buyer's `price` per lead), per period: `spend = { day = 500.0 }`.
+    pub spend: Option<SpendConfig>,
+}
+
+/// `[caps.spend]`: most money per period, in the currency of the buyer's `price`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendConfig {
+    pub hour: Option<f64>,
+    pub day: Option<f64>,
+    pub week: Option<f64>,
+    pub month: Option<f64>,
+}
+
+/// One counter a lead uses up: `amount` (1 lead, or the price in cents) against `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Counter {
+    /// `day:2026-11-25`, `spend-day:2026-11-25`, …
+    pub key: String,
+    pub limit: i64,
+    pub amount: i64,
 }
 
 /// A counting period.
@@ -71,6 +92,8 @@ impl Period {
 pub struct Caps {
     tz: Tz,
     limits: Vec<(Period, u32)>,
+    /// Spend caps in cents.
+    spend: Vec<(Period, i64)>,
 }
 
 impl Caps {
@@ -86,7 +109,17 @@ impl Caps {
             .zip([config.hour, config.day, config.week, config.month])
             .filter_map(|(p, limit)| limit.map(|l| (p, l)))
             .collect();
-        Ok(Caps { tz, limits })
+        let s = config.spend.clone().unwrap_or_default();
+        let mut spend = Vec::new();
+        for (p, limit) in Period::ALL.into_iter().zip([s.hour, s.day, s.week, s.month]) {
+            if let Some(l) = limit {
+                if !(l.is_finite() && l >= 0.0) {
+                    return Err(format!("caps.spend.{}: {l} is not an amount", p.as_str()));
+                }
+                spend.push((p, (l * 100.0).round() as i64));
+            }
+        }
+        Ok(Caps { tz, limits, spend })
     }
 
     /// The zone periods are counted in.
@@ -102,6 +135,26 @@ impl Caps {
     /// For each set cap: the period, the key of the period `at_ms` falls in, and the limit.
     pub fn keys(&self, at_ms: i64) -> Vec<(Period, String, u32)> {
         self.limits.iter().map(|&(p, limit)| (p, period_key(p, self.tz, at_ms), limit)).collect()
+    }
+
+    /// Every counter one lead at `price_cents` uses up at `at_ms`: one unit of each lead
+    /// cap, and the price against each spend cap.
+    pub fn counters(&self, at_ms: i64, price_cents: i64) -> Vec<Counter> {
+        let mut out: Vec<Counter> = self
+            .keys(at_ms)
+            .into_iter()
+            .map(|(p, key, limit)| Counter {
+                key: format!("{}:{key}", p.as_str()),
+                limit: i64::from(limit),
+                amount: 1,
+            })
+            .collect();
+        out.extend(self.spend.iter().map(|&(p, limit)| Counter {
+            key: format!("spend-{}:{}", p.as_str(), period_key(p, self.tz, at_ms)),
+            limit,
+            amount: price_cents,
+        }));
+        out
     }
 }
 

@@ -98,10 +98,79 @@ pub struct EmailTarget {
     pub adf: AdfMode,
 }
 
+/// What a pull partner may see of an offer before claiming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Preview {
+    /// City, state, ZIP prefix, product, score; names, e-mail and phone masked.
+    #[default]
+    Masked,
+    /// Only product, score and age.
+    Blind,
+}
+
+/// Which offer `claims/next` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOrder {
+    /// Oldest offer first.
+    #[default]
+    Fifo,
+    /// Highest score first (then oldest).
+    Score,
+}
+
+/// A pull partner's terms.
+#[derive(Debug, Clone)]
+pub struct PullTarget {
+    pub preview: Preview,
+    /// How long a claim holds the lead before it must be confirmed.
+    pub lease: std::time::Duration,
+    pub claim_order: ClaimOrder,
+}
+
+/// When a buyer may return a lead it got (push or pull).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Returns {
+    /// How long after delivery or claim a lead may be returned.
+    pub window: std::time::Duration,
+    /// Most returns per calendar month (the billing period), in the buyer's time zone.
+    pub cap: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Target {
     Webhook(WebhookTarget),
     Email(EmailTarget),
+    Pull(PullTarget),
+}
+
+/// How a route offers leads to its pull partners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferMode {
+    /// Any eligible partner may claim at once.
+    Open,
+    /// Each partner in priority order gets `exclusive_for` alone, then it is open.
+    ExclusiveFirst,
+}
+
+/// A route that offers to the pull pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullOffer {
+    pub mode: OfferMode,
+    pub exclusive_for: std::time::Duration,
+    /// An offer nobody claims by then expires, and the route's fallback runs.
+    pub ttl: std::time::Duration,
+}
+
+/// Service levels of a route: breaches are events (and show in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sla {
+    /// Offers must be claimed within this.
+    pub claim_within: Option<std::time::Duration>,
+    /// Delivered or claimed leads must get a disposition within this.
+    pub disposition_within: Option<std::time::Duration>,
 }
 
 /// A buyer, compiled from `buyers/<name>.toml`.
@@ -111,12 +180,15 @@ pub struct Buyer {
     pub enabled: bool,
     pub filter: Option<Condition>,
     pub price: Option<String>,
+    /// The price in cents (spend caps count it).
+    pub price_cents: i64,
     /// Lower is tried first.
     pub priority: i64,
     pub weight: u32,
     pub schedule: Schedule,
     pub caps: Caps,
     pub retry: RetryPolicy,
+    pub returns: Returns,
     pub target: Target,
 }
 
@@ -131,6 +203,9 @@ pub struct Route {
     /// Exclusive routes: offer a rejected lead to the next buyer of the waterfall.
     pub next_on_reject: bool,
     pub fallback: Fallback,
+    /// Set for routes that offer to the pull pool instead of pushing.
+    pub pull: Option<PullOffer>,
+    pub sla: Sla,
 }
 
 /// Buyers, routes, scoring and templates of one config snapshot.
@@ -148,10 +223,11 @@ pub struct Offer {
     pub buyer: String,
     pub priority: i64,
     pub weight: u32,
-    /// `(counter key, limit)`: e.g. `("day:2026-11-25", 100)`.
-    pub caps: Vec<(String, u32)>,
+    /// The cap counters this lead would use up (leads and spend).
+    pub caps: Vec<caps::Counter>,
     pub delivery_id: String,
-    pub payload: Payload,
+    /// What a push buyer is sent (`None` for pull partners: they fetch the lead).
+    pub payload: Option<Payload>,
     pub price: Option<String>,
 }
 
@@ -164,6 +240,8 @@ pub struct RoutePlan {
     pub offers: Vec<Offer>,
     /// Buyers the route names that could not be offered the lead, with why.
     pub skipped: Vec<(String, String)>,
+    /// A pull route: the lead is offered to `offers`' partners instead of pushed.
+    pub pull: Option<PullOffer>,
 }
 
 /// Every route that may take the lead, in order (more than one only with
@@ -193,9 +271,26 @@ pub struct LeadView<'a> {
 impl Routing {
     /// Plans the routing of a lead at `now`, leaving out `exclude` (buyers already tried).
     pub fn plan(&self, view: &LeadView<'_>, now: i64, exclude: &[String]) -> Plan {
+        self.plan_from(view, now, exclude, 0)
+    }
+
+    /// Plans with the routes after `route` only (an expired offer's fallback).
+    pub fn plan_after(&self, route: &str, view: &LeadView<'_>, now: i64, exclude: &[String]) -> Plan {
+        match self.routes.iter().position(|r| r.name == route) {
+            Some(i) if self.routes[i].fallback == Fallback::NextRoute => {
+                self.plan_from(view, now, exclude, i + 1)
+            }
+            _ => Plan::default(),
+        }
+    }
+
+    fn plan_from(&self, view: &LeadView<'_>, now: i64, exclude: &[String], first: usize) -> Plan {
+        if self.routes.len() <= first {
+            return Plan::default();
+        }
         let facts = Facts::new(view.lead, view.source, view.score, view.grade);
         let mut plan = Plan::default();
-        for route in &self.routes {
+        for route in self.routes.iter().skip(first) {
             if !route.when.as_ref().is_none_or(|c| c.matches(&facts)) {
                 continue;
             }
@@ -238,17 +333,16 @@ impl Routing {
                 skipped.push((name.clone(), why.into()));
                 continue;
             }
-            match self.payload(buyer, view) {
+            let payload = match &buyer.target {
+                Target::Pull(_) => Ok(None),
+                _ => self.payload(buyer, view).map(Some),
+            };
+            match payload {
                 Ok(payload) => offers.push(Offer {
                     buyer: name.clone(),
                     priority: buyer.priority,
                     weight: buyer.weight,
-                    caps: buyer
-                        .caps
-                        .keys(now)
-                        .into_iter()
-                        .map(|(p, key, limit)| (format!("{}:{key}", p.as_str()), limit))
-                        .collect(),
+                    caps: buyer.caps.counters(now, buyer.price_cents),
                     delivery_id: new_id(),
                     payload,
                     price: buyer.price.clone(),
@@ -264,6 +358,7 @@ impl Routing {
             max_buyers: route.max_buyers,
             offers,
             skipped,
+            pull: route.pull,
         }
     }
 
@@ -317,11 +412,15 @@ impl Routing {
                     adf_body: e.adf == AdfMode::Body,
                 }))
             }
+            Target::Pull(_) => Err("a pull partner is not sent anything".into()),
         }
     }
 
-    /// Scores a lead with the snapshot's rules.
+    /// Scores a lead with the snapshot's rules (no conditions built when there are none).
     pub fn score(&self, lead: &Lead, source: &str) -> crate::score::Score {
+        if !self.scoring.has_rules() {
+            return self.scoring.grade(0);
+        }
         self.scoring.score(&Facts::new(lead, source, 0, None))
     }
 }

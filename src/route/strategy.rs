@@ -30,8 +30,9 @@ pub struct State {
 
 impl State {
     fn under_caps(&self, offer: &Offer) -> bool {
-        offer.caps.iter().all(|(key, limit)| {
-            self.counters.get(&(offer.buyer.clone(), key.clone())).copied().unwrap_or(0) < i64::from(*limit)
+        offer.caps.iter().all(|c| {
+            let used = self.counters.get(&(offer.buyer.clone(), c.key.clone())).copied().unwrap_or(0);
+            used.saturating_add(c.amount) <= c.limit
         })
     }
 
@@ -40,9 +41,9 @@ impl State {
     }
 
     fn take(&mut self, offer: &Offer) {
-        for (key, _) in &offer.caps {
-            let k = (offer.buyer.clone(), key.clone());
-            *self.counters.entry(k.clone()).or_insert(0) += 1;
+        for c in &offer.caps {
+            let k = (offer.buyer.clone(), c.key.clone());
+            *self.counters.entry(k.clone()).or_insert(0) += c.amount;
             self.touched_counters.push(k);
         }
         let seq = self.next_seq;
@@ -63,6 +64,18 @@ pub struct Choice<'p> {
 /// `random` is uniform in [0, 1) (weighted strategy). `None`: nobody can take the lead.
 pub fn choose<'p>(plan: &'p Plan, state: &mut State, random: f64) -> Option<Choice<'p>> {
     for route in &plan.routes {
+        if route.pull.is_some() {
+            // The pool: every enabled partner is offered the lead; caps apply when one claims.
+            let partners: Vec<&Offer> = route
+                .offers
+                .iter()
+                .filter(|o| !state.buyers.get(&o.buyer).is_some_and(|b| b.disabled))
+                .collect();
+            if partners.is_empty() {
+                continue;
+            }
+            return Some(Choice { route, offers: partners });
+        }
         let eligible: Vec<&Offer> = route.offers.iter().filter(|o| state.available(o)).collect();
         if eligible.is_empty() {
             continue;
@@ -112,22 +125,33 @@ mod tests {
             buyer: buyer.into(),
             priority,
             weight,
-            caps: cap.map(|c| vec![("day:x".to_string(), c)]).unwrap_or_default(),
+            caps: cap
+                .map(|c| {
+                    vec![crate::route::caps::Counter { key: "day:x".into(), limit: i64::from(c), amount: 1 }]
+                })
+                .unwrap_or_default(),
             delivery_id: format!("d-{buyer}"),
-            payload: Payload::WebhookV1(WebhookPayload {
+            payload: Some(Payload::WebhookV1(WebhookPayload {
                 method: "POST".into(),
                 url: "http://x".into(),
                 headers: vec![],
                 content_type: "application/json".into(),
                 body: "{}".into(),
-            }),
+            })),
             price: None,
         }
     }
 
     fn plan(strategy: Strategy, offers: Vec<Offer>, max: usize) -> Plan {
         Plan {
-            routes: vec![RoutePlan { route: "r".into(), strategy, max_buyers: max, offers, skipped: vec![] }],
+            routes: vec![RoutePlan {
+                route: "r".into(),
+                strategy,
+                max_buyers: max,
+                offers,
+                skipped: vec![],
+                pull: None,
+            }],
         }
     }
 

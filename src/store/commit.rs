@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
+use super::{Dialect, Store, StoreError, param_list, positional, routing, value_rows};
 use crate::deliver::retry;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
 use crate::route::strategy;
@@ -51,35 +51,11 @@ impl From<i64> for Arg {
     }
 }
 
+/// Rows per multi-row statement, largest first.
+const CHUNK_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
 const MAX_PARAMS: usize = 30_000;
-
-/// Placeholders for the multi-row statements below. On SQLite they are anonymous `?`:
-/// sqlx binds each *named* parameter (`$N`) by asking SQLite its name, which scans the
-/// statement's parameter list, so a statement with P `$N` parameters costs P² — at 30 000
-/// parameters a 1000-lead batch spent nearly all its time binding. Anonymous parameters
-/// are bound in order with no look-up. (These statements have no other parameters.)
-struct Placeholders {
-    anonymous: bool,
-}
-
-impl Placeholders {
-    fn of(tx: &mut Transaction<'_, Any>) -> Self {
-        Self { anonymous: tx.backend_name().eq_ignore_ascii_case("sqlite") }
-    }
-
-    fn rows(&self, rows: usize, cols: usize) -> String {
-        if !self.anonymous {
-            return value_rows(rows, cols);
-        }
-        let row = format!("({})", vec!["?"; cols].join(", "));
-        vec![row; rows].join(", ")
-    }
-
-    fn list(&self, n: usize) -> String {
-        if self.anonymous { vec!["?"; n].join(", ") } else { param_list(n) }
-    }
-}
 
 /// Runs `INSERT … VALUES (…), (…) <suffix>` in chunks that stay under the parameter limit.
 pub(crate) async fn insert_rows(
@@ -89,12 +65,16 @@ pub(crate) async fn insert_rows(
     rows: Vec<Vec<Arg>>,
     suffix: &str,
 ) -> Result<(), StoreError> {
-    let per_chunk = (MAX_PARAMS / cols).max(1);
-    let placeholders = Placeholders::of(tx);
+    let max_rows = (MAX_PARAMS / cols).max(1);
     let mut rows = rows.into_iter().peekable();
+    let mut left = rows.len();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_chunk).collect();
-        let sql = format!("{head} VALUES {} {suffix}", placeholders.rows(chunk.len(), cols));
+        // A few statement shapes (rows per statement), so prepared statements are reused
+        // whatever the batch size.
+        let size = CHUNK_ROWS.iter().copied().find(|&n| n <= left && n <= max_rows).unwrap_or(1);
+        left -= size;
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(size).collect();
+        let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols, positional(tx)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
             for arg in row {
@@ -125,9 +105,8 @@ async fn select_in(
     keys: &[String],
 ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
     let mut out = Vec::new();
-    let placeholders = Placeholders::of(tx);
     for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = format!("{select} IN ({})", placeholders.list(chunk.len()));
+        let sql = format!("{select} IN ({})", param_list(chunk.len(), positional(tx)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in chunk {
             q = q.bind(k.clone());
@@ -253,40 +232,35 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     }
 
     // Routing: accepted leads, in order, under the buyers' locks.
-    let accepted: Vec<(usize, &Candidate)> = std::mem::take(&mut w.accepted);
-    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c)| &c.plan)).await?;
-    for (row, c) in &accepted {
-        let stage = match strategy::choose(&c.plan, &mut state, retry::random_unit()) {
-            Some(choice) => {
-                for offer in &choice.offers {
-                    w.deliveries.push(routing::delivery_row(&c.lead_id, &choice.route.route, offer, now)?);
-                }
-                w.events.push(event(&c.lead_id, now, "routed", routing::routed_detail(&choice)));
-                "routed"
-            }
-            None => {
-                w.events.push(event(&c.lead_id, now, "unsold", routing::unsold_detail(&c.plan)));
-                "unsold"
-            }
+    let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
+    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
+    let mut route_writes = routing::RouteWrites::default();
+    for (row, c, source) in &accepted {
+        let stage = if c.lead.test {
+            // A vendor's test lead is stored and flagged, never sold (pushed or offered).
+            w.events.push(event(
+                &c.lead_id,
+                now,
+                "unsold",
+                serde_json::json!({ "reason": "vendor test lead: never sold" }),
+            ));
+            "unsold"
+        } else {
+            let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
+            let facts = routing::LeadFacts {
+                lead_id: &c.lead_id,
+                source,
+                product: c.lead.product.as_deref(),
+                score: c.score.points,
+            };
+            routing::apply(choice, &c.plan, &facts, now, &mut route_writes, &mut w.events)?
         };
         if let Some(slot) = w.leads.get_mut(*row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
             *slot = stage.into();
         }
     }
     routing::save_state(&mut tx, &state, now).await?;
-    let created_deliveries = !w.deliveries.is_empty();
-    insert_rows(
-        &mut tx,
-        routing::DELIVERY_INSERT,
-        routing::DELIVERY_COLUMNS,
-        std::mem::take(&mut w.deliveries),
-        "",
-    )
-    .await?;
-    if created_deliveries && store.dialect == Dialect::Postgres {
-        // Wakes the outbox workers of every instance (delivered on commit).
-        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;
-    }
+    let created_deliveries = routing::write(&mut tx, store.dialect, route_writes).await?;
 
     insert_rows(
         &mut tx,
@@ -309,8 +283,8 @@ pub(super) async fn commit_batch(store: &Store, jobs: &[Job], now: i64) -> Resul
     }
     insert_rows(
         &mut tx,
-        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage)",
-        16,
+        "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage, stage_since)",
+        17,
         w.leads,
         "",
     )
@@ -351,9 +325,8 @@ const LEAD_STAGE_COLUMN: usize = 15;
 #[derive(Default)]
 struct Writes<'j> {
     submissions: Vec<Vec<Arg>>,
-    /// Accepted leads to route: (index in `leads`, candidate).
-    accepted: Vec<(usize, &'j Candidate)>,
-    deliveries: Vec<Vec<Arg>>,
+    /// Accepted leads to route: (index in `leads`, candidate, source).
+    accepted: Vec<(usize, &'j Candidate, &'j str)>,
     replayed: Vec<(String, String, Option<String>)>,
     leads: Vec<Vec<Arg>>,
     events: Vec<Vec<Arg>>,
@@ -502,9 +475,10 @@ fn decide_lead<'j>(
         c.score.grade.clone().into(),
         c.score.lifecycle.clone().into(),
         "new".into(),
+        now.into(),
     ]);
     if outcome == Outcome::Accepted {
-        w.accepted.push((w.leads.len() - 1, c));
+        w.accepted.push((w.leads.len() - 1, c, job.submission.source.as_str()));
     }
     w.events.push(event(
         &c.lead_id,

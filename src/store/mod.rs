@@ -6,11 +6,15 @@
 //! [`Dialect`]. Atomicity is the database's: the write path runs in one transaction per
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
+pub mod claims;
 mod commit;
 pub mod files;
+pub mod email;
 pub mod outbox;
 mod reads;
+pub mod report;
 mod routing;
+mod vendors;
 pub mod writer;
 
 use std::path::Path;
@@ -21,6 +25,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use reads::{EventRecord, LeadRecord, SubmissionFilter};
+pub use vendors::{MetaFetch, MetaFetchRecord, NewMetaFetch};
 
 /// Which engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +99,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
+            // A broken connection fails its statement and is replaced; a ping before every
+            // use would add a round trip to each commit.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -160,9 +168,11 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// `($1, $2, $3), ($4, $5, $6)`: placeholders for a multi-row statement. Both engines
-/// accept `$N` (SQLite treats it as a numbered parameter).
-pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+/// `($1, $2, $3), ($4, $5, $6)` (PostgreSQL) or `(?, ?, ?), (?, ?, ?)` (SQLite):
+/// placeholders for a multi-row statement. SQLite gets anonymous `?`: sqlx binds a named
+/// `$N` by asking SQLite for each parameter's name, a linear scan, so a statement with
+/// many `$N` costs the square of its parameter count to bind.
+pub(crate) fn value_rows(rows: usize, cols: usize, positional: bool) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -174,8 +184,12 @@ pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            if positional {
+                s.push('?');
+            } else {
+                s.push('$');
+                s.push_str(&n.to_string());
+            }
             n += 1;
         }
         s.push(')');
@@ -183,16 +197,32 @@ pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
     s
 }
 
-/// `$1, $2, …, $n`.
-pub(crate) fn param_list(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// `$1, $2, …, $n` (or `?, ?, …` for SQLite, see [`value_rows`]).
+pub(crate) fn param_list(n: usize, positional: bool) -> String {
+    param_list_at(1, n, positional)
+}
+
+/// `$start, …` (or `?, ?, …` for SQLite): for a statement's second list of parameters.
+pub(crate) fn param_list_at(start: usize, n: usize, positional: bool) -> String {
+    if positional {
+        vec!["?"; n].join(", ")
+    } else {
+        (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Whether a connection wants anonymous `?` placeholders (SQLite).
+pub(crate) fn positional(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn placeholders_are_numbered_across_rows() {
-        assert_eq!(super::value_rows(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(super::param_list(3), "$1, $2, $3");
+        assert_eq!(super::value_rows(2, 2, false), "($1, $2), ($3, $4)");
+        assert_eq!(super::value_rows(2, 2, true), "(?, ?), (?, ?)");
+        assert_eq!(super::param_list(3, false), "$1, $2, $3");
+        assert_eq!(super::param_list(3, true), "?, ?, ?");
     }
 }

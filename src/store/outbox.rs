@@ -27,7 +27,7 @@ pub struct Leased {
     /// Attempts made before this one.
     pub attempts: i64,
     pub lease_until: i64,
-    pub cap_periods: Vec<String>,
+    pub cap_periods: Vec<crate::route::caps::Counter>,
 }
 
 /// What one attempt came to, as the worker decided from the buyer's answer.
@@ -253,18 +253,12 @@ impl Store {
         now: i64,
         events: &mut Vec<Vec<Arg>>,
     ) -> Result<(), StoreError> {
-        let lead = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
-            .bind(d.lead_id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(lead) = lead else { return Ok(()) };
-        let fields: String = lead.try_get(0)?;
-        let fields: crate::lead::Lead =
-            serde_json::from_str(&fields).map_err(|source| StoreError::Json { what: "fields", source })?;
-        let source: String = lead.try_get(1)?;
-        let score: Option<i64> = lead.try_get(2)?;
-        let grade: Option<String> = lead.try_get(3)?;
-        let created_at: i64 = lead.try_get(4)?;
+        // Give back the rejected delivery's cap units, then choose with fresh counters.
+        routing::release_counters(tx, &d.buyer, &d.cap_periods).await?;
+        if !reroute {
+            return Ok(());
+        }
+        let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
         let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
             .bind(d.lead_id.clone())
             .fetch_all(&mut **tx)
@@ -272,45 +266,17 @@ impl Store {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let plan = if reroute {
-            let view = LeadView {
-                lead: &fields,
-                lead_id: &d.lead_id,
-                source: &source,
-                score: score.unwrap_or(0),
-                grade: grade.as_deref(),
-                received_at: created_at,
-            };
-            let mut plan = routing.plan(&view, now, &tried);
-            // Only the route the rejected delivery came from continues its waterfall.
-            plan.routes.retain(|r| r.route == d.route && r.strategy == crate::route::Strategy::Exclusive);
-            plan
-        } else {
-            crate::route::Plan::default()
-        };
-        // Give back the rejected delivery's cap units, then choose with fresh counters.
-        for key in &d.cap_periods {
-            sqlx::query(
-                "UPDATE cap_counters SET count = count - 1 WHERE buyer = $1 AND period = $2 AND count > 0",
-            )
-            .bind(d.buyer.clone())
-            .bind(key.clone())
-            .execute(&mut **tx)
-            .await?;
-        }
+        let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
+        // Only the route the rejected delivery came from continues its waterfall.
+        plan.routes.retain(|r| {
+            r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
+        });
         let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
-        if let Some(choice) = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit()) {
-            let mut rows = Vec::new();
-            for offer in &choice.offers {
-                rows.push(routing::delivery_row(&d.lead_id, &choice.route.route, offer, now)?);
-            }
-            events.push(event(&d.lead_id, now, "routed", routing::routed_detail(&choice)));
-            routing::save_state(tx, &state, now).await?;
-            insert_rows(tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, rows, "").await?;
-            if self.dialect == Dialect::Postgres {
-                sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
-            }
-        }
+        let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
+        let mut writes = routing::RouteWrites::default();
+        routing::apply(choice, &plan, &lead.facts(&d.lead_id), now, &mut writes, events)?;
+        routing::save_state(tx, &state, now).await?;
+        routing::write(tx, self.dialect, writes).await?;
         Ok(())
     }
 
@@ -368,71 +334,173 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// A lead's deliveries with their attempts, oldest first.
-    pub async fn deliveries_of(&self, lead_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+    /// Buyers disabled by the outbox (410 Gone), with when and why.
+    pub async fn disabled_buyers(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, buyer, route, status, attempts, next_attempt_at, last_error, price FROM deliveries WHERE lead_id = $1 ORDER BY created_at, id",
+            "SELECT buyer, disabled_at, disabled_reason FROM buyer_state WHERE disabled_at IS NOT NULL",
         )
-        .bind(lead_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
-        let mut index = HashMap::new();
-        for r in &rows {
-            let status: String = r.try_get(3)?;
-            let next: i64 = r.try_get(5)?;
-            let id: String = r.try_get(0)?;
-            index.insert(id.clone(), out.len());
-            out.push(DeliveryRecord {
-                next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
-                id,
-                buyer: r.try_get(1)?,
-                route: r.try_get(2)?,
-                status,
-                attempts: r.try_get(4)?,
-                last_error: r.try_get(6)?,
-                price: r.try_get(7)?,
-                attempt_log: Vec::new(),
-            });
-        }
-        let attempts = sqlx::query(
-            "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, a.response \
-             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = $1 ORDER BY a.id",
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, crate::clock::rfc3339(r.try_get(1)?), r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Re-enables a buyer the outbox disabled. Returns whether it was disabled.
+    pub async fn enable_buyer(&self, buyer: &str) -> Result<bool, StoreError> {
+        let mut tx = begin_write(self).await?;
+        let done = sqlx::query(
+            "UPDATE buyer_state SET disabled_at = NULL, disabled_reason = NULL WHERE buyer = $1 AND disabled_at IS NOT NULL",
         )
-        .bind(lead_id.to_string())
-        .fetch_all(&self.pool)
+        .bind(buyer.to_string())
+        .execute(&mut *tx)
         .await?;
-        for a in &attempts {
-            let delivery_id: String = a.try_get(0)?;
-            if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
-                d.attempt_log.push(serde_json::json!({
-                    "attempt": a.try_get::<i64, _>(1)?,
-                    "at": crate::clock::rfc3339(a.try_get(2)?),
-                    "duration_ms": a.try_get::<i64, _>(3)?,
-                    "outcome": a.try_get::<String, _>(4)?,
-                    "status": a.try_get::<Option<i64>, _>(5)?,
-                    "error": a.try_get::<Option<String>, _>(6)?,
-                    "response": a.try_get::<Option<String>, _>(7)?,
-                }));
-            }
-        }
-        Ok(out)
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The lead a delivery to `buyer` carried.
+    pub async fn lead_of_delivery(
+        &self,
+        delivery_id: &str,
+        buyer: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT lead_id FROM deliveries WHERE id = $1 AND buyer = $2")
+            .bind(delivery_id.to_string())
+            .bind(buyer.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 }
 
-/// Derives a lead's distribution stage from its deliveries.
+/// A lead's deliveries with their attempts, oldest first.
+pub(crate) async fn deliveries_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, buyer, route, status, attempts, next_attempt_at, last_error, price FROM deliveries WHERE lead_id = $1 ORDER BY created_at, id",
+    )
+    .bind(lead_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
+    let mut index = HashMap::new();
+    for r in &rows {
+        let status: String = r.try_get(3)?;
+        let next: i64 = r.try_get(5)?;
+        let id: String = r.try_get(0)?;
+        index.insert(id.clone(), out.len());
+        out.push(DeliveryRecord {
+            next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
+            id,
+            buyer: r.try_get(1)?,
+            route: r.try_get(2)?,
+            status,
+            attempts: r.try_get(4)?,
+            last_error: r.try_get(6)?,
+            price: r.try_get(7)?,
+            attempt_log: Vec::new(),
+        });
+    }
+    let attempts = sqlx::query(
+        "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, a.response \
+         FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = $1 ORDER BY a.id",
+    )
+    .bind(lead_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    for a in &attempts {
+        let delivery_id: String = a.try_get(0)?;
+        if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
+            d.attempt_log.push(serde_json::json!({
+                "attempt": a.try_get::<i64, _>(1)?,
+                "at": crate::clock::rfc3339(a.try_get(2)?),
+                "duration_ms": a.try_get::<i64, _>(3)?,
+                "outcome": a.try_get::<String, _>(4)?,
+                "status": a.try_get::<Option<i64>, _>(5)?,
+                "error": a.try_get::<Option<String>, _>(6)?,
+                "response": a.try_get::<Option<String>, _>(7)?,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// A stored lead, as routing needs it again (reroute, offer expiry).
+pub(crate) struct StoredLead {
+    pub fields: crate::lead::Lead,
+    pub source: String,
+    pub score: i64,
+    pub grade: Option<String>,
+    pub created_at: i64,
+}
+
+impl StoredLead {
+    pub fn view<'a>(&'a self, lead_id: &'a str) -> LeadView<'a> {
+        LeadView {
+            lead: &self.fields,
+            lead_id,
+            source: &self.source,
+            score: self.score,
+            grade: self.grade.as_deref(),
+            received_at: self.created_at,
+        }
+    }
+
+    pub fn facts<'a>(&'a self, lead_id: &'a str) -> routing::LeadFacts<'a> {
+        routing::LeadFacts {
+            lead_id,
+            source: &self.source,
+            product: self.fields.product.as_deref(),
+            score: self.score,
+        }
+    }
+}
+
+pub(crate) async fn stored_lead(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+) -> Result<Option<StoredLead>, StoreError> {
+    let Some(row) = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
+        .bind(lead_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let fields: String = row.try_get(0)?;
+    Ok(Some(StoredLead {
+        fields: serde_json::from_str(&fields)
+            .map_err(|source| StoreError::Json { what: "fields", source })?,
+        source: row.try_get(1)?,
+        score: row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+        grade: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    }))
+}
+
+/// Derives a lead's distribution stage from its push deliveries (after an attempt).
+/// Stages set by partners and buyers (`claimed`, `confirmed`, `returned`, `converted`)
+/// are not overwritten by delivery bookkeeping.
 async fn update_stage(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     lead_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let statuses: Vec<String> = sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1")
-        .bind(lead_id.to_string())
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+    let statuses: Vec<String> =
+        sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2")
+            .bind(lead_id.to_string())
+            .bind(CLOSED_LOOP_ROUTE)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    if statuses.is_empty() {
+        return Ok(());
+    }
     let has = |s: &str| statuses.iter().any(|x| x == s);
     let stage = if has("delivered") {
         "delivered"
@@ -443,11 +511,35 @@ async fn update_stage(
     } else {
         "unsold"
     };
-    sqlx::query("UPDATE leads SET stage = $1, updated_at = $2 WHERE id = $3")
-        .bind(stage)
-        .bind(now)
-        .bind(lead_id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 \
+         WHERE id = $3 AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
+    )
+    .bind(stage)
+    .bind(now)
+    .bind(lead_id.to_string())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
+
+/// Sets a lead's stage (and when it entered it, if it changed).
+pub(crate) async fn set_stage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lead_id: &str,
+    stage: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 WHERE id = $3",
+    )
+    .bind(stage.to_string())
+    .bind(now)
+    .bind(lead_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The route name of closed-loop relays to source vendors (not the lead's distribution).
+pub const CLOSED_LOOP_ROUTE: &str = "closed-loop";

@@ -24,8 +24,13 @@ pub struct LeadRecord {
     pub grade: Option<String>,
     /// Lifecycle state from scoring thresholds (e.g. `qualified`).
     pub lifecycle: Option<String>,
-    /// Distribution: `new`, `routed`, `delivered`, `unsold`, `undelivered`.
+    /// Distribution: `new`, `routed`, `delivered`, `unsold`, `undelivered`, `offered`,
+    /// `claimed`, `confirmed`, `returned`, `converted`.
     pub stage: String,
+    /// When the lead entered its stage.
+    pub stage_since: Option<String>,
+    #[serde(skip)]
+    pub stage_since_ms: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     pub events: Vec<EventRecord>,
@@ -53,19 +58,27 @@ fn parse_json(text: &str, what: &'static str) -> Result<serde_json::Value, Store
 }
 
 impl Store {
+    /// A lead with its events and deliveries, read from one snapshot (so the stage and
+    /// the deliveries always agree).
     pub async fn lead(&self, id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == super::Dialect::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let Some(row) = sqlx::query(
-            "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at, score, grade, lifecycle, stage FROM leads WHERE id = $1",
+            "SELECT id, status, source, submission_id, record_index, fields, reasons, warnings, duplicate_of, created_at, updated_at, score, grade, lifecycle, stage, stage_since FROM leads WHERE id = $1",
         )
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         else {
             return Ok(None);
         };
         let events = sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
             .bind(id.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?
             .into_iter()
             .map(|r| {
@@ -96,8 +109,10 @@ impl Store {
             grade: row.try_get(12)?,
             lifecycle: row.try_get(13)?,
             stage: row.try_get(14)?,
+            stage_since: row.try_get::<Option<i64>, _>(15)?.map(rfc3339),
+            stage_since_ms: row.try_get(15)?,
             events,
-            deliveries: self.deliveries_of(id).await?,
+            deliveries: super::outbox::deliveries_of(&mut tx, id).await?,
         }))
     }
 

@@ -5,8 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::commit::{Arg, insert_rows};
-use super::{StoreError, param_list};
+use super::commit::{Arg, event, insert_rows};
+use super::{Dialect, StoreError, param_list, param_list_at, positional};
+use crate::route::OfferMode;
+use crate::route::caps::Counter;
 use crate::route::strategy::{BuyerState, Choice, State};
 use crate::route::{Offer, Plan};
 
@@ -26,7 +28,7 @@ pub(crate) async fn load_state<'a>(
         for route in &plan.routes {
             for offer in &route.offers {
                 buyers.insert(offer.buyer.clone());
-                periods.extend(offer.caps.iter().map(|(k, _)| k.clone()));
+                periods.extend(offer.caps.iter().map(|c| c.key.clone()));
             }
         }
     }
@@ -39,8 +41,8 @@ pub(crate) async fn load_state<'a>(
     if !periods.is_empty() {
         let sql = format!(
             "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",
-            param_list(buyers.len()),
-            param_list_from(buyers.len() + 1, periods.len())
+            param_list(buyers.len(), positional(tx)),
+            param_list_at(buyers.len() + 1, periods.len(), positional(tx))
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in buyers.iter().chain(periods.iter()) {
@@ -52,7 +54,7 @@ pub(crate) async fn load_state<'a>(
     }
     let sql = format!(
         "SELECT buyer, assigned_seq, disabled_at FROM buyer_state WHERE buyer IN ({})",
-        param_list(buyers.len())
+        param_list(buyers.len(), positional(tx))
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for b in &buyers {
@@ -65,10 +67,6 @@ pub(crate) async fn load_state<'a>(
         state.buyers.insert(row.try_get(0)?, BuyerState { seq, disabled: disabled.is_some() });
     }
     Ok(state)
-}
-
-fn param_list_from(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
@@ -112,6 +110,160 @@ pub(crate) async fn save_state(
     Ok(())
 }
 
+/// Adds `counters` to `buyer`'s cap counters (under the buyer's lock).
+pub(crate) async fn take_counters(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<(), StoreError> {
+    for c in counters {
+        sqlx::query(
+            "INSERT INTO cap_counters (buyer, period, count) VALUES ($1, $2, $3) \
+             ON CONFLICT (buyer, period) DO UPDATE SET count = cap_counters.count + excluded.count",
+        )
+        .bind(buyer.to_string())
+        .bind(c.key.clone())
+        .bind(c.amount)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives back what a delivery or claim took (the buyer rejected the lead, a lease expired).
+pub(crate) async fn release_counters(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<(), StoreError> {
+    for c in counters {
+        sqlx::query(
+            "UPDATE cap_counters SET count = CASE WHEN count > $3 THEN count - $3 ELSE 0 END WHERE buyer = $1 AND period = $2",
+        )
+        .bind(buyer.to_string())
+        .bind(c.key.clone())
+        .bind(c.amount)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether `counters` still fit under their limits for `buyer`.
+pub(crate) async fn fits(
+    tx: &mut Transaction<'_, Any>,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<Option<String>, StoreError> {
+    for c in counters {
+        let used: Option<i64> =
+            sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
+                .bind(buyer.to_string())
+                .bind(c.key.clone())
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if used.unwrap_or(0).saturating_add(c.amount) > c.limit {
+            return Ok(Some(format!("cap {} of {} reached", c.key, c.limit)));
+        }
+    }
+    Ok(None)
+}
+
+/// Rows a routing decision writes (events go to the caller's list).
+#[derive(Default)]
+pub(crate) struct RouteWrites {
+    pub deliveries: Vec<Vec<Arg>>,
+    pub offers: Vec<Vec<Arg>>,
+}
+
+/// What the pool needs to know about a lead it is offered.
+pub(crate) struct LeadFacts<'a> {
+    pub lead_id: &'a str,
+    pub source: &'a str,
+    pub product: Option<&'a str>,
+    pub score: i64,
+}
+
+/// Turns a choice (or none) into outbox rows, an offer or an `unsold` event; returns the
+/// lead's new stage.
+pub(crate) fn apply(
+    choice: Option<Choice<'_>>,
+    plan: &Plan,
+    lead: &LeadFacts<'_>,
+    now: i64,
+    w: &mut RouteWrites,
+    events: &mut Vec<Vec<Arg>>,
+) -> Result<&'static str, StoreError> {
+    let Some(choice) = choice else {
+        events.push(event(lead.lead_id, now, "unsold", unsold_detail(plan)));
+        return Ok("unsold");
+    };
+    if let Some(pull) = choice.route.pull {
+        let partners: Vec<&str> = choice.offers.iter().map(|o| o.buyer.as_str()).collect();
+        let exclusive_ms = match pull.mode {
+            OfferMode::Open => 0,
+            OfferMode::ExclusiveFirst => {
+                i64::try_from(pull.exclusive_for.as_millis()).unwrap_or(i64::MAX / 4)
+            }
+        };
+        let open_at = now.saturating_add(exclusive_ms.saturating_mul(partners.len() as i64));
+        let expires_at = now.saturating_add(i64::try_from(pull.ttl.as_millis()).unwrap_or(i64::MAX / 4));
+        let partners_json = serde_json::to_string(&partners)
+            .map_err(|source| StoreError::Json { what: "partners", source })?;
+        w.offers.push(vec![
+            lead.lead_id.into(),
+            choice.route.route.clone().into(),
+            lead.source.into(),
+            lead.product.map(str::to_string).into(),
+            lead.score.into(),
+            partners_json.into(),
+            exclusive_ms.into(),
+            open_at.into(),
+            "open".into(),
+            expires_at.into(),
+            0i64.into(),
+            now.into(),
+            now.into(),
+        ]);
+        events.push(event(
+            lead.lead_id,
+            now,
+            "offered",
+            serde_json::json!({
+                "route": choice.route.route, "mode": pull.mode, "partners": partners,
+                "open_at": crate::clock::rfc3339(open_at), "expires_at": crate::clock::rfc3339(expires_at),
+                "skipped": skipped(choice.route.skipped.iter()),
+            }),
+        ));
+        return Ok("offered");
+    }
+    for offer in &choice.offers {
+        w.deliveries.push(delivery_row(lead.lead_id, &choice.route.route, offer, now)?);
+    }
+    events.push(event(lead.lead_id, now, "routed", routed_detail(&choice)));
+    Ok("routed")
+}
+
+pub(crate) const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
+
+/// Writes what [`apply`] produced; returns whether deliveries were created.
+pub(crate) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
+    w: RouteWrites,
+) -> Result<bool, StoreError> {
+    let created = !w.deliveries.is_empty();
+    insert_rows(tx, DELIVERY_INSERT, DELIVERY_COLUMNS, w.deliveries, "").await?;
+    insert_rows(tx, OFFER_INSERT, 13, w.offers, "").await?;
+    if created && dialect == Dialect::Postgres {
+        // Wakes the outbox workers of every instance (delivered on commit).
+        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
+    }
+    Ok(created)
+}
+
 /// One outbox row for a chosen offer.
 pub(crate) fn delivery_row(
     lead_id: &str,
@@ -119,10 +271,14 @@ pub(crate) fn delivery_row(
     offer: &Offer,
     now: i64,
 ) -> Result<Vec<Arg>, StoreError> {
-    let payload = serde_json::to_string(&offer.payload)
-        .map_err(|source| StoreError::Json { what: "payload", source })?;
-    let caps: Vec<&String> = offer.caps.iter().map(|(k, _)| k).collect();
-    let caps = serde_json::to_string(&caps).map_err(|source| StoreError::Json { what: "caps", source })?;
+    let payload = offer
+        .payload
+        .as_ref()
+        .ok_or_else(|| StoreError::Commit(format!("buyer {} has no payload to deliver", offer.buyer)))?;
+    let payload =
+        serde_json::to_string(payload).map_err(|source| StoreError::Json { what: "payload", source })?;
+    let caps =
+        serde_json::to_string(&offer.caps).map_err(|source| StoreError::Json { what: "caps", source })?;
     Ok(vec![
         offer.delivery_id.clone().into(),
         lead_id.into(),

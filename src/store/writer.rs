@@ -91,7 +91,10 @@ async fn run(
 
 async fn commit_and_answer(store: &Store, clock: &dyn Clock, wake: &Notify, batch: Vec<Request>) {
     let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().map(|r| (r.job, r.reply)).unzip();
-    match commit_with_retry(store, clock, &jobs).await {
+    let started = std::time::Instant::now();
+    let result = commit_with_retry(store, clock, &jobs).await;
+    crate::telemetry::batch_committed(jobs.len(), started.elapsed());
+    match result {
         Ok(committed) => {
             if committed.created_deliveries {
                 wake.notify_one();

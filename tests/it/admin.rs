@@ -53,6 +53,9 @@ async fn health_and_readiness_answer() {
         assert_eq!(gw.http.get(gw.url("/healthz")).send().await.unwrap().status(), 200);
         assert_eq!(gw.http.get(gw.url("/readyz")).send().await.unwrap().status(), 200);
         assert_eq!(gw.http.get(gw.url("/nope")).send().await.unwrap().status(), 404);
+        gw.post_json(&json!({"email": "metrics@example.com"})).await;
+        let m = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(m.contains("leadgate_leads_total{outcome=\"accepted\"}"), "{m}");
     })
     .await;
 }

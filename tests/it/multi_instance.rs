@@ -197,3 +197,50 @@ async fn a_killed_instances_leased_delivery_is_taken_over_after_the_lease() {
     assert!(b.stop());
     drop_pg_database(&server, &db).await;
 }
+
+#[tokio::test]
+async fn claims_are_exact_across_two_instances() {
+    let Some(server) = pg_server() else { return };
+    let db = fresh_pg_database(&server).await;
+    let builder = GatewayBuilder::new()
+        .buyer("p", "delivery = \"pull\"\nkeys = [\"${LG_UNSET_P:-partner-key-p}\"]\n")
+        .routes("[[route]]\nname = \"pool\"\nbuyers = [\"p\"]\noffer = \"open\"\n");
+    let (_dir, config_dir) = builder.materialize();
+    let (a, b) = two(&config_dir, &db);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for chunk in 0..10 {
+        let batch: Vec<serde_json::Value> = (0..100)
+            .map(|i| json!({"email": format!("mc{}@example.com", chunk * 100 + i), "phone": format!("(206) 555-{:04}", chunk * 100 + i)}))
+            .collect();
+        let url = if chunk % 2 == 0 { a.url("/v1/leads") } else { b.url("/v1/leads") };
+        let (status, v) = post(http.clone(), url, serde_json::Value::Array(batch)).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let url =
+            if i % 2 == 0 { a.url("/v1/partner/claims/next") } else { b.url("/v1/partner/claims/next") };
+        let http = http.clone();
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let r = http.post(&url).header("x-api-key", "partner-key-p").send().await.unwrap();
+                match r.status().as_u16() {
+                    200 => got.push(
+                        r.json::<serde_json::Value>().await.unwrap()["lead_id"].as_str().unwrap().to_string(),
+                    ),
+                    204 => return got,
+                    s => panic!("claim answered {s}"),
+                }
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.unwrap());
+    }
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (1000, 1000));
+    assert!(a.stop() && b.stop());
+    drop_pg_database(&server, &db).await;
+}

@@ -270,3 +270,24 @@ async fn scores_grades_and_lifecycle_are_kept_and_routes_match_on_score() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_spend_cap_counts_the_buyers_price() {
+    let (pricey, other) = (TestReceiver::start().await, TestReceiver::start().await);
+    let builder = GatewayBuilder::new()
+        .webhook_buyer("pricey", &pricey.url(), "priority = 1\nprice = 10.0\n[caps]\nspend = { day = 25.0 }")
+        .webhook_buyer("other", &other.url(), "priority = 2")
+        .routes(&route("main", &["pricey", "other"], ""));
+    each_engine(builder, async |gw| {
+        let mut buyers = Vec::new();
+        for i in 0..3 {
+            let id = gw.post_json(&lead(500 + i)).await.lead_id();
+            let l = gw.wait_lead(&id, |l| l["stage"] == "delivered").await;
+            buyers.push(l["deliveries"][0]["buyer"].as_str().unwrap().to_string());
+            let price = if i < 2 { json!("10.00") } else { serde_json::Value::Null };
+            assert_eq!(l["deliveries"][0]["price"], price);
+        }
+        assert_eq!(buyers, ["pricey", "pricey", "other"]);
+    })
+    .await;
+}

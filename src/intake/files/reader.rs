@@ -182,7 +182,7 @@ fn read(plan: &ReadPlan, tx: &mpsc::Sender<Event>) -> Result<(), ParseError> {
             let file = BufReader::new(open()?);
             parse::xlsx::read_rows(file, &plan.parse.table, &mut { header }, &mut { row })?;
         }
-        Format::Xml | Format::Json | Format::Form => {
+        _ => {
             if plan.facts.size > plan.max_document_bytes {
                 return Err(ParseError::new(format!(
                     "{} files are read whole and this one is larger than the limit of {} bytes",

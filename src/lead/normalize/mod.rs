@@ -42,6 +42,7 @@ pub use phone::Phone;
 
 use crate::lead::{Consent, Lead, Problem};
 use crate::parse::Record;
+use crate::parse::vendors::Mapped;
 use text::{is_absent, quote, scalar_text, single_line};
 
 /// Machine-readable problem codes produced by this stage.
@@ -143,6 +144,18 @@ impl<'r> Normalizer<'r> {
         for (name, value) in record {
             if is_absent(value) {
                 continue;
+            }
+            // Names a vendor parser has mapped itself are not guessed at again.
+            match crate::parse::vendors::mapped(name) {
+                Mapped::No => {}
+                Mapped::Custom(custom_name) => {
+                    self.custom(custom_name, value.clone());
+                    continue;
+                }
+                Mapped::TestLead => {
+                    self.lead.test = consent_flag(value) == Some(true);
+                    continue;
+                }
             }
             let target = match aliases.resolve(name) {
                 None => {

@@ -47,3 +47,43 @@ pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     let collected = walk::walk(&text, cx)?;
     records::assemble(collected, cx, text.as_bytes())
 }
+
+/// The character-level rules of this module, for the ADF parser (`parse::adf`), which
+/// reads XML with the same safety rules (no DTD, no entity expansion, positions in
+/// characters) but maps elements by their ADF meaning.
+pub(crate) mod shared {
+    use std::borrow::Cow;
+
+    use crate::parse::ParseError;
+
+    pub(crate) const DOCTYPE_REFUSED: &str = super::walk::DOCTYPE_REFUSED;
+
+    /// Body bytes (BOM removed) → UTF-8 text; see `encoding::decode`.
+    pub(crate) fn decode(body: &[u8]) -> Result<Cow<'_, str>, ParseError> {
+        super::encoding::decode(body)
+    }
+
+    /// An error at byte `offset` of `text`, with a 1-based line and column.
+    pub(crate) fn error_at(text: &[u8], offset: u64, message: impl Into<String>) -> ParseError {
+        super::text::error_at(text, offset, message)
+    }
+
+    /// The text of a `&…;` reference: `Some(char)` for a predefined entity or character
+    /// reference, `None` when it is no reference at all (`AT&T`), an error otherwise.
+    pub(crate) fn reference(name: &str) -> Result<Option<char>, String> {
+        match super::text::resolve_reference(name)? {
+            super::text::Reference::Char(c) => Ok(Some(c)),
+            super::text::Reference::Literal => Ok(None),
+        }
+    }
+
+    /// An attribute value as written between the quotes, decoded and trimmed.
+    pub(crate) fn attribute_value(raw: &str) -> Result<String, String> {
+        super::text::attribute_value(raw)
+    }
+
+    /// `ns:lead` → `lead`.
+    pub(crate) fn local_name(qname: &str) -> &str {
+        super::text::local_name(qname)
+    }
+}

@@ -275,6 +275,24 @@ impl Gateway {
         self.running().outbox.deliver_due().await.expect("deliver due")
     }
 
+    /// Runs the pool sweep now (lease and offer expiry, SLA breaches).
+    pub async fn sweep(&self) -> usize {
+        self.running().outbox.sweep().await
+    }
+
+    /// A request with a partner or buyer key.
+    pub async fn as_buyer(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let mut req = match method {
+            "GET" => self.http.get(self.url(path)),
+            _ => self.http.post(self.url(path)),
+        };
+        req = req.header("x-api-key", key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
     /// Polls the lead until `pred` holds (deadline 20 s), returning it.
     pub async fn wait_lead(&self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

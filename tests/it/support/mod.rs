@@ -2,9 +2,12 @@
 
 pub mod files;
 pub mod gateway;
+pub mod imap;
+pub mod graph;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
+pub mod vendors;
 
 pub use gateway::{GatewayBuilder, each_engine};
 pub use receiver::{Mode, TestReceiver};
@@ -13,6 +16,12 @@ pub use receiver::{Mode, TestReceiver};
 pub fn sample(path: &str) -> Vec<u8> {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples").join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read sample {}: {e}", full.display()))
+}
+
+/// A fixture of this crate (`tests/fixtures/<path>`).
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", full.display()))
 }
 
 /// The text between `start` and `end` (for XML answers).

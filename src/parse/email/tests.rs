@@ -1,0 +1,246 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::lead::normalize::{NormalizeOptions, normalize};
+use crate::parse::template::Templates;
+use crate::parse::{ParseContext, Record};
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/email").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn no_templates() -> ParseContext {
+    ParseContext::default()
+}
+
+fn shipped() -> ParseContext {
+    let mut cx = ParseContext::default();
+    cx.email.templates = Arc::new(Templates::shipped_only());
+    cx
+}
+
+fn lf(raw: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(raw).replace("\r\n", "\n").into_bytes()
+}
+
+fn lead(raw: &[u8], cx: &ParseContext) -> serde_json::Value {
+    let out = parse(raw, cx).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.records.len(), 1, "{:?}", out.records);
+    let n = normalize(&out.records[0], &NormalizeOptions::default());
+    serde_json::to_value(&n.lead).unwrap()
+}
+
+fn values(r: &Record) -> Vec<String> {
+    r.iter().map(|(_, v)| v.as_str().unwrap_or_default().to_owned()).collect()
+}
+
+#[test]
+fn mime_reads_every_part_and_decodes_headers() {
+    let mail = mime::read(&sample("labelled_text.eml"), &MimeLimits::default()).unwrap();
+    assert_eq!(mail.subject, "Nuevo lead – Reforma de cocina #HP-55120");
+    assert_eq!(mail.from[0].address, "leads@homepros.example");
+    assert_eq!(mail.message_id.as_deref(), Some("hp-55120@homepros.example"));
+    assert!(mail.texts[0].contains("José Ángel Ibáñez"));
+    let html = mime::read(&sample("html_table_only.eml"), &MimeLimits::default()).unwrap();
+    assert!(html.texts.is_empty());
+    assert_eq!(html.htmls.len(), 1);
+    assert_eq!(html.reply_to[0].address, "relay-8f3k2@reply.rentfinder.example");
+    let adf = mime::read(&sample("adf_attachment.eml"), &MimeLimits::default()).unwrap();
+    assert_eq!(adf.attachments.len(), 1);
+    assert_eq!(adf.attachments[0].filename.as_deref(), Some("lead-EA-2026-114.xml"));
+}
+
+#[test]
+fn labelled_text_sample_with_its_template() {
+    for raw in [sample("labelled_text.eml"), lf(&sample("labelled_text.eml"))] {
+        let f = lead(&raw, &shipped());
+        assert_eq!(f["first_name"], "José");
+        assert_eq!(f["last_name"], "Ángel Ibáñez");
+        assert_eq!(f["email"], "jose.ibanez@example.com");
+        assert_eq!(f["phone"], "+12145550147");
+        assert_eq!(f["phone_2"], "+12145550190");
+        assert_eq!(f["street"], "4410 Ross Ave");
+        assert_eq!(f["city"], "Dallas");
+        assert_eq!(f["state"], "TX");
+        assert_eq!(f["postal_code"], "75204");
+        assert_eq!(f["product"], "Kitchen remodel");
+        assert_eq!(f["vendor_lead_id"], "HP-55120");
+        assert_eq!(
+            f["comments"],
+            "Quiero presupuesto para encimeras de cuarzo y gabinetes nuevos. La cocina mide aprox. 4 x 5 m."
+        );
+    }
+}
+
+#[test]
+fn labelled_text_sample_generically_skips_the_footer() {
+    let out = parse(&sample("labelled_text.eml"), &no_templates()).unwrap();
+    let all = values(&out.records[0]).join("\n");
+    assert!(!all.contains("800"), "the footer's support line leaked: {all}");
+    let f = lead(&sample("labelled_text.eml"), &no_templates());
+    assert_eq!(f["email"], "jose.ibanez@example.com");
+    assert_eq!(f["phone"], "+12145550147");
+    assert_eq!(f["phone_2"], "+12145550190");
+    assert_eq!(f["city"], "Dallas");
+    assert_eq!(f["postal_code"], "75204");
+    assert_eq!(f["vendor_lead_id"], "HP-55120");
+}
+
+#[test]
+fn html_table_sample_with_its_template() {
+    let f = lead(&sample("html_table_only.eml"), &shipped());
+    assert_eq!(f["first_name"], "Grace");
+    assert_eq!(f["last_name"], "Kim");
+    assert_eq!(f["email"], "grace.kim@example.com");
+    assert_eq!(f["phone"], "+17185550126");
+    assert_eq!(f["custom"]["property"], "88 Pine St #3B, Brooklyn, NY 11201");
+    assert_eq!(f["custom"]["move_in"], "Nov 1");
+    assert!(f.get("phone_2").is_none());
+}
+
+#[test]
+fn html_table_sample_generically_ignores_agent_and_relay() {
+    let out = parse(&sample("html_table_only.eml"), &no_templates()).unwrap();
+    let all = values(&out.records[0]).join("\n");
+    for theirs in ["555-0100", "marco@agency.example", "relay-8f3k2"] {
+        assert!(!all.contains(theirs), "{theirs} leaked: {all}");
+    }
+    let f = lead(&sample("html_table_only.eml"), &no_templates());
+    assert_eq!(f["email"], "grace.kim@example.com");
+    assert_eq!(f["phone"], "+17185550126");
+    assert_eq!(f["first_name"], "Grace");
+    assert_eq!(f["custom"]["Move-in"], "Nov 1");
+}
+
+#[test]
+fn links_fill_in_when_no_label_names_the_contact() {
+    let raw = b"From: Site <noreply@site.example>\r\nReply-To: Ann Lee <relay-1@reply.site.example>\r\n\
+                Subject: New\r\nContent-Type: text/html\r\n\r\n\
+                <p>Ann wants a quote. <a href=\"mailto:ann%2Blead%40example.org\">E-mail her</a> or \
+                <a href=\"tel:+1-512-555-0117\">call</a>.</p>\
+                <p>Support: <a href=\"tel:18005550100\">1-800</a> <a href=\"mailto:help@site.example\">help</a></p>";
+    let f = lead(raw, &no_templates());
+    assert_eq!(f["email"], "ann+lead@example.org");
+    assert_eq!(f["phone"], "+15125550117");
+    assert_eq!(f["first_name"], "Ann");
+    assert_eq!(f["last_name"], "Lee");
+}
+
+#[test]
+fn adf_attachment_sample_with_and_without_template() {
+    for cx in [shipped(), no_templates()] {
+        let f = lead(&sample("adf_attachment.eml"), &cx);
+        assert_eq!(f["first_name"], "Dana");
+        assert_eq!(f["last_name"], "Whitfield");
+        assert_eq!(f["email"], "dana.whitfield@example.com");
+        assert_eq!(f["phone"], "+16145550134");
+        assert_eq!(f["phone_2"], "+16145550188");
+        assert_eq!(f["street"], "77 Elm Street");
+        assert_eq!(f["city"], "Columbus");
+        assert_eq!(f["state"], "OH");
+        assert_eq!(f["postal_code"], "43215");
+        assert_eq!(f["country"], "US");
+        assert_eq!(f["product"], "2026 Subaru Outback Premium");
+        assert_eq!(f["vendor_lead_id"], "EA-2026-114");
+        assert_eq!(f["custom"]["vin"], "4S4BTAFC0R3100001");
+        assert_eq!(f["custom"]["trade_in"], "2017 Honda Civic");
+        assert_eq!(f["custom"]["timeframe"], "Within 2 weeks");
+        assert_eq!(f["custom"]["requestdate"], "2026-10-05T14:22:09-05:00");
+    }
+}
+
+#[test]
+fn a_pinned_template_wins_and_an_unknown_one_is_an_error() {
+    let mut cx = shipped();
+    cx.email.template = Some("homepros".into());
+    // The RentFinder mail read with the HomePros template: its required Lead ID is missing.
+    let e = parse(&sample("html_table_only.eml"), &cx).unwrap_err();
+    assert!(is_needs_template(&e.message), "{e}");
+    cx.email.template = Some("nope".into());
+    assert!(parse(&sample("labelled_text.eml"), &cx).unwrap_err().message.contains("\"nope\""));
+    assert_eq!(template_name(&sample("labelled_text.eml"), &shipped().email).as_deref(), Some("homepros"));
+    assert_eq!(template_name(&sample("labelled_text.eml"), &no_templates().email), None);
+}
+
+#[test]
+fn unreadable_and_oversized_messages_are_refused() {
+    let e = parse(b"\x00\x01garbage without headers", &no_templates()).unwrap_err();
+    assert!(e.message.contains("not an e-mail message"), "{e}");
+    let mut cx = no_templates();
+    cx.email.limits.max_bytes = 100;
+    let e = parse(&sample("labelled_text.eml"), &cx).unwrap_err();
+    assert!(e.message.contains("over the limit"), "{e}");
+    let mut deep =
+        String::from("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n");
+    for i in 0..40 {
+        deep.push_str(&format!("--b{i}\r\nContent-Type: multipart/mixed; boundary=\"b{}\"\r\n\r\n", i + 1));
+    }
+    let e = parse(deep.as_bytes(), &no_templates()).unwrap_err();
+    assert!(e.message.contains("nested") || e.message.contains("parts"), "{e}");
+    let empty = b"From: a@b.example\r\nSubject: hi\r\n\r\nHello, nothing here.\r\n";
+    let e = parse(empty, &no_templates()).unwrap_err();
+    assert!(is_needs_template(&e.message), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_panics_on_mutated_samples(
+        which in 0usize..3,
+        at in 0usize..4000,
+        insert in proptest::collection::vec(any::<u8>(), 0..16),
+        cut in 0usize..4000,
+    ) {
+        let name = ["labelled_text.eml", "html_table_only.eml", "adf_attachment.eml"][which];
+        let mut raw = sample(name);
+        let at = at.min(raw.len());
+        raw.splice(at..at, insert);
+        raw.truncate(cut.max(1).min(raw.len()));
+        let _result = parse(&raw, &shipped());
+        let _result = parse(&raw, &no_templates());
+    }
+
+    #[test]
+    fn html_conversion_never_panics(s in "[<>a-z/=\"'&#;: \\n]{0,200}") {
+        let _html = html::convert(&s);
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixtures_by_shape() {
+    let e = parse(&fixture("no-header-line.eml"), &no_templates()).unwrap_err();
+    assert!(e.message.contains("not an e-mail message"), "{e}");
+    let e = parse(&fixture("no-lead-fields.eml"), &no_templates()).unwrap_err();
+    assert!(is_needs_template(&e.message), "{e}");
+
+    let f = lead(&fixture("html-links-only.eml"), &no_templates());
+    assert_eq!(f["email"], "ann+lead@example.org");
+    assert_eq!(f["phone"], "+15125550117");
+    assert_eq!(f["first_name"], "Ann");
+
+    // Every part is read: the e-mail is in the text part, the phone only in the HTML one.
+    let mail =
+        mime::read(&fixture("multipart-alternative-phone-only-in-html.eml"), &MimeLimits::default()).unwrap();
+    assert_eq!(mail.subject, "Nouvelle demande été");
+    let f = lead(&fixture("multipart-alternative-phone-only-in-html.eml"), &no_templates());
+    assert_eq!(f["first_name"], "Renée");
+    assert_eq!(f["last_name"], "François");
+    assert_eq!(f["email"], "renee@example.fr");
+    assert_eq!(f["phone"], "+13125550199");
+
+    // A forwarded vendor mail (message/rfc822 attachment) is read too.
+    let f = lead(&fixture("forwarded-message-attachment.eml"), &no_templates());
+    assert_eq!(f["vendor_lead_id"], "HP-1");
+    assert_eq!(f["phone"], "+13035550111");
+}
