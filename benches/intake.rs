@@ -146,7 +146,13 @@ async fn gateway(db: &str, buyer: Option<SocketAddr>, route: bool) -> (tempfile:
     let cfg = dir.path().join("config");
     std::fs::create_dir_all(cfg.join("sources")).unwrap();
     std::fs::create_dir_all(cfg.join("buyers")).unwrap();
-    std::fs::write(cfg.join("leadgate.toml"), "[admin]\nkeys = [\"${X_UNSET:-admin-key-bench}\"]\n").unwrap();
+    // LEADGATE_BENCH_SYNC=normal measures what `synchronous=FULL` costs.
+    let sync = std::env::var("LEADGATE_BENCH_SYNC").unwrap_or_else(|_| "full".into());
+    std::fs::write(
+        cfg.join("leadgate.toml"),
+        format!("[admin]\nkeys = [\"${{X_UNSET:-admin-key-bench}}\"]\n[store]\nsynchronous = \"{sync}\"\n"),
+    )
+    .unwrap();
     std::fs::write(
         cfg.join("sources/example.toml"),
         "keys = [\"${X_UNSET:-example-key}\"]\n[validate]\nrequired = [\"email or phone\"]\n",

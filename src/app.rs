@@ -61,7 +61,7 @@ pub async fn open_store(config: &Config, url: &str) -> Result<Store, AppError> {
     Store::open(&StoreOptions {
         url: url.to_string(),
         synchronous_full: config.store.synchronous_full,
-        max_connections: 8,
+        max_connections: 16,
     })
     .await
     .map_err(|source| AppError::Store { url: redact_url(url), source })

@@ -105,12 +105,12 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        // A 64 MiB page cache per connection and memory-mapped reads keep
-                        // the indexes the write path probes (dedupe keys, ids) out of read()
-                        // calls; durability is the WAL's and `synchronous`'s, not the cache's.
+                        // A 64 MiB page cache per connection keeps the indexes the write path
+                        // probes (dedupe keys, ids) out of read() calls. (Not mmap: it remaps
+                        // on every commit that grows the file.)
                         let pragmas = match sync {
-                            "FULL" => "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;",
-                            _ => "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;",
+                            "FULL" => "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                            _ => "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
                         };
                         conn.execute(pragmas).await?;
                     }

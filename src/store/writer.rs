@@ -70,6 +70,9 @@ async fn run(
     rx: Arc<Mutex<mpsc::Receiver<Request>>>,
     batch_max: usize,
 ) {
+    // The writer keeps its connection: a pooled one would come back with a cold page
+    // cache (SQLite re-reads what other connections changed) on every commit.
+    let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
     loop {
         let mut batch = Vec::new();
         {
@@ -85,14 +88,41 @@ async fn run(
                 }
             }
         }
-        commit_and_answer(&store, clock.as_ref(), &wake, batch).await;
+        if conn.is_none() {
+            conn = match store.pool.acquire().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error.message = %e, "The writer cannot get a database connection.");
+                    fail_all(batch, &StoreError::Database(e));
+                    continue;
+                }
+            };
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        if !commit_and_answer(&store, c, clock.as_ref(), &wake, batch).await {
+            // A failed commit may have left the connection unusable: take a fresh one.
+            conn = None;
+        }
     }
 }
 
-async fn commit_and_answer(store: &Store, clock: &dyn Clock, wake: &Notify, batch: Vec<Request>) {
+fn fail_all(batch: Vec<Request>, e: &StoreError) {
+    for r in batch {
+        let _ignored = r.reply.send(Err(StoreError::Commit(e.to_string())));
+    }
+}
+
+/// Commits a batch and answers its requesters; false when the commit failed.
+async fn commit_and_answer(
+    store: &Store,
+    conn: &mut sqlx::AnyConnection,
+    clock: &dyn Clock,
+    wake: &Notify,
+    batch: Vec<Request>,
+) -> bool {
     let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().map(|r| (r.job, r.reply)).unzip();
     let started = std::time::Instant::now();
-    let result = commit_with_retry(store, clock, &jobs).await;
+    let result = commit_with_retry(store, conn, clock, &jobs).await;
     crate::telemetry::batch_committed(jobs.len(), started.elapsed());
     match result {
         Ok(committed) => {
@@ -104,34 +134,40 @@ async fn commit_and_answer(store: &Store, clock: &dyn Clock, wake: &Notify, batc
                 // committed all the same, and a retry gets the same answer.
                 let _ignored = reply.send(Ok(result));
             }
+            true
         }
         Err(e) if jobs.len() > 1 => {
             tracing::warn!(error.message = %e, batch = jobs.len(), "Batch commit failed; committing its submissions one by one.");
+            let mut all_ok = true;
             for (job, reply) in jobs.into_iter().zip(replies) {
-                let result = commit_with_retry(store, clock, std::slice::from_ref(&job)).await;
+                let result = commit_with_retry(store, conn, clock, std::slice::from_ref(&job)).await;
                 if result.as_ref().is_ok_and(|c| c.created_deliveries) {
                     wake.notify_one();
                 }
+                all_ok &= result.is_ok();
                 let _ignored = reply.send(result.and_then(|mut c| c.results.pop().ok_or(StoreError::Closed)));
             }
+            all_ok
         }
         Err(e) => {
             tracing::error!(error.message = %e, "Submission commit failed; the vendor gets a 5xx and may retry.");
             for reply in replies {
                 let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
             }
+            false
         }
     }
 }
 
 async fn commit_with_retry(
     store: &Store,
+    conn: &mut sqlx::AnyConnection,
     clock: &dyn Clock,
     jobs: &[Job],
 ) -> Result<commit::Committed, StoreError> {
     let mut attempt = 0;
     loop {
-        match commit::commit_batch(store, jobs, clock.now_ms()).await {
+        match commit::commit_batch(store, conn, jobs, clock.now_ms()).await {
             Err(e) if e.is_transient() && attempt < 5 => {
                 attempt += 1;
                 tracing::debug!(error.message = %e, attempt, "Transient commit failure; retrying.");
