@@ -631,9 +631,8 @@ async fn redeliver(
     let now = SystemClock.now_ms();
     let ids = match (buyer, since, id) {
         (Some(buyer), Some(since), _) => {
-            let t = time::OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339)
-                .with_context(|| format!("--since {since:?} is not an RFC 3339 time"))?;
-            let since_ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+            let since_ms =
+                leadgate::api::admin::parse_time(&since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             store.failed_deliveries(&buyer, since_ms, include_rejected).await?
         }
         (_, _, Some(id)) => vec![id],
