@@ -86,21 +86,17 @@ impl Store {
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let skip_locked = if self.dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status = 'scheduled' AND next_attempt_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT {limit} {skip_locked}) \
-             RETURNING id, lead_id, buyer, route, payload, attempts, lease_until, cap_periods"
-        );
-        let mut tx = begin_write(self).await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner.to_string())
-            .bind(now + lease_ms)
-            .bind(now)
-            .fetch_all(&mut *tx)
+        let rows = self
+            .lease_rows(
+                "deliveries",
+                "scheduled",
+                "id, lead_id, buyer, route, payload, attempts, lease_until, cap_periods",
+                owner,
+                now,
+                lease_ms,
+                limit,
+            )
             .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 let payload: String = r.try_get(4)?;
@@ -119,6 +115,41 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Leases up to `limit` rows of a work table (`status`, `next_attempt_at`,
+    /// `lease_owner`, `lease_until` columns) that are due and not leased, in one short
+    /// transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL so instances never lease the
+    /// same row, the single write lock on SQLite. `table`, `ready` and `returning` are
+    /// names from the code, never input.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn lease_rows(
+        &self,
+        table: &str,
+        ready: &str,
+        returning: &str,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let skip_locked = if self.dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let limit = limit.clamp(1, 1000);
+        let sql = format!(
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+               SELECT id FROM {table} WHERE status = '{ready}' AND next_attempt_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT {limit} {skip_locked}) \
+             RETURNING {returning}"
+        );
+        let mut tx = begin_write(self).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     /// When the next scheduled delivery becomes due (or its lease runs out).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::commit::begin_write;
-use super::{Dialect, Store, StoreError};
+use super::{Store, StoreError};
 use crate::clock::rfc3339;
 use crate::submission::new_id;
 
@@ -121,22 +121,7 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<MetaFetch>, StoreError> {
-        let skip_locked = if self.dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE meta_fetches SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-               SELECT id FROM meta_fetches WHERE status = 'pending' AND next_attempt_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT {} {skip_locked}) \
-             RETURNING {COLUMNS}",
-            limit.clamp(1, 1000)
-        );
-        let mut tx = begin_write(self).await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner.to_string())
-            .bind(now + lease_ms)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let rows = self.lease_rows("meta_fetches", "pending", COLUMNS, owner, now, lease_ms, limit).await?;
         rows.iter().map(leased).collect()
     }
 
