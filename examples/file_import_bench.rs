@@ -69,8 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         let store = app::open_store(&config, &url).await?;
         let clock: Arc<dyn leadgate::clock::Clock> = Arc::new(SystemClock);
-        let (writer, mut writers) =
-            app::start_writer(&store, &config, clock.clone(), Arc::new(tokio::sync::Notify::new()));
+        let (writer, mut writers) = app::start_writer(
+            &store,
+            &config,
+            clock.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            None,
+            tokio_util::sync::CancellationToken::new(),
+        );
         let cx = FileContext {
             config: Arc::new(ArcSwap::from_pointee(config)),
             commit: Some((store.clone(), writer)),

@@ -15,7 +15,8 @@ use crate::config::reload::Reloader;
 use crate::config::{Config, DEFAULT_DATABASE_URL};
 use crate::deliver::outbox::Outbox;
 use crate::intake::{self, ChannelContext};
-use crate::store::writer::Writer;
+use crate::store::handoff::Handoff;
+use crate::store::writer::{Writer, WriterOptions};
 use crate::store::{Dialect, Store, StoreError, StoreOptions};
 
 /// Why the gateway could not start or stopped badly.
@@ -28,6 +29,9 @@ pub enum AppError {
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
+
+/// Most deliveries waiting in memory for the outbox; beyond, they wait in the table.
+const HANDOFF_CAPACITY: usize = 8192;
 
 /// Overrides from the command line or environment.
 #[derive(Debug, Clone)]
@@ -68,18 +72,27 @@ pub async fn open_store(config: &Config, url: &str) -> Result<Store, AppError> {
 }
 
 /// Starts the writer for `store`: one commit loop on SQLite (one write lock anyway),
-/// several on PostgreSQL. `wake` is notified when a commit creates deliveries.
+/// several on PostgreSQL. `wake` is notified when a commit leaves work for the outbox's
+/// poller; `handoff` takes the deliveries a commit creates (the serving instance's outbox);
+/// the loops stop when every handle is dropped or `stop` is cancelled.
 pub fn start_writer(
     store: &Store,
     config: &Config,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    handoff: Option<Handoff>,
+    stop: CancellationToken,
 ) -> (Writer, tokio::task::JoinSet<()>) {
     let writers = match store.dialect() {
         Dialect::Sqlite => 1,
         Dialect::Postgres => 4,
     };
-    Writer::spawn(store.clone(), clock, wake, config.store.batch_max, writers)
+    Writer::spawn(
+        store.clone(),
+        clock,
+        wake,
+        WriterOptions { batch_max: config.store.batch_max, writers, handoff, stop },
+    )
 }
 
 /// On PostgreSQL, forwards `NOTIFY leadgate_outbox` (sent by any instance's commit) to
@@ -136,15 +149,30 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
         });
     }
     let wake = Arc::new(Notify::new());
-    let (writer, mut writers) = start_writer(&store, &config, opts.clock.clone(), wake.clone());
+    // Deliveries this instance commits are leased to its outbox and handed over in memory.
+    let owner = crate::submission::new_id();
+    let lease_ms = i64::try_from(config.outbox.lease.as_millis()).unwrap_or(i64::MAX / 4);
+    let (handoff, handed) = crate::store::handoff::handoff(owner.clone(), lease_ms, HANDOFF_CAPACITY);
+    let pending = handoff.pending();
+    let writer_stop = CancellationToken::new();
+    let (writer, mut writers) =
+        start_writer(&store, &config, opts.clock.clone(), wake.clone(), Some(handoff), writer_stop.clone());
     let grace = config.server.shutdown_grace;
     let config = Arc::new(ArcSwap::from_pointee(config));
     let shutdown = CancellationToken::new();
-    let outbox = Outbox::new(store.clone(), config.clone(), opts.clock.clone(), wake.clone());
+    let outbox = Outbox::new(
+        store.clone(),
+        writer.clone(),
+        config.clone(),
+        opts.clock.clone(),
+        wake.clone(),
+        owner.clone(),
+        pending,
+    );
     if store.dialect() == Dialect::Postgres {
         spawn_pg_listener(url.clone(), wake.clone(), shutdown.clone());
     }
-    let outbox_task = tokio::spawn(outbox.clone().run(shutdown.clone()));
+    let outbox_task = tokio::spawn(outbox.clone().run(Some(handed), shutdown.clone()));
     let reloader = Reloader::new(config.clone(), opts.clock.clone());
     reloader.clone().spawn(shutdown.clone());
     let channel_cx = ChannelContext {
@@ -191,13 +219,18 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
                 }
             },
         };
-        // Channels finish what they hold; then, with the router, every Writer handle is
-        // gone: the writers drain their queue, commit it, and stop.
+        // Channels finish what they hold; in-flight deliveries record their results
+        // (through the writer); then the writers drain their queue, commit it, and stop.
         while channel_tasks.join_next().await.is_some() {}
-        while writers.join_next().await.is_some() {}
-        // In-flight deliveries record their results; undelivered ones stay in the outbox.
         if outbox_task.await.is_err() {
             tracing::error!("The outbox worker panicked.");
+        }
+        writer_stop.cancel();
+        while writers.join_next().await.is_some() {}
+        // Deliveries handed over but not attempted are due again at once (next start, or
+        // another instance), not after their lease.
+        if let Err(e) = task_store.release_leases(&owner).await {
+            tracing::warn!(error.message = %e, "Cannot release the outbox's leases; they run out by themselves.");
         }
         task_store.close().await;
         tracing::info!("Gateway stopped.");

@@ -452,8 +452,14 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     if !args.dry_run {
         let url = app::database_url(&cfg, args.database.as_deref());
         let store = app::open_store(&cfg, &url).await?;
-        let (writer, writers) =
-            app::start_writer(&store, &cfg, clock.clone(), Arc::new(tokio::sync::Notify::new()));
+        let (writer, writers) = app::start_writer(
+            &store,
+            &cfg,
+            clock.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            None,
+            tokio_util::sync::CancellationToken::new(),
+        );
         store_and_writers = Some((store, writer, writers));
     }
     let cx = FileContext {
@@ -577,8 +583,14 @@ async fn replay(
     let cfg = load(dir)?;
     let url = app::database_url(&cfg, database.as_deref());
     let store = app::open_store(&cfg, &url).await?;
-    let (writer, mut writers) =
-        app::start_writer(&store, &cfg, Arc::new(SystemClock), Arc::new(tokio::sync::Notify::new()));
+    let (writer, mut writers) = app::start_writer(
+        &store,
+        &cfg,
+        Arc::new(SystemClock),
+        Arc::new(tokio::sync::Notify::new()),
+        None,
+        tokio_util::sync::CancellationToken::new(),
+    );
     let results = if failed {
         leadgate::replay::replay_failed(&store, &writer, &cfg, source.as_deref()).await?
     } else {

@@ -18,7 +18,9 @@ use super::retry::random_unit;
 use super::{DeliveryJob, ErrorKind};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::store::outbox::{AttemptRecord, Leased, Resolution};
+use crate::store::handoff::{HandoffReceiver, Pending};
+use crate::store::outbox::{AttemptRecord, AttemptWrite, Leased, Resolution};
+use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 
 /// Outbox settings (`[outbox]` in leadgate.toml).
@@ -42,71 +44,122 @@ impl Default for OutboxSettings {
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
+    writer: Writer,
     config: Arc<ArcSwap<Config>>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
-    /// Lease owner: unique per worker, so results are only recorded by the lease holder.
+    /// Lease owner: unique per instance, so results are only recorded by the lease holder.
     owner: String,
+    /// Handed-over deliveries not recorded yet.
+    pending: Arc<Pending>,
     settings: OutboxSettings,
 }
 
+/// How long a handed-over delivery must still be ours when its attempt starts: a buyer
+/// timeout and the recording fit in it, or the poller takes it once the lease ran out.
+const LEASE_MARGIN_MS: i64 = 30_000;
+
 impl Outbox {
+    /// `owner` is the lease owner the writer's [`Handoff`](crate::store::handoff::Handoff)
+    /// writes, `pending` its count of unrecorded deliveries.
     pub fn new(
         store: Store,
+        writer: Writer,
         config: Arc<ArcSwap<Config>>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        owner: String,
+        pending: Arc<Pending>,
     ) -> Outbox {
         let settings = config.load().outbox.clone();
-        Outbox { store, config, clock, wake, owner: crate::submission::new_id(), settings }
+        Outbox { store, writer, config, clock, wake, owner, pending, settings }
     }
 
-    /// Runs until `shutdown`; then lets in-flight attempts finish and record.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// The lease owner this worker writes.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs until `shutdown`; then lets in-flight attempts finish and record. Deliveries
+    /// arrive from `handed` (this instance's commits, in memory) and from the table
+    /// (retries, expired leases, other instances' rows, a restart), which is looked at
+    /// when woken, when the next retry is due, and at least every poll interval.
+    pub async fn run(self, mut handed: Option<HandoffReceiver>, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
+        let mut next_poll = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
             while in_flight.try_join_next().is_some() {}
-            self.sweep().await;
-            let free = permits.available_permits();
-            let leased = match self
-                .store
-                .lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64)
-                .await
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error.message = %e, "Cannot lease deliveries; retrying shortly.");
-                    Vec::new()
+            if tokio::time::Instant::now() >= next_poll {
+                let (leased, full) = self.poll(permits.available_permits()).await;
+                for d in leased {
+                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    let me = self.clone();
+                    in_flight.spawn(async move {
+                        me.attempt(d).await;
+                        drop(permit);
+                    });
                 }
-            };
-            let full = !leased.is_empty() && leased.len() == free;
-            for d in leased {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                let me = self.clone();
-                in_flight.spawn(async move {
-                    me.attempt(d).await;
-                    drop(permit);
-                });
+                next_poll =
+                    tokio::time::Instant::now() + if full { Duration::ZERO } else { self.sleep_for().await };
             }
-            if full {
-                continue;
-            }
-            let sleep = self.sleep_for().await;
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified() => {},
-                () = tokio::time::sleep(sleep) => {},
+                d = recv(&mut handed) => match d {
+                    Some(d) => {
+                        let (me, permits) = (self.clone(), permits.clone());
+                        in_flight.spawn(async move {
+                            let Ok(permit) = permits.acquire_owned().await else { return };
+                            me.attempt_handed(d).await;
+                            drop(permit);
+                        });
+                    }
+                    None => handed = None,
+                },
+                () = self.wake.notified() => next_poll = tokio::time::Instant::now(),
+                () = tokio::time::sleep_until(next_poll) => {},
             }
         }
         while in_flight.join_next().await.is_some() {}
     }
 
+    /// One look at the table: the pool sweep, then what is due, up to `free`. `full`: there
+    /// may be more.
+    async fn poll(&self, free: usize) -> (Vec<Leased>, bool) {
+        self.sweep().await;
+        if free == 0 {
+            return (Vec::new(), true);
+        }
+        match self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64).await {
+            Ok(l) => {
+                let full = l.len() == free;
+                (l, full)
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Cannot lease deliveries; retrying shortly.");
+                (Vec::new(), false)
+            }
+        }
+    }
+
+    /// A delivery handed over by this instance's commit: attempted if enough of its lease
+    /// is left, else left to the poller once the lease runs out.
+    async fn attempt_handed(&self, d: Leased) {
+        if d.lease_until.saturating_sub(self.clock.now_ms()) < LEASE_MARGIN_MS.min(self.lease_ms() / 2) {
+            tracing::warn!(delivery_id = %d.id, "Handed-over delivery waited too long; it is retried when its lease runs out.");
+        } else {
+            self.attempt(d).await;
+        }
+        self.pending.done();
+    }
+
     /// Leases and attempts everything due now, waiting for the results (tests, CLI).
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        // What this instance's commits handed over is the running worker's: wait for it.
+        self.pending.wait_idle().await;
         let mut total = 0;
         loop {
             let leased = self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), 256).await?;
@@ -231,7 +284,15 @@ impl Outbox {
             &resolution,
             record.error.as_deref(),
         );
-        match self.store.record_attempt(&d, &self.owner, &record, &resolution, &config.routing, now).await {
+        let write = AttemptWrite { leased: d, owner: self.owner.clone(), record, resolution, config, now };
+        // Through the group commit; straight to the store once the writer has stopped
+        // (an attempt finishing during shutdown).
+        let recorded = match self.writer.record(write.clone()).await {
+            Err(StoreError::Closed) => self.store.record_attempt(&write).await,
+            other => other,
+        };
+        let d = &write.leased;
+        match recorded {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(delivery_id = %d.id, "Lease lost before the result was recorded; another worker owns the delivery.");
@@ -240,5 +301,13 @@ impl Outbox {
                 tracing::error!(delivery_id = %d.id, error.message = %e, "Cannot record a delivery attempt; it will be retried when the lease expires.");
             }
         }
+    }
+}
+
+/// The next handed-over delivery; never, without a queue.
+async fn recv(handed: &mut Option<HandoffReceiver>) -> Option<Leased> {
+    match handed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

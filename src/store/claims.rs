@@ -529,6 +529,8 @@ impl Store {
                 None::<String>.into(),
                 now.into(),
                 now.into(),
+                super::commit::Arg::OptText(None),
+                super::commit::Arg::OptInt(None),
             ];
             insert_rows(&mut tx, routing::DELIVERY_INSERT, routing::DELIVERY_COLUMNS, vec![row], "").await?;
             if self.dialect == Dialect::Postgres {

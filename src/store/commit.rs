@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use super::handoff::{Handoff, Reservation};
+use super::outbox::{AttemptWrite, Leased};
 use super::{Dialect, Store, StoreError, param_list, positional, routing, value_rows};
 use crate::deliver::retry;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
@@ -27,6 +29,7 @@ pub(crate) enum Arg {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Blob(Vec<u8>),
 }
 
@@ -94,6 +97,7 @@ pub(crate) fn bind<'q>(
         Arg::Text(v) => q.bind(v),
         Arg::OptText(v) => q.bind(v),
         Arg::Int(v) => q.bind(v),
+        Arg::OptInt(v) => q.bind(v),
         Arg::Blob(v) => q.bind(v),
     }
 }
@@ -144,7 +148,16 @@ pub(crate) async fn lock_keys(
     tx: &mut Transaction<'_, Any>,
     keys: &[String],
 ) -> Result<(), StoreError> {
-    if store.dialect != Dialect::Postgres || keys.is_empty() {
+    lock_keys_on(store.dialect, tx, keys).await
+}
+
+/// [`lock_keys`] for a transaction on a connection the caller holds.
+pub(crate) async fn lock_keys_on(
+    dialect: Dialect,
+    tx: &mut Transaction<'_, Any>,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    if dialect != Dialect::Postgres || keys.is_empty() {
         return Ok(());
     }
     let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
@@ -181,6 +194,8 @@ pub(super) async fn commit_batch(
     store: &Store,
     conn: &mut sqlx::AnyConnection,
     jobs: &[Job],
+    records: &[AttemptWrite],
+    handoff: Option<&Handoff>,
     now: i64,
 ) -> Result<Committed, StoreError> {
     let mut tx = begin_write_on(store.dialect, conn).await?;
@@ -278,6 +293,12 @@ pub(super) async fn commit_batch(
         }
     }
     routing::save_state(&mut tx, &state, now).await?;
+    // Deliveries this instance's outbox will take from memory are leased to it as written.
+    let reservation = handoff.and_then(|h| h.reserve(route_writes.fresh.len()));
+    if let (Some(_), Some(h)) = (&reservation, handoff) {
+        route_writes.lease_to(h.owner(), h.lease_until(now));
+    }
+    let fresh = std::mem::take(&mut route_writes.fresh);
     let created_deliveries = routing::write(&mut tx, store.dialect, route_writes).await?;
 
     insert_rows(
@@ -325,15 +346,24 @@ pub(super) async fn commit_batch(
         "",
     )
     .await?;
+    let recorded = super::outbox::record_attempts_in(&mut tx, store.dialect, records).await?;
     tx.commit().await?;
-    Ok(Committed { results, created_deliveries })
+    // Rows the poller has to find: deliveries written unleased, and what a retry, a
+    // rejection or a dead letter changed.
+    let needs_poll = (created_deliveries && reservation.is_none())
+        || records.iter().any(|r| !matches!(r.resolution, super::outbox::Resolution::Delivered));
+    Ok(Committed { results, recorded, handed: reservation.map(|r| (r, fresh)), needs_poll })
 }
 
 /// What a batch commit produced.
 pub(super) struct Committed {
     pub results: Vec<SubmissionResult>,
-    /// New outbox rows: wake the delivery workers.
-    pub created_deliveries: bool,
+    /// Per attempt record: written (false: the lease was lost).
+    pub recorded: Vec<bool>,
+    /// New deliveries leased to this instance's outbox, to hand over now that they are durable.
+    pub handed: Option<(Reservation, Vec<Leased>)>,
+    /// Wake the outbox's poller.
+    pub needs_poll: bool,
 }
 
 /// Index of `stage` in a lead row (set after routing).

@@ -10,6 +10,7 @@ pub mod claims;
 mod commit;
 pub mod files;
 pub mod email;
+pub mod handoff;
 pub mod outbox;
 mod reads;
 pub mod report;

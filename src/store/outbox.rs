@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
+use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys_on};
 use super::{Dialect, Store, StoreError, routing};
 use crate::deliver::Payload;
 use crate::route::{LeadView, Routing, strategy};
@@ -135,6 +135,15 @@ impl Store {
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         let skip_locked = if self.dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let limit = limit.clamp(1, 1000);
+        // A read first: an idle poll takes no write lock (on SQLite it would queue behind
+        // and delay the group commit).
+        let probe = format!(
+            "SELECT 1 FROM {table} WHERE status = '{ready}' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1"
+        );
+        if sqlx::query(AssertSqlSafe(probe)).bind(now).fetch_optional(&self.pool).await?.is_none() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "UPDATE {table} SET lease_owner = $1, lease_until = $2 WHERE id IN (\
                SELECT id FROM {table} WHERE status = '{ready}' AND next_attempt_at <= $3 \
@@ -163,152 +172,31 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>(0)?)
     }
 
-    /// Records an attempt and its resolution, if `owner` still holds the lease.
-    /// Returns false (and writes nothing) when the lease was lost.
-    pub async fn record_attempt(
-        &self,
-        d: &Leased,
-        owner: &str,
-        attempt: &AttemptRecord,
-        resolution: &Resolution,
-        routing: &Routing,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (status, next_at, outcome) = match resolution {
-            Resolution::Delivered => ("delivered", now, "delivered"),
-            Resolution::Retry { at } => ("scheduled", *at, "retry"),
-            Resolution::Dead => ("dead", now, "dead"),
-            Resolution::Rejected { .. } => ("rejected", now, "rejected"),
-            Resolution::Gone { .. } => ("rejected", now, "gone"),
-        };
+    /// Records an attempt and its resolution, if `owner` still holds the lease, in a
+    /// transaction of its own. Returns false (and writes nothing) when the lease was lost.
+    /// The outbox records through the writer's group commit instead ([`record_attempts_in`]).
+    pub async fn record_attempt(&self, write: &AttemptWrite) -> Result<bool, StoreError> {
         let mut tx = begin_write(self).await?;
-        let reroute =
-            matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
-        let releases = matches!(resolution, Resolution::Rejected { .. } | Resolution::Gone { .. });
-        // Rerouting and cap releases touch buyer counters: lock like the intake path does.
-        if reroute || releases {
-            let mut keys: Vec<String> = routing.buyers.keys().map(|b| routing::lock_key(b)).collect();
-            keys.push(routing::lock_key(&d.buyer));
-            keys.sort();
-            keys.dedup();
-            lock_keys(self, &mut tx, &keys).await?;
-        }
-        let updated = sqlx::query(
-            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
-             lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
-        )
-        .bind(status)
-        .bind(next_at)
-        .bind(attempt.error.clone())
-        .bind(now)
-        .bind(d.id.clone())
-        .bind(owner.to_string())
-        .bind(d.lease_until)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(d.id.clone())
-        .bind(d.attempts + 1)
-        .bind(attempt.started_at)
-        .bind(attempt.duration_ms)
-        .bind(outcome)
-        .bind(attempt.status_code.map(i64::from))
-        .bind(attempt.error.clone())
-        .bind(attempt.response.clone())
-        .execute(&mut *tx)
-        .await?;
-
-        let mut events = vec![event(
-            &d.lead_id,
-            now,
-            "delivery_attempt",
-            serde_json::json!({
-                "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": outcome,
-                "status": attempt.status_code, "error": attempt.error,
-            }),
-        )];
-        let kind = match resolution {
-            Resolution::Delivered => Some("delivered"),
-            Resolution::Dead => Some("dead_lettered"),
-            Resolution::Rejected { .. } | Resolution::Gone { .. } => Some("delivery_rejected"),
-            Resolution::Retry { .. } => None,
-        };
-        if let Some(kind) = kind {
-            events.push(event(
-                &d.lead_id,
-                now,
-                kind,
-                serde_json::json!({ "delivery_id": d.id, "buyer": d.buyer, "reason": attempt.error }),
-            ));
-        }
-        if let Resolution::Gone { .. } = resolution {
-            sqlx::query(
-                "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
-                 ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
-            )
-            .bind(d.buyer.clone())
-            .bind(now)
-            .bind(attempt.error.clone().unwrap_or_else(|| "410 Gone".into()))
-            .execute(&mut *tx)
-            .await?;
-            events.push(event(
-                &d.lead_id,
-                now,
-                "buyer_disabled",
-                serde_json::json!({ "buyer": d.buyer, "status": 410 }),
-            ));
-        }
-
-        if releases || reroute {
-            self.reroute_in_tx(&mut tx, d, reroute, routing, now, &mut events).await?;
-        }
-        insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
-        update_stage(&mut tx, &d.lead_id, now).await?;
+        let done = record_attempts_in(&mut tx, self.dialect, std::slice::from_ref(write)).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(done.first().copied().unwrap_or(false))
     }
 
-    async fn reroute_in_tx(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        d: &Leased,
-        reroute: bool,
-        routing: &Routing,
-        now: i64,
-        events: &mut Vec<Vec<Arg>>,
-    ) -> Result<(), StoreError> {
-        // Give back the rejected delivery's cap units, then choose with fresh counters.
-        routing::release_counters(tx, &d.buyer, &d.cap_periods).await?;
-        if !reroute {
-            return Ok(());
+    /// Gives up `owner`'s leases on deliveries not attempted (handed over but not started
+    /// at shutdown): due again at once, for this instance's next start or another instance.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut tx = begin_write(self).await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND status = 'scheduled'",
+        )
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 && self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut *tx).await?;
         }
-        let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
-        let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
-            .bind(d.lead_id.clone())
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
-        // Only the route the rejected delivery came from continues its waterfall.
-        plan.routes.retain(|r| {
-            r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
-        });
-        let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
-        let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
-        let mut writes = routing::RouteWrites::default();
-        routing::apply(choice, &plan, &lead.facts(&d.lead_id), now, &mut writes, events)?;
-        routing::save_state(tx, &state, now).await?;
-        routing::write(tx, self.dialect, writes).await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// Puts a dead-lettered or rejected delivery back in the queue, due now.
@@ -403,6 +291,270 @@ impl Store {
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
+}
+
+/// An attempt's result on its way to the store, with what recording it needs.
+#[derive(Debug, Clone)]
+pub struct AttemptWrite {
+    pub leased: Leased,
+    /// The lease holder: the result is written only if the lease is still this owner's.
+    pub owner: String,
+    pub record: AttemptRecord,
+    pub resolution: Resolution,
+    /// The config the attempt ran under (a rejection reroutes by its routes).
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub now: i64,
+}
+
+/// Records attempts in the caller's transaction (the writer's group commit); one flag per
+/// attempt, false where the lease was lost (nothing written for it). Delivered attempts,
+/// the common case, are written with a handful of multi-row statements whatever their
+/// number; the rest row by row.
+pub(crate) async fn record_attempts_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    writes: &[AttemptWrite],
+) -> Result<Vec<bool>, StoreError> {
+    let mut done = vec![false; writes.len()];
+    let delivered: Vec<usize> =
+        (0..writes.len()).filter(|&i| matches!(writes[i].resolution, Resolution::Delivered)).collect();
+    if !delivered.is_empty() {
+        let won = mark_delivered(tx, writes, &delivered).await?;
+        let mut attempts = Vec::new();
+        let mut events = Vec::new();
+        let mut staged = Vec::new();
+        for &i in &delivered {
+            let w = &writes[i];
+            if !won.contains(w.leased.id.as_str()) {
+                continue;
+            }
+            done[i] = true;
+            let d = &w.leased;
+            attempts.push(vec![
+                d.id.clone().into(),
+                (d.attempts + 1).into(),
+                w.record.started_at.into(),
+                w.record.duration_ms.into(),
+                "delivered".into(),
+                Arg::OptInt(w.record.status_code.map(i64::from)),
+                Arg::OptText(None),
+                Arg::OptText(Some(w.record.response.clone())),
+            ]);
+            events.push(event(
+                &d.lead_id,
+                w.now,
+                "delivered",
+                serde_json::json!({
+                    "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": "delivered",
+                    "status": w.record.status_code, "duration_ms": w.record.duration_ms, "reason": null,
+                }),
+            ));
+            if d.route != CLOSED_LOOP_ROUTE {
+                staged.push((d.lead_id.clone(), w.now));
+            }
+        }
+        insert_rows(tx, ATTEMPT_INSERT, 8, attempts, "").await?;
+        insert_rows(tx, EVENT_INSERT, 4, events, "").await?;
+        mark_leads_delivered(tx, &staged).await?;
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if !matches!(w.resolution, Resolution::Delivered) {
+            done[i] = record_one_in(tx, dialect, w).await?;
+        }
+    }
+    Ok(done)
+}
+
+const ATTEMPT_INSERT: &str = "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response)";
+
+/// Marks deliveries delivered where the lease is still the writer's; returns their ids.
+async fn mark_delivered(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    writes: &[AttemptWrite],
+    which: &[usize],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut won = std::collections::HashSet::new();
+    for chunk in which.chunks(256) {
+        // VALUES columns are column1… on both engines.
+        let sql = format!(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = v.column2, \
+             lease_owner = NULL, lease_until = NULL, last_error = NULL, updated_at = v.column2 \
+             FROM (VALUES {}) AS v \
+             WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column3 AND deliveries.lease_until = v.column4 \
+             RETURNING deliveries.id",
+            super::value_rows(chunk.len(), 4, super::positional(tx))
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for &i in chunk {
+            let w = &writes[i];
+            q = q.bind(w.leased.id.clone()).bind(w.now).bind(w.owner.clone()).bind(w.leased.lease_until);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            won.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(won)
+}
+
+/// `stage = delivered` for leads one of whose deliveries just succeeded (what
+/// [`update_stage`] would derive), unless a partner or buyer stage is set.
+async fn mark_leads_delivered(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    leads: &[(String, i64)],
+) -> Result<(), StoreError> {
+    let Some(now) = leads.iter().map(|(_, at)| *at).max() else { return Ok(()) };
+    for chunk in leads.chunks(512) {
+        let positional = super::positional(tx);
+        let (p1, p2) = if positional { ("?", "?") } else { ("$1", "$2") };
+        let sql = format!(
+            "UPDATE leads SET stage = 'delivered', stage_since = CASE WHEN stage = 'delivered' THEN stage_since ELSE {p1} END, \
+             updated_at = {p2} WHERE id IN ({}) AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
+            super::param_list_at(3, chunk.len(), positional),
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(now);
+        for (id, _) in chunk {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One attempt, written row by row (retries, rejections, dead letters: the rare cases).
+async fn record_one_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    write: &AttemptWrite,
+) -> Result<bool, StoreError> {
+    let AttemptWrite { leased: d, owner, record: attempt, resolution, config, now } = write;
+    let (routing, now) = (&config.routing, *now);
+    let (status, next_at, outcome) = match resolution {
+        Resolution::Delivered => ("delivered", now, "delivered"),
+        Resolution::Retry { at } => ("scheduled", *at, "retry"),
+        Resolution::Dead => ("dead", now, "dead"),
+        Resolution::Rejected { .. } => ("rejected", now, "rejected"),
+        Resolution::Gone { .. } => ("rejected", now, "gone"),
+    };
+    let reroute =
+        matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
+    let releases = matches!(resolution, Resolution::Rejected { .. } | Resolution::Gone { .. });
+    // Rerouting and cap releases touch buyer counters: lock like the intake path does.
+    if reroute || releases {
+        let mut keys: Vec<String> = routing.buyers.keys().map(|b| routing::lock_key(b)).collect();
+        keys.push(routing::lock_key(&d.buyer));
+        keys.sort();
+        keys.dedup();
+        lock_keys_on(dialect, tx, &keys).await?;
+    }
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
+         lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+    )
+    .bind(status)
+    .bind(next_at)
+    .bind(attempt.error.clone())
+    .bind(now)
+    .bind(d.id.clone())
+    .bind(owner.clone())
+    .bind(d.lease_until)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        // Nothing was written: the transaction goes on with the rest of the batch.
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(d.id.clone())
+    .bind(d.attempts + 1)
+    .bind(attempt.started_at)
+    .bind(attempt.duration_ms)
+    .bind(outcome)
+    .bind(attempt.status_code.map(i64::from))
+    .bind(attempt.error.clone())
+    .bind(attempt.response.clone())
+    .execute(&mut **tx)
+    .await?;
+
+    // One event per attempt: named after how the delivery ended when it did
+    // (`delivered`, `delivery_rejected`, `dead_lettered`), `delivery_attempt` for a retry.
+    let kind = match resolution {
+        Resolution::Delivered => "delivered",
+        Resolution::Dead => "dead_lettered",
+        Resolution::Rejected { .. } | Resolution::Gone { .. } => "delivery_rejected",
+        Resolution::Retry { .. } => "delivery_attempt",
+    };
+    let mut events = vec![event(
+        &d.lead_id,
+        now,
+        kind,
+        serde_json::json!({
+            "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": outcome,
+            "status": attempt.status_code, "duration_ms": attempt.duration_ms, "reason": attempt.error,
+        }),
+    )];
+    if let Resolution::Gone { .. } = resolution {
+        sqlx::query(
+            "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
+             ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
+        )
+        .bind(d.buyer.clone())
+        .bind(now)
+        .bind(attempt.error.clone().unwrap_or_else(|| "410 Gone".into()))
+        .execute(&mut **tx)
+        .await?;
+        events.push(event(
+            &d.lead_id,
+            now,
+            "buyer_disabled",
+            serde_json::json!({ "buyer": d.buyer, "status": 410 }),
+        ));
+    }
+
+    if releases || reroute {
+        reroute_in_tx(tx, dialect, d, reroute, routing, now, &mut events).await?;
+    }
+    insert_rows(tx, EVENT_INSERT, 4, events, "").await?;
+    update_stage(tx, &d.lead_id, now).await?;
+    Ok(true)
+}
+
+async fn reroute_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    d: &Leased,
+    reroute: bool,
+    routing: &Routing,
+    now: i64,
+    events: &mut Vec<Vec<Arg>>,
+) -> Result<(), StoreError> {
+    // Give back the rejected delivery's cap units, then choose with fresh counters.
+    routing::release_counters(tx, &d.buyer, &d.cap_periods).await?;
+    if !reroute {
+        return Ok(());
+    }
+    let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
+    let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
+        .bind(d.lead_id.clone())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
+    // Only the route the rejected delivery came from continues its waterfall.
+    plan.routes.retain(|r| {
+        r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
+    });
+    let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
+    let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
+    let mut writes = routing::RouteWrites::default();
+    routing::apply(choice, &plan, &lead.facts(&d.lead_id), now, &mut writes, events)?;
+    routing::save_state(tx, &state, now).await?;
+    routing::write(tx, dialect, writes).await?;
+    Ok(())
 }
 
 /// A lead's deliveries with their attempts, oldest first.

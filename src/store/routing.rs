@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::commit::{Arg, event, insert_rows};
+use super::outbox::Leased;
 use super::{Dialect, StoreError, param_list, param_list_at, positional};
 use crate::route::OfferMode;
 use crate::route::caps::Counter;
@@ -175,7 +176,30 @@ pub(crate) async fn fits(
 #[derive(Default)]
 pub(crate) struct RouteWrites {
     pub deliveries: Vec<Vec<Arg>>,
+    /// The deliveries as the outbox attempts them, row for row with `deliveries`.
+    pub fresh: Vec<Leased>,
+    /// The deliveries are leased to this instance's outbox (handed over in memory): no
+    /// NOTIFY to the other instances.
+    pub leased: bool,
     pub offers: Vec<Vec<Arg>>,
+}
+
+impl RouteWrites {
+    /// Leases the new deliveries to `owner` until `until`, before they are written.
+    pub fn lease_to(&mut self, owner: &str, until: i64) {
+        for row in &mut self.deliveries {
+            if let Some(slot) = row.get_mut(DELIVERY_LEASE_OWNER) {
+                *slot = Arg::OptText(Some(owner.to_string()));
+            }
+            if let Some(slot) = row.get_mut(DELIVERY_LEASE_OWNER + 1) {
+                *slot = Arg::OptInt(Some(until));
+            }
+        }
+        for l in &mut self.fresh {
+            l.lease_until = until;
+        }
+        self.leased = true;
+    }
 }
 
 /// What the pool needs to know about a lead it is offered.
@@ -241,6 +265,18 @@ pub(crate) fn apply(
     }
     for offer in &choice.offers {
         w.deliveries.push(delivery_row(lead.lead_id, &choice.route.route, offer, now)?);
+        if let Some(payload) = &offer.payload {
+            w.fresh.push(Leased {
+                id: offer.delivery_id.clone(),
+                lead_id: lead.lead_id.to_string(),
+                buyer: offer.buyer.clone(),
+                route: choice.route.route.clone(),
+                payload: payload.clone(),
+                attempts: 0,
+                lease_until: 0,
+                cap_periods: offer.caps.clone(),
+            });
+        }
     }
     events.push(event(lead.lead_id, now, "routed", routed_detail(&choice)));
     Ok("routed")
@@ -257,7 +293,7 @@ pub(crate) async fn write(
     let created = !w.deliveries.is_empty();
     insert_rows(tx, DELIVERY_INSERT, DELIVERY_COLUMNS, w.deliveries, "").await?;
     insert_rows(tx, OFFER_INSERT, 13, w.offers, "").await?;
-    if created && dialect == Dialect::Postgres {
+    if created && !w.leased && dialect == Dialect::Postgres {
         // Wakes the outbox workers of every instance (delivered on commit).
         sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
     }
@@ -292,11 +328,15 @@ pub(crate) fn delivery_row(
         offer.price.clone().into(),
         now.into(),
         now.into(),
+        Arg::OptText(None),
+        Arg::OptInt(None),
     ])
 }
 
-pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, buyer, route, payload, status, attempts, next_attempt_at, cap_periods, price, created_at, updated_at)";
-pub(crate) const DELIVERY_COLUMNS: usize = 12;
+pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, buyer, route, payload, status, attempts, next_attempt_at, cap_periods, price, created_at, updated_at, lease_owner, lease_until)";
+pub(crate) const DELIVERY_COLUMNS: usize = 14;
+/// Index of `lease_owner` in a delivery row (`lease_until` follows).
+const DELIVERY_LEASE_OWNER: usize = 12;
 
 /// The `routed` event detail for a choice.
 pub(crate) fn routed_detail(choice: &Choice<'_>) -> serde_json::Value {

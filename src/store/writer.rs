@@ -5,12 +5,20 @@
 //! each request only after that commit. Under load, batches grow by themselves and the
 //! cost of a durable commit (`fsync`) is shared; when idle, a batch is one request and
 //! nothing waits for a timer.
+//!
+//! The outbox's bookkeeping goes through the same commits: attempt results are queued
+//! here like submissions, so on SQLite intake and delivery never fight for the single
+//! write lock, and deliveries a commit creates are handed to the outbox in memory
+//! ([`super::handoff`]) once that commit is durable.
 
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
+use super::handoff::Handoff;
+use super::outbox::AttemptWrite;
 use super::{Store, StoreError, commit};
 use crate::clock::Clock;
 use crate::pipeline::{Job, SubmissionResult};
@@ -19,10 +27,11 @@ use crate::pipeline::{Job, SubmissionResult};
 const LINGER_YIELDS: usize = 4;
 
 type Reply = oneshot::Sender<Result<SubmissionResult, StoreError>>;
+type RecordReply = oneshot::Sender<Result<bool, StoreError>>;
 
-struct Request {
-    job: Job,
-    reply: Reply,
+enum Request {
+    Submit { job: Job, reply: Reply },
+    Record { write: AttemptWrite, reply: RecordReply },
 }
 
 /// The handle channels use to commit submissions (cheap to clone).
@@ -33,8 +42,28 @@ pub struct Writer {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request").field("submission", &self.job.submission.id).finish()
+        match self {
+            Request::Submit { job, .. } => {
+                f.debug_struct("Submit").field("submission", &job.submission.id).finish()
+            }
+            Request::Record { write, .. } => {
+                f.debug_struct("Record").field("delivery", &write.leased.id).finish()
+            }
+        }
     }
+}
+
+/// How the commit loops run.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub batch_max: usize,
+    /// Commit loops (1 for SQLite, which has one write lock anyway).
+    pub writers: usize,
+    /// Where committed deliveries go in memory (the serving instance's outbox).
+    pub handoff: Option<Handoff>,
+    /// Cancelled: drain what is queued, commit it, stop (besides stopping when every
+    /// handle is dropped).
+    pub stop: CancellationToken,
 }
 
 impl Writer {
@@ -45,15 +74,21 @@ impl Writer {
         store: Store,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
-        batch_max: usize,
-        writers: usize,
+        opts: WriterOptions,
     ) -> (Writer, JoinSet<()>) {
-        let (tx, rx) = mpsc::channel::<Request>(batch_max.max(1) * 4);
+        let batch_max = opts.batch_max.max(1);
+        let (tx, rx) = mpsc::channel::<Request>(batch_max * 4);
         let rx = Arc::new(Mutex::new(rx));
         let mut set = JoinSet::new();
-        for _ in 0..writers.max(1) {
-            let (store, clock, rx, wake) = (store.clone(), clock.clone(), rx.clone(), wake.clone());
-            set.spawn(run(store, clock, wake, rx, batch_max.max(1)));
+        for _ in 0..opts.writers.max(1) {
+            let cx = Loop {
+                store: store.clone(),
+                clock: clock.clone(),
+                wake: wake.clone(),
+                handoff: opts.handoff.clone(),
+                batch_max,
+            };
+            set.spawn(run(cx, rx.clone(), opts.stop.clone()));
         }
         (Writer { tx }, set)
     }
@@ -61,18 +96,29 @@ impl Writer {
     /// Commits `job` and returns its answer, once the transaction holding it is durable.
     pub async fn submit(&self, job: Job) -> Result<SubmissionResult, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request { job, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.tx.send(Request::Submit { job, reply }).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records a delivery attempt in the next group commit; false when the lease was lost
+    /// (nothing written).
+    pub async fn record(&self, write: AttemptWrite) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request::Record { write, reply }).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-async fn run(
+/// What one commit loop works with.
+struct Loop {
     store: Store,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
-    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    handoff: Option<Handoff>,
     batch_max: usize,
-) {
+}
+
+async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: CancellationToken) {
     // The writer keeps its connection: a pooled one would come back with a cold page
     // cache (SQLite re-reads what other connections changed) on every commit.
     let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
@@ -81,11 +127,16 @@ async fn run(
         let mut batch = Vec::new();
         {
             let mut rx = rx.lock().await;
-            match rx.recv().await {
+            let first = tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                () = stop.cancelled() => rx.try_recv().ok(),
+            };
+            match first {
                 Some(first) => batch.push(first),
                 None => return,
             }
-            while batch.len() < batch_max {
+            while batch.len() < cx.batch_max {
                 match rx.try_recv() {
                     Ok(r) => batch.push(r),
                     Err(_) => break,
@@ -97,7 +148,7 @@ async fn run(
             if last_batch > 1 {
                 for _ in 0..LINGER_YIELDS {
                     tokio::task::yield_now().await;
-                    while batch.len() < batch_max {
+                    while batch.len() < cx.batch_max {
                         match rx.try_recv() {
                             Ok(r) => batch.push(r),
                             Err(_) => break,
@@ -108,7 +159,7 @@ async fn run(
             last_batch = batch.len();
         }
         if conn.is_none() {
-            conn = match store.pool.acquire().await {
+            conn = match cx.store.pool.acquire().await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(error.message = %e, "The writer cannot get a database connection.");
@@ -118,7 +169,7 @@ async fn run(
             };
         }
         let Some(c) = conn.as_mut() else { continue };
-        if !commit_and_answer(&store, c, clock.as_ref(), &wake, batch).await {
+        if !commit_and_answer(&cx, c, batch).await {
             // A failed commit may have left the connection unusable: take a fresh one.
             conn = None;
         }
@@ -127,50 +178,78 @@ async fn run(
 
 fn fail_all(batch: Vec<Request>, e: &StoreError) {
     for r in batch {
-        let _ignored = r.reply.send(Err(StoreError::Commit(e.to_string())));
+        match r {
+            Request::Submit { reply, .. } => {
+                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+            }
+            Request::Record { reply, .. } => {
+                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+            }
+        }
     }
 }
 
+/// A batch split by kind, each with its requesters.
+#[derive(Default)]
+struct Split {
+    jobs: Vec<Job>,
+    replies: Vec<Reply>,
+    records: Vec<AttemptWrite>,
+    record_replies: Vec<RecordReply>,
+}
+
 /// Commits a batch and answers its requesters; false when the commit failed.
-async fn commit_and_answer(
-    store: &Store,
-    conn: &mut sqlx::AnyConnection,
-    clock: &dyn Clock,
-    wake: &Notify,
-    batch: Vec<Request>,
-) -> bool {
-    let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().map(|r| (r.job, r.reply)).unzip();
+async fn commit_and_answer(cx: &Loop, conn: &mut sqlx::AnyConnection, batch: Vec<Request>) -> bool {
+    let mut b = Split::default();
+    for r in batch {
+        match r {
+            Request::Submit { job, reply } => {
+                b.jobs.push(job);
+                b.replies.push(reply);
+            }
+            Request::Record { write, reply } => {
+                b.records.push(write);
+                b.record_replies.push(reply);
+            }
+        }
+    }
     let started = std::time::Instant::now();
-    let result = commit_with_retry(store, conn, clock, &jobs).await;
-    crate::telemetry::batch_committed(jobs.len(), started.elapsed());
+    let result = commit_with_retry(cx, conn, &b.jobs, &b.records).await;
+    crate::telemetry::batch_committed(b.jobs.len() + b.records.len(), started.elapsed());
     match result {
         Ok(committed) => {
-            if committed.created_deliveries {
-                wake.notify_one();
-            }
-            for (reply, result) in replies.into_iter().zip(committed.results) {
-                // The requester may have gone away (client disconnect): its lead is
-                // committed all the same, and a retry gets the same answer.
-                let _ignored = reply.send(Ok(result));
-            }
+            answer(cx, committed, b.replies, b.record_replies);
             true
         }
-        Err(e) if jobs.len() > 1 => {
-            tracing::warn!(error.message = %e, batch = jobs.len(), "Batch commit failed; committing its submissions one by one.");
+        Err(e) if b.jobs.len() + b.records.len() > 1 => {
+            tracing::warn!(error.message = %e, batch = b.jobs.len() + b.records.len(), "Batch commit failed; committing its parts one by one.");
             let mut all_ok = true;
-            for (job, reply) in jobs.into_iter().zip(replies) {
-                let result = commit_with_retry(store, conn, clock, std::slice::from_ref(&job)).await;
-                if result.as_ref().is_ok_and(|c| c.created_deliveries) {
-                    wake.notify_one();
+            for (job, reply) in b.jobs.into_iter().zip(b.replies) {
+                match commit_with_retry(cx, conn, std::slice::from_ref(&job), &[]).await {
+                    Ok(c) => answer(cx, c, vec![reply], Vec::new()),
+                    Err(e) => {
+                        all_ok = false;
+                        let _ignored = reply.send(Err(e));
+                    }
                 }
-                all_ok &= result.is_ok();
-                let _ignored = reply.send(result.and_then(|mut c| c.results.pop().ok_or(StoreError::Closed)));
+            }
+            for (write, reply) in b.records.into_iter().zip(b.record_replies) {
+                match commit_with_retry(cx, conn, &[], std::slice::from_ref(&write)).await {
+                    Ok(c) => answer(cx, c, Vec::new(), vec![reply]),
+                    Err(e) => {
+                        all_ok = false;
+                        let _ignored = reply.send(Err(e));
+                    }
+                }
             }
             all_ok
         }
         Err(e) => {
-            tracing::error!(error.message = %e, "Submission commit failed; the vendor gets a 5xx and may retry.");
-            for reply in replies {
+            tracing::error!(error.message = %e, "Commit failed; a vendor gets a 5xx and may retry, an attempt result is retried after its lease.");
+            for reply in b.replies {
+                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+            }
+            for reply in b.record_replies {
                 let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
             }
             false
@@ -178,15 +257,35 @@ async fn commit_and_answer(
     }
 }
 
+/// After a durable commit: hand the new deliveries over, wake the poller if it has work,
+/// answer every requester.
+fn answer(cx: &Loop, committed: commit::Committed, replies: Vec<Reply>, record_replies: Vec<RecordReply>) {
+    if let Some((reservation, leased)) = committed.handed {
+        reservation.send(leased);
+    }
+    if committed.needs_poll {
+        cx.wake.notify_one();
+    }
+    for (reply, result) in replies.into_iter().zip(committed.results) {
+        // The requester may have gone away (client disconnect): its lead is
+        // committed all the same, and a retry gets the same answer.
+        let _ignored = reply.send(Ok(result));
+    }
+    for (reply, done) in record_replies.into_iter().zip(committed.recorded) {
+        let _ignored = reply.send(Ok(done));
+    }
+}
+
 async fn commit_with_retry(
-    store: &Store,
+    cx: &Loop,
     conn: &mut sqlx::AnyConnection,
-    clock: &dyn Clock,
     jobs: &[Job],
+    records: &[AttemptWrite],
 ) -> Result<commit::Committed, StoreError> {
     let mut attempt = 0;
     loop {
-        match commit::commit_batch(store, conn, jobs, clock.now_ms()).await {
+        let now = cx.clock.now_ms();
+        match commit::commit_batch(&cx.store, conn, jobs, records, cx.handoff.as_ref(), now).await {
             Err(e) if e.is_transient() && attempt < 5 => {
                 attempt += 1;
                 tracing::debug!(error.message = %e, attempt, "Transient commit failure; retrying.");
