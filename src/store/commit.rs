@@ -189,6 +189,53 @@ pub(crate) fn event(lead_id: &str, at: i64, kind: &str, detail: serde_json::Valu
 
 pub(crate) const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
 
+/// The kind of a stored row that holds several events of one lead (see [`compact_events`]).
+pub(crate) const STEPS_KIND: &str = "steps";
+
+/// Intake writes a lead's first steps together (received, normalized, the outcome, scored,
+/// routed or offered or unsold): one `lead_events` row holds them all, in order, and the
+/// lead's history shows them one by one ([`super::reads`]). Fewer rows and index entries
+/// per lead on the write path, the same history on the read path. A lead with one event
+/// in the batch keeps a plain row.
+pub(crate) fn compact_events(rows: Vec<Vec<Arg>>) -> Vec<Vec<Arg>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<Vec<Arg>>> = HashMap::new();
+    for row in rows {
+        let Some(Arg::Text(lead)) = row.first() else { continue };
+        let lead = lead.clone();
+        let group = groups.entry(lead.clone()).or_default();
+        if group.is_empty() {
+            order.push(lead);
+        }
+        group.push(row);
+    }
+    let mut out = Vec::with_capacity(order.len());
+    for lead in order {
+        let Some(mut group) = groups.remove(&lead) else { continue };
+        if group.len() == 1 {
+            out.extend(group.pop());
+            continue;
+        }
+        let mut first_at = None;
+        let mut steps = String::from("[");
+        for (i, row) in group.iter().enumerate() {
+            let [_, Arg::Int(at), Arg::Text(kind), Arg::Text(detail)] = row.as_slice() else { continue };
+            first_at.get_or_insert(*at);
+            if i > 0 {
+                steps.push(',');
+            }
+            // `detail` is serialized JSON already; `kind` is one of the code's names.
+            steps.push_str(&format!(
+                "{{\"at\":{at},\"kind\":{},\"detail\":{detail}}}",
+                serde_json::Value::from(kind.as_str())
+            ));
+        }
+        steps.push(']');
+        out.push(vec![lead.into(), first_at.unwrap_or(0).into(), STEPS_KIND.into(), Arg::Text(steps)]);
+    }
+    out
+}
+
 /// Commits `jobs` in one transaction and returns one result per job, in order.
 pub(super) async fn commit_batch(
     store: &Store,
@@ -244,9 +291,14 @@ pub(super) async fn commit_batch(
         owners.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
 
-    let mut w = Writes::default();
+    // A replayed submission's leads keep their ids: the new run updates each lead it had
+    // (its history gets the new run's steps) instead of adding a duplicate of itself.
+    let earlier = earlier_leads(&mut tx, jobs).await?;
+    let jobs: Vec<std::borrow::Cow<'_, Job>> = jobs.iter().map(|j| with_earlier_ids(j, &earlier)).collect();
+    let mut w = Writes { earlier, ..Writes::default() };
     let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for job in &jobs {
+        let job: &Job = job;
         let result = decide(job, now, &mut answers, &mut owners, &mut w)?;
         if let (Some(key), SubmissionResult::Processed { .. }) = (request_key(job), &result)
             && !answers.contains_key(&key)
@@ -266,6 +318,7 @@ pub(super) async fn commit_batch(
 
     // Routing: accepted leads, in order, under the buyers' locks.
     let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
+    w.restaged.extend(accepted.iter().map(|(row, _, _)| *row));
     let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
     let mut route_writes = routing::RouteWrites::default();
     for (row, c, source) in &accepted {
@@ -320,15 +373,21 @@ pub(super) async fn commit_batch(
         .execute(&mut *tx)
         .await?;
     }
+    type Rows = Vec<(usize, Vec<Arg>)>;
+    let (updates, inserts): (Rows, Rows) =
+        w.leads.into_iter().enumerate().partition(|(i, _)| w.updates.contains(i));
     insert_rows(
         &mut tx,
         "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage, stage_since)",
         17,
-        w.leads,
+        inserts.into_iter().map(|(_, row)| row).collect(),
         "",
     )
     .await?;
-    insert_rows(&mut tx, EVENT_INSERT, 4, w.events, "").await?;
+    for (i, row) in updates {
+        update_lead(&mut tx, row, w.restaged.contains(&i)).await?;
+    }
+    insert_rows(&mut tx, EVENT_INSERT, 4, compact_events(w.events), "").await?;
     // Keys decided free or expired above: take them over.
     insert_rows(
         &mut tx,
@@ -369,14 +428,100 @@ pub(super) struct Committed {
 /// Index of `stage` in a lead row (set after routing).
 const LEAD_STAGE_COLUMN: usize = 15;
 
+/// A lead an earlier run of a replayed submission made.
+#[derive(Debug, Clone)]
+struct Earlier {
+    id: String,
+    status: String,
+}
+
+/// The leads earlier runs made of the replayed submissions in `jobs`, by (submission,
+/// record index).
+async fn earlier_leads(
+    tx: &mut Transaction<'_, Any>,
+    jobs: &[Job],
+) -> Result<HashMap<(String, i64), Earlier>, StoreError> {
+    let ids: Vec<String> = jobs.iter().filter(|j| j.replay).map(|j| j.submission.id.clone()).collect();
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for row in
+        select_in(tx, "SELECT submission_id, record_index, id, status FROM leads WHERE submission_id", &ids)
+            .await?
+    {
+        out.insert(
+            (row.try_get("submission_id")?, row.try_get("record_index")?),
+            Earlier { id: row.try_get("id")?, status: row.try_get("status")? },
+        );
+    }
+    Ok(out)
+}
+
+/// `job` with each candidate that an earlier run already made a lead of given that lead's id.
+fn with_earlier_ids<'j>(
+    job: &'j Job,
+    earlier: &HashMap<(String, i64), Earlier>,
+) -> std::borrow::Cow<'j, Job> {
+    if !job.replay || earlier.is_empty() {
+        return std::borrow::Cow::Borrowed(job);
+    }
+    let mut job = job.clone();
+    if let Prepared::Parsed { candidates, .. } = &mut job.prepared {
+        for (i, c) in candidates.iter_mut().enumerate() {
+            if let Some(e) = earlier.get(&(job.submission.id.clone(), i as i64)) {
+                c.lead_id = e.id.clone();
+            }
+        }
+    }
+    std::borrow::Cow::Owned(job)
+}
+
+/// Rewrites a replayed lead's row with the new run's result; its stage only when the new
+/// run routed it.
+async fn update_lead(tx: &mut Transaction<'_, Any>, row: Vec<Arg>, restaged: bool) -> Result<(), StoreError> {
+    let mut cols = row.into_iter();
+    let mut next = || cols.next().unwrap_or(Arg::OptText(None));
+    let id = next();
+    let (_submission, _index, _source) = (next(), next(), next());
+    let (status, fields, reasons, warnings, duplicate_of, vendor_lead_id) =
+        (next(), next(), next(), next(), next(), next());
+    let (_created, updated_at, score, grade, lifecycle, stage, stage_since) =
+        (next(), next(), next(), next(), next(), next(), next());
+    let sql = if restaged {
+        "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
+         updated_at = $7, score = $8, grade = $9, lifecycle = $10, stage = $11, stage_since = $12 WHERE id = $13"
+    } else {
+        "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
+         updated_at = $7, score = $8, grade = $9, lifecycle = $10 WHERE id = $11"
+    };
+    let mut q = sqlx::query(sql);
+    for arg in
+        [status, fields, reasons, warnings, duplicate_of, vendor_lead_id, updated_at, score, grade, lifecycle]
+    {
+        q = bind(q, arg);
+    }
+    if restaged {
+        q = bind(bind(q, stage), stage_since);
+    }
+    bind(q, id).execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Rows to write, gathered while deciding.
 #[derive(Default)]
 struct Writes<'j> {
+    /// Leads earlier runs of replayed submissions made.
+    earlier: HashMap<(String, i64), Earlier>,
     submissions: Vec<Vec<Arg>>,
     /// Accepted leads to route: (index in `leads`, candidate, source).
     accepted: Vec<(usize, &'j Candidate, &'j str)>,
     replayed: Vec<(String, String, Option<String>)>,
     leads: Vec<Vec<Arg>>,
+    /// Indexes in `leads` of rows that update a replayed lead rather than insert one.
+    updates: std::collections::HashSet<usize>,
+    /// Indexes in `leads` whose stage routing set.
+    restaged: std::collections::HashSet<usize>,
     events: Vec<Vec<Arg>>,
     dedupe: Vec<Vec<Arg>>,
     idempotency: Vec<Vec<Arg>>,
@@ -464,9 +609,20 @@ fn decide_lead<'j>(
     w: &mut Writes<'j>,
 ) -> Result<LeadResult, StoreError> {
     let s = &job.submission;
+    let earlier = if job.replay { w.earlier.get(&(s.id.clone(), index as i64)).cloned() } else { None };
+    // The vendor id's answer is this very lead's (a replay of it): not a retry.
+    let mut own_answer = false;
     // A vendor retry: the same answer as the first time, no new lead.
     if let Some(key) = &c.vendor_key
         && let Some((_, stored)) = answers.get(key)
+    {
+        let first: LeadResult = serde_json::from_str(stored)
+            .map_err(|source| StoreError::Json { what: "idempotency", source })?;
+        own_answer = first.lead_id == c.lead_id;
+    }
+    if let Some(key) = &c.vendor_key
+        && let Some((_, stored)) = answers.get(key)
+        && !own_answer
     {
         let first: LeadResult = serde_json::from_str(stored)
             .map_err(|source| StoreError::Json { what: "idempotency", source })?;
@@ -483,10 +639,10 @@ fn decide_lead<'j>(
         (Outcome::Rejected, None)
     } else {
         let cutoff = now.saturating_sub(c.window_ms);
-        let original = c
-            .dedupe_keys
-            .iter()
-            .find_map(|k| owners.get(k).filter(|(_, at)| *at > cutoff).map(|(id, _)| id.clone()));
+        // A key this lead owns already (a replay of it) does not make it a duplicate.
+        let original = c.dedupe_keys.iter().find_map(|k| {
+            owners.get(k).filter(|(id, at)| *at > cutoff && *id != c.lead_id).map(|(id, _)| id.clone())
+        });
         match original {
             Some(id) => (Outcome::Duplicate, Some(id)),
             None => {
@@ -525,8 +681,15 @@ fn decide_lead<'j>(
         "new".into(),
         now.into(),
     ]);
-    if outcome == Outcome::Accepted {
-        w.accepted.push((w.leads.len() - 1, c, job.submission.source.as_str()));
+    let row = w.leads.len() - 1;
+    let accepted_before = earlier.as_ref().is_some_and(|e| e.status == Outcome::Accepted.as_str());
+    if earlier.is_some() {
+        w.updates.insert(row);
+    }
+    // A lead accepted before keeps its routing (its deliveries or offer): a replay never
+    // sells a lead twice.
+    if outcome == Outcome::Accepted && !accepted_before {
+        w.accepted.push((row, c, job.submission.source.as_str()));
     }
     w.events.push(event(
         &c.lead_id,
@@ -550,8 +713,20 @@ fn decide_lead<'j>(
         ));
     }
 
+    if let Some(e) = &earlier {
+        w.events.push(event(
+            &c.lead_id,
+            now,
+            "replayed",
+            serde_json::json!({
+                "submission_id": s.id, "before": e.status, "now": outcome.as_str(),
+                "routing": if accepted_before { "kept: the lead was accepted before" } else if outcome == Outcome::Accepted { "routed now" } else { "none" },
+            }),
+        ));
+    }
     // A rejected lead does not claim the vendor id: a corrected resend is processed anew.
     if outcome != Outcome::Rejected
+        && !own_answer
         && let Some(key) = &c.vendor_key
     {
         let stored = json(&result, "result")?;

@@ -45,6 +45,21 @@ pub struct EventRecord {
     pub detail: serde_json::Value,
 }
 
+/// The events of one stored `steps` row ([`super::commit::compact_events`]), in order.
+fn expand_steps(detail: serde_json::Value) -> Result<Vec<EventRecord>, StoreError> {
+    let serde_json::Value::Array(steps) = detail else {
+        return Err(StoreError::Commit("a stored steps event is not a list".into()));
+    };
+    Ok(steps
+        .into_iter()
+        .map(|mut step| EventRecord {
+            at: rfc3339(step["at"].as_i64().unwrap_or(0)),
+            kind: step["kind"].as_str().unwrap_or("unknown").to_string(),
+            detail: step.get_mut("detail").map(serde_json::Value::take).unwrap_or_default(),
+        })
+        .collect())
+}
+
 /// Which submissions to list.
 #[derive(Debug, Clone, Default)]
 pub struct SubmissionFilter {
@@ -76,23 +91,23 @@ impl Store {
         else {
             return Ok(None);
         };
-        let events = sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
+        let mut events = Vec::new();
+        for r in sqlx::query("SELECT at, kind, detail FROM lead_events WHERE lead_id = $1 ORDER BY id")
             .bind(id.to_string())
             .fetch_all(&mut *tx)
             .await?
-            .into_iter()
-            .map(|r| {
-                let detail: Option<String> = r.try_get(2)?;
-                Ok(EventRecord {
-                    at: rfc3339(r.try_get(0)?),
-                    kind: r.try_get(1)?,
-                    detail: match detail {
-                        Some(d) => parse_json(&d, "event")?,
-                        None => serde_json::Value::Null,
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        {
+            let kind: String = r.try_get(1)?;
+            let detail = match r.try_get::<Option<String>, _>(2)? {
+                Some(d) => parse_json(&d, "event")?,
+                None => serde_json::Value::Null,
+            };
+            if kind == super::commit::STEPS_KIND {
+                events.extend(expand_steps(detail)?);
+            } else {
+                events.push(EventRecord { at: rfc3339(r.try_get(0)?), kind, detail });
+            }
+        }
         Ok(Some(LeadRecord {
             id: row.try_get(0)?,
             status: row.try_get(1)?,
@@ -185,4 +200,31 @@ fn submission_from_row(r: &sqlx::any::AnyRow, with_body: bool) -> Result<StoredS
         error: r.try_get(9)?,
         attempts: r.try_get(10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::commit::{Arg, STEPS_KIND, compact_events, event};
+
+    #[test]
+    fn a_leads_intake_events_are_stored_as_one_row_and_read_back_one_by_one() {
+        let rows = vec![
+            event("a", 1, "received", serde_json::json!({"channel": "http"})),
+            event("b", 5, "retried", serde_json::json!({})),
+            event("a", 2, "accepted", serde_json::json!({})),
+            event("a", 3, "routed", serde_json::json!({"buyers": ["x"]})),
+        ];
+        let stored = compact_events(rows);
+        assert_eq!(stored.len(), 2, "one row for a, a plain row for b");
+        let [Arg::Text(lead), Arg::Int(at), Arg::Text(kind), Arg::Text(detail)] = stored[0].as_slice() else {
+            panic!("unexpected row shape")
+        };
+        assert_eq!((lead.as_str(), *at, kind.as_str()), ("a", 1, STEPS_KIND));
+        let events = super::expand_steps(serde_json::from_str(detail).unwrap()).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["received", "accepted", "routed"]);
+        assert_eq!(events[2].detail["buyers"][0], "x");
+        assert_eq!(events[0].at, crate::clock::rfc3339(1));
+        assert!(matches!(stored[1][2], Arg::Text(ref k) if k == "retried"));
+    }
 }

@@ -72,3 +72,86 @@ async fn the_replay_command_replays_failed_submissions_of_a_source() {
     })
     .await;
 }
+
+const STRICT_SOURCE: &str = "keys = [\"${LG_TEST_UNSET_STRICT:-strict-source-key}\"]\n[validate]\nrequired = [\"email\", \"phone\"]\n";
+const LENIENT_SOURCE: &str =
+    "keys = [\"${LG_TEST_UNSET_STRICT:-strict-source-key}\"]\n[validate]\nrequired = [\"email\"]\n";
+
+fn kinds(lead: &serde_json::Value) -> Vec<String> {
+    lead["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn replaying_an_accepted_submission_updates_its_lead_and_sells_it_once() {
+    let r = crate::support::TestReceiver::start().await;
+    let builder = GatewayBuilder::new()
+        .webhook_buyer("b", &r.url(), "")
+        .routes("[[route]]\nname = \"main\"\nbuyers = [\"b\"]\n");
+    each_engine(builder, async |gw| {
+        let before = r.count();
+        let id = gw.post_json(&json!({"email": "replayed@example.com"})).await.lead_id();
+        let lead = gw.wait_lead(&id, |l| l["stage"] == "delivered").await;
+        let sid = lead["submission_id"].as_str().unwrap().to_string();
+
+        let again = gw.post_admin(&format!("/v1/admin/submissions/{sid}/replay")).await;
+        assert_eq!(again.status, 201, "{}", again.text);
+        let v = again.json();
+        assert_eq!(v["lead_id"].as_str(), Some(id.as_str()), "{v}");
+        assert_eq!(v["outcome"], "accepted", "not a duplicate of itself: {v}");
+
+        gw.deliver_due().await;
+        let lead = gw.lead(&id).await;
+        let k = kinds(&lead);
+        assert_eq!(k.iter().filter(|k| *k == "received").count(), 2, "both runs in the history: {k:?}");
+        let replayed = lead["events"].as_array().unwrap().iter().find(|e| e["kind"] == "replayed").unwrap();
+        assert_eq!(replayed["detail"]["before"], "accepted");
+        assert_eq!(lead["stage"], "delivered");
+        assert_eq!(lead["deliveries"].as_array().unwrap().len(), 1, "routed once: {lead:#}");
+        assert_eq!(r.count() - before, 1, "delivered once");
+        let s = gw.get_admin(&format!("/v1/admin/submissions/{sid}")).await.json();
+        assert_eq!(s["attempts"], 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replaying_a_rejected_lead_after_a_rule_change_accepts_the_same_lead() {
+    let builder = GatewayBuilder::new().source("strict", STRICT_SOURCE);
+    each_engine(builder, async |gw| {
+        let a = gw
+            .post_with(
+                "application/json",
+                r#"{"email":"norule@example.com"}"#,
+                &[("x-api-key", "strict-source-key")],
+            )
+            .await;
+        assert_eq!(a.outcome(), "rejected", "{}", a.text);
+        let id = a.lead_id();
+        let sid = gw.lead(&id).await["submission_id"].as_str().unwrap().to_string();
+        gw.write_source("strict", LENIENT_SOURCE);
+        gw.restart().await;
+        let again = gw.post_admin(&format!("/v1/admin/submissions/{sid}/replay")).await;
+        assert_eq!(again.status, 201, "{}", again.text);
+        let v = again.json();
+        assert_eq!(
+            (v["lead_id"].as_str(), v["outcome"].as_str()),
+            (Some(id.as_str()), Some("accepted")),
+            "{v}"
+        );
+        let lead = gw.lead(&id).await;
+        assert_eq!(lead["status"], "accepted");
+        assert_eq!(lead["reasons"], json!([]));
+        let k = kinds(&lead);
+        assert!(k.contains(&"rejected".to_string()) && k.contains(&"accepted".to_string()), "{k:?}");
+        // The report counts the lead once, as what it is now.
+        let r = gw.get_admin("/v1/admin/report?from=2000-01-01T00:00:00Z").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let src = &r.json()["sources"]["strict"];
+        assert_eq!(
+            (src["received"].as_i64(), src["accepted"].as_i64(), src["rejected"].as_i64()),
+            (Some(1), Some(1), Some(0)),
+            "{src}"
+        );
+    })
+    .await;
+}

@@ -34,10 +34,7 @@ async fn an_exclusive_waterfall_moves_on_when_a_buyer_rejects() {
         assert_eq!((d[1]["buyer"].as_str(), d[1]["status"].as_str()), (Some("b"), Some("delivered")));
         let kinds: Vec<&str> =
             l["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert!(
-            kinds.ends_with(&["delivery_rejected", "routed", "delivered"]),
-            "{kinds:?}"
-        );
+        assert!(kinds.ends_with(&["delivery_rejected", "routed", "delivered"]), "{kinds:?}");
     })
     .await;
 }
