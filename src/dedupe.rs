@@ -4,7 +4,9 @@
 //! *any* set matches a live key, and a set matches only when *all* its fields are equal
 //! (`["email", "product"]`). Keys are SHA-256 hashes of the normalized values (e-mail
 //! lower-cased, phone in E.164), so the store never holds them in clear. A key lives for
-//! the policy's window; the check-and-insert itself happens in the store, atomically.
+//! the policy's window. [`decide`] is the decision, pure; the store loads the keys' owners
+//! under lock, calls it, and saves what it says in the same transaction, so the
+//! check-and-insert is atomic.
 
 use std::time::Duration;
 
@@ -79,6 +81,38 @@ impl Policy {
     }
 }
 
+/// Who owns a dedupe key: the lead that took it, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub lead_id: String,
+    pub at: i64,
+}
+
+/// What dedupe says about a lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No live key belongs to another lead: the lead takes (or renews) all its keys.
+    Original,
+    /// A live key belongs to this earlier lead.
+    DuplicateOf(String),
+}
+
+/// Decides a lead with `keys` against the keys' current `owners`. A key is live when it was
+/// taken after `now - window_ms`; a key `lead_id` itself owns (a replay of the same lead)
+/// never makes it a duplicate. Pure: the caller holds the locks and writes the result.
+pub fn decide(
+    lead_id: &str,
+    keys: &[String],
+    owners: &std::collections::HashMap<String, Owner>,
+    now: i64,
+    window_ms: i64,
+) -> Decision {
+    let cutoff = now.saturating_sub(window_ms);
+    keys.iter()
+        .find_map(|k| owners.get(k).filter(|o| o.at > cutoff && o.lead_id != lead_id))
+        .map_or(Decision::Original, |o| Decision::DuplicateOf(o.lead_id.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +148,41 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(Policy::new(vec![vec!["mail".into()]], Duration::ZERO, Scope::Global).is_err());
+    }
+}
+
+#[cfg(test)]
+mod decide_tests {
+    use std::collections::HashMap;
+
+    use super::{Decision, Owner, decide};
+
+    fn owners(list: &[(&str, &str, i64)]) -> HashMap<String, Owner> {
+        list.iter().map(|(k, id, at)| (k.to_string(), Owner { lead_id: id.to_string(), at: *at })).collect()
+    }
+
+    #[test]
+    fn a_live_key_of_another_lead_makes_a_duplicate_an_expired_or_own_key_does_not() {
+        let keys = vec!["e".to_string(), "p".to_string()];
+        assert_eq!(decide("new", &keys, &owners(&[]), 100, 50), Decision::Original);
+        assert_eq!(
+            decide("new", &keys, &owners(&[("p", "old", 90)]), 100, 50),
+            Decision::DuplicateOf("old".into())
+        );
+        assert_eq!(
+            decide("new", &keys, &owners(&[("p", "old", 40)]), 100, 50),
+            Decision::Original,
+            "expired"
+        );
+        assert_eq!(
+            decide("old", &keys, &owners(&[("e", "old", 90)]), 100, 50),
+            Decision::Original,
+            "own key"
+        );
+        assert_eq!(
+            decide("new", &keys, &owners(&[("e", "a", 90), ("p", "b", 95)]), 100, 50),
+            Decision::DuplicateOf("a".into()),
+            "the first key set that matches names the original"
+        );
     }
 }

@@ -280,7 +280,7 @@ pub(super) async fn commit_batch(
     {
         answers.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
-    let mut owners: HashMap<String, (String, i64)> = HashMap::new();
+    let mut owners: HashMap<String, crate::dedupe::Owner> = HashMap::new();
     for row in select_in(
         &mut tx,
         "SELECT key_hash, lead_id, created_at FROM dedupe_keys WHERE key_hash",
@@ -288,7 +288,10 @@ pub(super) async fn commit_batch(
     )
     .await?
     {
-        owners.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+        owners.insert(
+            row.try_get("key_hash")?,
+            crate::dedupe::Owner { lead_id: row.try_get("lead_id")?, at: row.try_get("created_at")? },
+        );
     }
 
     // A replayed submission's leads keep their ids: the new run updates each lead it had
@@ -544,7 +547,7 @@ fn decide<'j>(
     job: &'j Job,
     now: i64,
     answers: &mut HashMap<String, (Option<String>, String)>,
-    owners: &mut HashMap<String, (String, i64)>,
+    owners: &mut HashMap<String, crate::dedupe::Owner>,
     w: &mut Writes<'j>,
 ) -> Result<SubmissionResult, StoreError> {
     let s = &job.submission;
@@ -605,7 +608,7 @@ fn decide_lead<'j>(
     c: &'j Candidate,
     now: i64,
     answers: &mut HashMap<String, (Option<String>, String)>,
-    owners: &mut HashMap<String, (String, i64)>,
+    owners: &mut HashMap<String, crate::dedupe::Owner>,
     w: &mut Writes<'j>,
 ) -> Result<LeadResult, StoreError> {
     let s = &job.submission;
@@ -638,16 +641,11 @@ fn decide_lead<'j>(
     let (outcome, duplicate_of) = if !c.errors.is_empty() {
         (Outcome::Rejected, None)
     } else {
-        let cutoff = now.saturating_sub(c.window_ms);
-        // A key this lead owns already (a replay of it) does not make it a duplicate.
-        let original = c.dedupe_keys.iter().find_map(|k| {
-            owners.get(k).filter(|(id, at)| *at > cutoff && *id != c.lead_id).map(|(id, _)| id.clone())
-        });
-        match original {
-            Some(id) => (Outcome::Duplicate, Some(id)),
-            None => {
+        match crate::dedupe::decide(&c.lead_id, &c.dedupe_keys, owners, now, c.window_ms) {
+            crate::dedupe::Decision::DuplicateOf(id) => (Outcome::Duplicate, Some(id)),
+            crate::dedupe::Decision::Original => {
                 for k in &c.dedupe_keys {
-                    owners.insert(k.clone(), (c.lead_id.clone(), now));
+                    owners.insert(k.clone(), crate::dedupe::Owner { lead_id: c.lead_id.clone(), at: now });
                     w.dedupe.push(vec![k.clone().into(), c.lead_id.clone().into(), now.into()]);
                 }
                 (Outcome::Accepted, None)
