@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::commit::{EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
 use super::outbox::{CLOSED_LOOP_ROUTE, set_stage, stored_lead};
 use super::{Dialect, Store, StoreError, routing};
-use crate::route::{Buyer, ClaimOrder, Routing, strategy};
+use crate::route::{Buyer, ClaimOrder, Routing};
 
 /// An offer a partner may see.
 #[derive(Debug, Clone, Serialize)]
@@ -641,12 +641,8 @@ impl Store {
             return Ok(false);
         }
         let mut events = vec![event(lead_id, now, "offer_expired", serde_json::json!({ "route": route }))];
-        let mut state = routing::load_state(&mut tx, std::iter::once(&plan)).await?;
-        let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
-        let mut writes = routing::RouteWrites::default();
-        let stage = routing::apply(choice, &plan, &lead.facts(lead_id), now, &mut writes, &mut events)?;
-        routing::save_state(&mut tx, &state, now).await?;
-        routing::write(&mut tx, self.dialect, writes).await?;
+        let stage =
+            routing::assign_one(&mut tx, self.dialect, &plan, &lead.facts(lead_id), now, &mut events).await?;
         insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
         set_stage(&mut tx, lead_id, stage, now).await?;
         tx.commit().await?;

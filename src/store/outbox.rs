@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys_on};
 use super::{Dialect, Store, StoreError, routing};
 use crate::deliver::Payload;
-use crate::route::{LeadView, Routing, strategy};
+use crate::route::{LeadView, Routing};
 
 /// A delivery leased by this worker.
 #[derive(Debug, Clone)]
@@ -548,12 +548,7 @@ async fn reroute_in_tx(
     plan.routes.retain(|r| {
         r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
     });
-    let mut state = routing::load_state(tx, std::iter::once(&plan)).await?;
-    let choice = strategy::choose(&plan, &mut state, crate::deliver::retry::random_unit());
-    let mut writes = routing::RouteWrites::default();
-    routing::apply(choice, &plan, &lead.facts(&d.lead_id), now, &mut writes, events)?;
-    routing::save_state(tx, &state, now).await?;
-    routing::write(tx, dialect, writes).await?;
+    routing::assign_one(tx, dialect, &plan, &lead.facts(&d.lead_id), now, events).await?;
     Ok(())
 }
 

@@ -70,6 +70,27 @@ pub(crate) async fn load_state<'a>(
     Ok(state)
 }
 
+/// Routes one stored lead again (after a buyer's rejection, when its offer expired): loads
+/// the plan's buyer state and counters, chooses, writes the deliveries or offer and the
+/// state back, in the caller's transaction (which holds the buyers' locks). Returns the
+/// lead's new stage. First routing does the same for a whole batch in the writer.
+pub(crate) async fn assign_one(
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
+    plan: &Plan,
+    lead: &LeadFacts<'_>,
+    now: i64,
+    events: &mut Vec<Vec<Arg>>,
+) -> Result<&'static str, StoreError> {
+    let mut state = load_state(tx, std::iter::once(plan)).await?;
+    let choice = crate::route::strategy::choose(plan, &mut state, crate::deliver::retry::random_unit());
+    let mut writes = RouteWrites::default();
+    let stage = apply(choice, plan, lead, now, &mut writes, events)?;
+    save_state(tx, &state, now).await?;
+    write(tx, dialect, writes).await?;
+    Ok(stage)
+}
+
 /// Writes back the counters and buyer state `choose`/`release` changed.
 pub(crate) async fn save_state(
     tx: &mut Transaction<'_, Any>,
