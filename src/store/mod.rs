@@ -6,6 +6,7 @@
 //! [`Dialect`]. Atomicity is the database's: the write path runs in one transaction per
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
+mod checkpoint;
 pub mod claims;
 mod commit;
 pub mod files;
@@ -122,6 +123,9 @@ impl Store {
             .await?;
         let store = Store { pool, dialect };
         store.migrate().await?;
+        if dialect == Dialect::Sqlite {
+            checkpoint::spawn(store.pool.clone());
+        }
         Ok(store)
     }
 

@@ -159,7 +159,7 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             last_batch = batch.len();
         }
         if conn.is_none() {
-            conn = match cx.store.pool.acquire().await {
+            conn = match writer_connection(&cx.store).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(error.message = %e, "The writer cannot get a database connection.");
@@ -174,6 +174,19 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             conn = None;
         }
     }
+}
+
+/// The writer's own connection. On SQLite it never checkpoints the WAL itself: a
+/// checkpoint copies pages into the database file and syncs it, and would hold up the
+/// commit that triggered it; the store's checkpointer does it beside the writer
+/// ([`super::checkpoint`]).
+async fn writer_connection(store: &Store) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+    use sqlx::Executor as _;
+    let mut c = store.pool.acquire().await?;
+    if store.dialect == super::Dialect::Sqlite {
+        c.execute("PRAGMA wal_autocheckpoint = 0").await?;
+    }
+    Ok(c)
 }
 
 fn fail_all(batch: Vec<Request>, e: &StoreError) {
