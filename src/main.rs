@@ -120,7 +120,7 @@ enum Command {
         /// Every dead-lettered delivery of this buyer (with --since).
         #[arg(long, conflicts_with = "id", requires = "since")]
         buyer: Option<String>,
-        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        /// A date (2026-11-25, UTC), an RFC 3339 time or a time ago (1h, 30m, 7d).
         #[arg(long, requires = "buyer")]
         since: Option<String>,
         /// With --buyer: rejected deliveries too, not only dead-lettered ones.
@@ -136,10 +136,12 @@ enum Command {
         config: ConfigArg,
         #[arg(long, env = "LEADGATE_DATABASE_URL")]
         database: Option<String>,
-        /// RFC 3339 start (default: 30 days before --to).
+        /// Start: a date (2026-12-01, UTC), an RFC 3339 time or a time ago (7d)
+        /// (default: 30 days before --to).
         #[arg(long)]
         from: Option<String>,
-        /// RFC 3339 end, exclusive (default: now).
+        /// End, exclusive: a date (its whole day is included), an RFC 3339 time or a time
+        /// ago (default: now).
         #[arg(long)]
         to: Option<String>,
         /// table, csv or json.
@@ -181,7 +183,8 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    // One TLS provider for every crate (see ECOSYSTEM.md): must precede any TLS use.
+    // One TLS provider for every crate (aws-lc-rs; several dependencies would otherwise each
+    // pick their own): must precede any TLS use.
     let _previous = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -631,8 +634,13 @@ async fn redeliver(
     let now = SystemClock.now_ms();
     let ids = match (buyer, since, id) {
         (Some(buyer), Some(since), _) => {
-            let since_ms =
-                leadgate::api::admin::parse_time(&since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            use leadgate::clock::Clock as _;
+            let since_ms = leadgate::api::admin::parse_time(
+                &since,
+                SystemClock.now_ms(),
+                leadgate::api::admin::DayEdge::Start,
+            )
+            .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             store.failed_deliveries(&buyer, since_ms, include_rejected).await?
         }
         (_, _, Some(id)) => vec![id],

@@ -18,6 +18,7 @@ pub struct MainFile {
     pub server: ServerFile,
     pub store: StoreFile,
     pub admin: AdminFile,
+    pub metrics: MetricsFile,
     pub dedupe: DedupeFile,
     pub log: LogFile,
     pub outbox: OutboxFile,
@@ -101,6 +102,15 @@ impl Default for StoreFile {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminFile {
     /// Admin API keys (`sha256:…` or `${ENV}`).
+    pub keys: Vec<EnvString>,
+}
+
+/// `[metrics]`: who may scrape `GET /metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsFile {
+    /// Keys for `/metrics` only (`sha256:…` or `${ENV}`), so a Prometheus server need not
+    /// hold the admin key. Empty: loopback clients may scrape without a key.
     pub keys: Vec<EnvString>,
 }
 

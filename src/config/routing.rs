@@ -326,10 +326,8 @@ pub fn load(
                 Ok(h) => keys.add(h, Principal::Buyer(name.clone())),
                 Err(e) => problems.push(problem(&path, Some(format!("keys[{i}]")), e)),
             }
-            if k.defaulted() {
-                warnings.push(format!(
-                    "Buyer {name} accepts the example default key: set the environment variable its config names."
-                ));
+            if let Some(var) = k.defaulted_var() {
+                warnings.push(format!("Buyer {name} accepts the example default key: set {var}."));
             }
         }
         if file.delivery == DeliveryKind::Pull && file.keys.is_empty() {

@@ -24,7 +24,11 @@ fn the_example_config_passes_check() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("OK (1 sources)"), "{stdout}");
-    assert!(stdout.contains("warning: Source example accepts the example default key"), "{stdout}");
+    assert!(
+        stdout.contains("warning: Source example accepts the example default key: set LEADGATE_EXAMPLE_KEY."),
+        "the warning names the variable to set: {stdout}"
+    );
+    assert!(stdout.contains("The admin key is the example default: set LEADGATE_ADMIN_KEY."), "{stdout}");
 }
 
 #[test]
@@ -72,7 +76,7 @@ fn keys_new_prints_a_key_and_a_hash_that_check_accepts() {
 #[test]
 fn parse_prints_one_json_line_per_lead_and_fails_on_bad_input() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/http/json_lead.json");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/samples/http/json_lead.json");
     let out = leadgate()
         .arg("parse")
         .arg("--config")

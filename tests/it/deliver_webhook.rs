@@ -235,7 +235,7 @@ async fn signatures_follow_standard_webhooks() {
             .stderr(std::process::Stdio::piped())
             .spawn();
         let Ok(mut child) = check else {
-            eprintln!("skipped: python3 not available for the standardwebhooks check");
+            crate::support::skip("python3 not available for the standardwebhooks check");
             return;
         };
         use std::io::Write as _;
@@ -243,7 +243,7 @@ async fn signatures_follow_standard_webhooks() {
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("No module named") {
-            eprintln!("skipped: python standardwebhooks not installed (scripts/test-services installs it)");
+            crate::support::skip("python standardwebhooks not installed (scripts/test-services installs it)");
             return;
         }
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified", "{stderr}");

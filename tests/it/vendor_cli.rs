@@ -22,7 +22,7 @@ fn tree() -> tempfile::TempDir {
 fn file(rel: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     match rel.strip_prefix("samples/") {
-        Some(sample) => root.join("../shared/samples").join(sample),
+        Some(sample) => root.join("tests/fixtures/samples").join(sample),
         None => root.join("tests/fixtures").join(rel),
     }
 }
