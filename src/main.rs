@@ -1,4 +1,4 @@
-//! The `leadgate` command line: serve, check, parse, replay, keys, migrate.
+//! The `leadgate` command line: serve, check, parse, replay, keys, migrate, completions, man.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use leadgate::app::{self, ServeOptions};
 use leadgate::clock::SystemClock;
@@ -56,9 +56,10 @@ enum Command {
         source: Option<String>,
         /// Payload format: json, form, xml, email (a whole .eml message), adf, google-ads,
         /// meta-lead (the Graph API lead object), hubspot, web-to-lead, leadconduit, csv, xlsx,
-        /// jsonl.
+        /// jsonl. Default: from the extension (.eml, .xml, .csv, .xlsx, .jsonl, .json), else
+        /// from the content when it is unambiguous; vendor formats are never guessed.
         #[arg(long)]
-        format: String,
+        format: Option<String>,
         /// With --format email: use this template instead of matching one.
         #[arg(long)]
         template: Option<String>,
@@ -160,6 +161,14 @@ enum Command {
         #[arg(long, env = "LEADGATE_DATABASE_URL")]
         database: Option<String>,
     },
+    /// Print shell completions, e.g. `leadgate completions bash > /etc/bash_completion.d/leadgate`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `leadgate man > leadgate.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,12 +212,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes generated text to standard output; a reader that stops early (`| head`) is fine.
+fn print_all(bytes: &[u8]) -> Result<ExitCode> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("Failed to write to standard output"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leadgate", &mut script);
+            print_all(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page).context("Failed to render the man page")?;
+            print_all(&page)
+        }
         Command::Parse { config, source, format, template, file } => {
-            parse_file(&config.config, source, &format, template, &file)
+            parse_file(&config.config, source, format.as_deref(), template, &file)
         }
         Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
             parsers_test(&config.config, dir)
@@ -354,13 +382,14 @@ async fn shutdown_signal() {
 fn parse_file(
     dir: &std::path::Path,
     source: Option<String>,
-    format: &str,
+    format: Option<&str>,
     template: Option<String>,
     file: &std::path::Path,
 ) -> Result<ExitCode> {
-    let Some(format) = Format::from_name(format) else {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        bail!("unknown format {format:?}; known: {}", names.join(", "));
+    let names = || Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+    let named = match format {
+        Some(name) => Some(Format::from_name(name).with_context(|| format!("unknown format {name:?}; known: {}", names()))?),
+        None => None,
     };
     let cfg = load(dir)?;
     let mut source: Source = match source {
@@ -387,6 +416,10 @@ fn parse_file(
     } else {
         body = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
     }
+    let file_name = file.file_name().and_then(|n| n.to_str()).filter(|_| file.as_os_str() != "-");
+    let Some(format) = named.or_else(|| Format::infer(file_name, &body)) else {
+        bail!("cannot tell the format of {}: give --format (one of {})", file.display(), names());
+    };
     let submission = Submission {
         id: new_id(),
         source: source.name.clone(),
@@ -634,10 +667,9 @@ async fn redeliver(
     let now = SystemClock.now_ms();
     let ids = match (buyer, since, id) {
         (Some(buyer), Some(since), _) => {
-            use leadgate::clock::Clock as _;
             let since_ms = leadgate::api::admin::parse_time(
                 &since,
-                SystemClock.now_ms(),
+                now,
                 leadgate::api::admin::DayEdge::Start,
             )
             .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
@@ -647,15 +679,18 @@ async fn redeliver(
         _ => bail!("give a delivery id, or --buyer and --since"),
     };
     let mut requeued = 0;
+    let mut missing = 0;
     for id in &ids {
         if store.requeue(id, now).await? {
             println!("{id}: re-queued");
             requeued += 1;
         } else {
-            println!("{id}: not dead-lettered or rejected; left alone");
+            // The same words as the API's 404 for this delivery.
+            eprintln!("error: dead-lettered or rejected delivery {id} not found");
+            missing += 1;
         }
     }
     store.close().await;
     println!("{requeued} delivery(ies) re-queued; a running gateway delivers them now.");
-    Ok(ExitCode::SUCCESS)
+    Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

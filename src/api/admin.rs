@@ -47,6 +47,25 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
+/// Every status a stored submission can have (the channels set the last two).
+pub const SUBMISSION_STATUSES: &[&str] = &[
+    "processed",
+    "failed",
+    crate::intake::email::status::NEEDS_TEMPLATE,
+    crate::intake::email::status::QUARANTINED,
+];
+
+/// 400 for a `?status=` filter that no row can have (which would silently list nothing).
+pub fn check_status(status: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match status {
+        Some(s) if !allowed.contains(&s) => Err(ApiError::bad_request(format!(
+            "unknown status {s:?}: use one of {}",
+            allowed.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /v1/admin/submissions?status=failed&source=S&limit=N`, newest first.
 pub async fn list_submissions(
     State(state): State<AppState>,
@@ -54,6 +73,7 @@ pub async fn list_submissions(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    check_status(q.status.as_deref(), SUBMISSION_STATUSES)?;
     let filter = SubmissionFilter { status: q.status, source: q.source, limit: q.limit.unwrap_or(100) };
     let list = state.store.submissions(&filter).await.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "submissions": list })).into_response())
@@ -132,7 +152,7 @@ pub async fn redeliver(
     require_admin(&state, &headers)?;
     match state.store.requeue(&id, state.clock.now_ms()).await {
         Ok(true) => Ok(Json(serde_json::json!({ "delivery_id": id, "status": "scheduled" })).into_response()),
-        Ok(false) => Err(ApiError::not_found("dead-lettered or rejected delivery")),
+        Ok(false) => Err(ApiError::not_found(&format!("dead-lettered or rejected delivery {id}"))),
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

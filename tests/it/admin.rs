@@ -103,3 +103,21 @@ async fn with_a_metrics_key_configured_metrics_need_that_key_or_the_admin_key() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_unknown_status_filter_is_refused_naming_the_allowed_values() {
+    each_engine(GatewayBuilder::new(), async |gw| {
+        gw.post("application/json", "{not json").await;
+        let failed = gw.get_admin("/v1/admin/submissions?status=failed").await;
+        assert_eq!(failed.json()["submissions"].as_array().unwrap().len(), 1);
+        let typo = gw.get_admin("/v1/admin/submissions?status=faild").await;
+        assert_eq!(typo.status, 400, "{}", typo.text);
+        let message = typo.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("\"faild\""), "{message}");
+        assert!(message.contains("processed, failed, needs_template, quarantined"), "{message}");
+        let meta = gw.get_admin("/v1/admin/meta/fetches?status=done").await;
+        assert_eq!(meta.status, 400, "{}", meta.text);
+        assert!(meta.text.contains("pending, fetched, dead"), "{}", meta.text);
+    })
+    .await;
+}
