@@ -216,7 +216,9 @@ fn main() -> ExitCode {
 fn print_all(bytes: &[u8]) -> Result<ExitCode> {
     use std::io::Write as _;
     match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("Failed to write to standard output"),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("Failed to write to standard output")
+        }
         _ => Ok(ExitCode::SUCCESS),
     }
 }
@@ -232,7 +234,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Man => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page).context("Failed to render the man page")?;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("Failed to render the man page")?;
             print_all(&page)
         }
         Command::Parse { config, source, format, template, file } => {
@@ -388,7 +392,10 @@ fn parse_file(
 ) -> Result<ExitCode> {
     let names = || Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
     let named = match format {
-        Some(name) => Some(Format::from_name(name).with_context(|| format!("unknown format {name:?}; known: {}", names()))?),
+        Some(name) => Some(
+            Format::from_name(name)
+                .with_context(|| format!("unknown format {name:?}; known: {}", names()))?,
+        ),
         None => None,
     };
     let cfg = load(dir)?;
@@ -667,12 +674,9 @@ async fn redeliver(
     let now = SystemClock.now_ms();
     let ids = match (buyer, since, id) {
         (Some(buyer), Some(since), _) => {
-            let since_ms = leadgate::api::admin::parse_time(
-                &since,
-                now,
-                leadgate::api::admin::DayEdge::Start,
-            )
-            .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let since_ms =
+                leadgate::api::admin::parse_time(&since, now, leadgate::api::admin::DayEdge::Start)
+                    .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             store.failed_deliveries(&buyer, since_ms, include_rejected).await?
         }
         (_, _, Some(id)) => vec![id],

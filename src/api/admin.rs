@@ -58,10 +58,9 @@ pub const SUBMISSION_STATUSES: &[&str] = &[
 /// 400 for a `?status=` filter that no row can have (which would silently list nothing).
 pub fn check_status(status: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
     match status {
-        Some(s) if !allowed.contains(&s) => Err(ApiError::bad_request(format!(
-            "unknown status {s:?}: use one of {}",
-            allowed.join(", ")
-        ))),
+        Some(s) if !allowed.contains(&s) => {
+            Err(ApiError::bad_request(format!("unknown status {s:?}: use one of {}", allowed.join(", "))))
+        }
         _ => Ok(()),
     }
 }
@@ -207,7 +206,11 @@ pub fn parse_time(text: &str, now_ms: i64, date: DayEdge) -> Result<i64, String>
 
 /// The `[from, to)` period of a report request.
 pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), String> {
-    let to = to.map(|t| parse_time(t, now, DayEdge::End)).transpose().map_err(|e| format!("to: {e}"))?.unwrap_or(now + 1);
+    let to = to
+        .map(|t| parse_time(t, now, DayEdge::End))
+        .transpose()
+        .map_err(|e| format!("to: {e}"))?
+        .unwrap_or(now + 1);
     let from = from
         .map(|f| parse_time(f, now, DayEdge::Start))
         .transpose()

@@ -297,9 +297,9 @@ pub fn read<T: DeserializeOwned>(path: &Path, problems: &mut Vec<ConfigProblem>)
 }
 
 /// A CEL compile error of the expression at `span` (the TOML string, quotes included) of
-/// `path`, placed at the file's line and column rather than the expression's. The CEL
-/// message starts `line L, column C: ` (counted inside the expression, C one past the
-/// character's 1-based column); escapes in a basic
+/// `path`, placed at the file's line and column rather than the expression's: an operator
+/// edits the file, not the expression. The CEL message starts `line L, column C: `, counted
+/// inside the expression (C is one past the character's 1-based column). Escapes in a basic
 /// string are not unfolded, so a position after one is off by the escape's length.
 pub fn cel_problem(path: &Path, field: String, span: std::ops::Range<usize>, message: &str) -> ConfigProblem {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -303,7 +303,11 @@ mod tests {
                 r.iter().map(|r| r.number).collect::<Vec<u64>>()
             };
             let header = TableOptions::default();
-            assert_eq!(t("a,b\n\n\n\"x\ny\",1\n\n2,3\n", &header), [3, 5], "a quoted line break is not a row");
+            assert_eq!(
+                t("a,b\n\n\n\"x\ny\",1\n\n2,3\n", &header),
+                [3, 5],
+                "a quoted line break is not a row"
+            );
             let no_header = TableOptions { header: false, ..TableOptions::default() };
             assert_eq!(t("\na@x.io\n\n\nb@x.io\n", &no_header), [2, 5], "{eol:?}");
             assert_eq!(t("a\n1\n\n2", &header), [1, 3], "a last row without a line end");

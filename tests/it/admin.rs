@@ -96,9 +96,14 @@ async fn with_a_metrics_key_configured_metrics_need_that_key_or_the_admin_key() 
         assert_eq!(get(Some("wrong")).await.unwrap().status(), 401);
         assert_eq!(get(Some(SOURCE_KEY)).await.unwrap().status(), 403);
         // The metrics key opens nothing else.
-        let admin = gw.http.get(gw.url("/v1/admin/submissions")).bearer_auth("scrape-key").send().await.unwrap();
+        let admin =
+            gw.http.get(gw.url("/v1/admin/submissions")).bearer_auth("scrape-key").send().await.unwrap();
         assert_eq!(admin.status(), 403);
-        let intake = gw.http.post(gw.url("/v1/leads")).bearer_auth("scrape-key").json(&json!({"email": "m@example.com"}));
+        let intake = gw
+            .http
+            .post(gw.url("/v1/leads"))
+            .bearer_auth("scrape-key")
+            .json(&json!({"email": "m@example.com"}));
         assert_eq!(intake.send().await.unwrap().status(), 403);
     })
     .await;

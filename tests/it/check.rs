@@ -126,13 +126,18 @@ fn cel_errors_point_at_the_files_line_and_column() {
     // `)` is the 15th character of the expression, which starts at column 11 of line 2.
     assert!(stdout.contains("buyers/b.toml:2:25: filter: Syntax error: mismatched input ')'"), "{stdout}");
     // The expression's second line is the file's seventh; the extra `<` is its 15th character.
-    assert!(stdout.contains("routes.toml:7:15: route[0] (one).when: Syntax error: extraneous input '<'"), "{stdout}");
+    assert!(
+        stdout.contains("routes.toml:7:15: route[0] (one).when: Syntax error: extraneous input '<'"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("line 2, column"), "no positions inside the expression: {stdout}");
 }
 
 #[test]
 fn completions_and_the_man_page_are_printed() {
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef leadgate"), ("fish", "complete -c leadgate")] {
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef leadgate"), ("fish", "complete -c leadgate")]
+    {
         let out = leadgate().args(["completions", shell]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));

@@ -146,5 +146,8 @@ fn without_format_parse_goes_by_the_extension_and_the_content() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("in@example.com"));
     let out = run("Name,Email\nAda,ada@example.com\n");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot tell the format of -: give --format"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot tell the format of -: give --format"),
+        "{out:?}"
+    );
 }
