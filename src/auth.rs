@@ -64,6 +64,8 @@ pub enum Principal {
     /// A buyer: a pull partner claiming leads, or a push buyer reporting dispositions.
     Buyer(String),
     Admin,
+    /// A `[metrics]` key: may scrape `GET /metrics` and nothing else.
+    Metrics,
 }
 
 /// Every configured key with its owner.

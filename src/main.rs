@@ -1,4 +1,4 @@
-//! The `leadgate` command line: serve, check, parse, replay, keys, migrate.
+//! The `leadgate` command line: serve, check, parse, replay, keys, migrate, completions, man.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use leadgate::app::{self, ServeOptions};
 use leadgate::clock::SystemClock;
@@ -56,9 +56,10 @@ enum Command {
         source: Option<String>,
         /// Payload format: json, form, xml, email (a whole .eml message), adf, google-ads,
         /// meta-lead (the Graph API lead object), hubspot, web-to-lead, leadconduit, csv, xlsx,
-        /// jsonl.
+        /// jsonl. Default: from the extension (.eml, .xml, .csv, .xlsx, .jsonl, .json), else
+        /// from the content when it is unambiguous; vendor formats are never guessed.
         #[arg(long)]
-        format: String,
+        format: Option<String>,
         /// With --format email: use this template instead of matching one.
         #[arg(long)]
         template: Option<String>,
@@ -120,7 +121,7 @@ enum Command {
         /// Every dead-lettered delivery of this buyer (with --since).
         #[arg(long, conflicts_with = "id", requires = "since")]
         buyer: Option<String>,
-        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        /// A date (2026-11-25, UTC), an RFC 3339 time or a time ago (1h, 30m, 7d).
         #[arg(long, requires = "buyer")]
         since: Option<String>,
         /// With --buyer: rejected deliveries too, not only dead-lettered ones.
@@ -136,10 +137,12 @@ enum Command {
         config: ConfigArg,
         #[arg(long, env = "LEADGATE_DATABASE_URL")]
         database: Option<String>,
-        /// RFC 3339 start (default: 30 days before --to).
+        /// Start: a date (2026-12-01, UTC), an RFC 3339 time or a time ago (7d)
+        /// (default: 30 days before --to).
         #[arg(long)]
         from: Option<String>,
-        /// RFC 3339 end, exclusive (default: now).
+        /// End, exclusive: a date (its whole day is included), an RFC 3339 time or a time
+        /// ago (default: now).
         #[arg(long)]
         to: Option<String>,
         /// table, csv or json.
@@ -158,6 +161,14 @@ enum Command {
         #[arg(long, env = "LEADGATE_DATABASE_URL")]
         database: Option<String>,
     },
+    /// Print shell completions, e.g. `leadgate completions bash > /etc/bash_completion.d/leadgate`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `leadgate man > leadgate.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,7 +192,8 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    // One TLS provider for every crate (see ECOSYSTEM.md): must precede any TLS use.
+    // One TLS provider for every crate (aws-lc-rs; several dependencies would otherwise each
+    // pick their own): must precede any TLS use.
     let _previous = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -200,12 +212,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes generated text to standard output; a reader that stops early (`| head`) is fine.
+fn print_all(bytes: &[u8]) -> Result<ExitCode> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("Failed to write to standard output")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { config, listen, database } => serve(config.config, listen, database).await,
         Command::Check { config } => Ok(check(&config.config)),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leadgate", &mut script);
+            print_all(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("Failed to render the man page")?;
+            print_all(&page)
+        }
         Command::Parse { config, source, format, template, file } => {
-            parse_file(&config.config, source, &format, template, &file)
+            parse_file(&config.config, source, format.as_deref(), template, &file)
         }
         Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
             parsers_test(&config.config, dir)
@@ -351,13 +386,17 @@ async fn shutdown_signal() {
 fn parse_file(
     dir: &std::path::Path,
     source: Option<String>,
-    format: &str,
+    format: Option<&str>,
     template: Option<String>,
     file: &std::path::Path,
 ) -> Result<ExitCode> {
-    let Some(format) = Format::from_name(format) else {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        bail!("unknown format {format:?}; known: {}", names.join(", "));
+    let names = || Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+    let named = match format {
+        Some(name) => Some(
+            Format::from_name(name)
+                .with_context(|| format!("unknown format {name:?}; known: {}", names()))?,
+        ),
+        None => None,
     };
     let cfg = load(dir)?;
     let mut source: Source = match source {
@@ -384,6 +423,10 @@ fn parse_file(
     } else {
         body = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
     }
+    let file_name = file.file_name().and_then(|n| n.to_str()).filter(|_| file.as_os_str() != "-");
+    let Some(format) = named.or_else(|| Format::infer(file_name, &body)) else {
+        bail!("cannot tell the format of {}: give --format (one of {})", file.display(), names());
+    };
     let submission = Submission {
         id: new_id(),
         source: source.name.clone(),
@@ -644,22 +687,26 @@ async fn redeliver(
     let ids = match (buyer, since, id) {
         (Some(buyer), Some(since), _) => {
             let since_ms =
-                leadgate::api::admin::parse_time(&since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+                leadgate::api::admin::parse_time(&since, now, leadgate::api::admin::DayEdge::Start)
+                    .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             store.failed_deliveries(&buyer, since_ms, include_rejected).await?
         }
         (_, _, Some(id)) => vec![id],
         _ => bail!("give a delivery id, or --buyer and --since"),
     };
     let mut requeued = 0;
+    let mut missing = 0;
     for id in &ids {
         if store.requeue(id, now).await? {
             println!("{id}: re-queued");
             requeued += 1;
         } else {
-            println!("{id}: not dead-lettered or rejected; left alone");
+            // The same words as the API's 404 for this delivery.
+            eprintln!("error: dead-lettered or rejected delivery {id} not found");
+            missing += 1;
         }
     }
     store.close().await;
     println!("{requeued} delivery(ies) re-queued; a running gateway delivers them now.");
-    Ok(ExitCode::SUCCESS)
+    Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

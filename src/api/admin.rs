@@ -47,6 +47,24 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
+/// Every status a stored submission can have (the channels set the last two).
+pub const SUBMISSION_STATUSES: &[&str] = &[
+    "processed",
+    "failed",
+    crate::intake::email::status::NEEDS_TEMPLATE,
+    crate::intake::email::status::QUARANTINED,
+];
+
+/// 400 for a `?status=` filter that no row can have (which would silently list nothing).
+pub fn check_status(status: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match status {
+        Some(s) if !allowed.contains(&s) => {
+            Err(ApiError::bad_request(format!("unknown status {s:?}: use one of {}", allowed.join(", "))))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `GET /v1/admin/submissions?status=failed&source=S&limit=N`, newest first.
 pub async fn list_submissions(
     State(state): State<AppState>,
@@ -54,6 +72,7 @@ pub async fn list_submissions(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    check_status(q.status.as_deref(), SUBMISSION_STATUSES)?;
     let filter = SubmissionFilter { status: q.status, source: q.source, limit: q.limit.unwrap_or(100) };
     let list = state.store.submissions(&filter).await.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "submissions": list })).into_response())
@@ -132,32 +151,71 @@ pub async fn redeliver(
     require_admin(&state, &headers)?;
     match state.store.requeue(&id, state.clock.now_ms()).await {
         Ok(true) => Ok(Json(serde_json::json!({ "delivery_id": id, "status": "scheduled" })).into_response()),
-        Ok(false) => Err(ApiError::not_found("dead-lettered or rejected delivery")),
+        Ok(false) => Err(ApiError::not_found(&format!("dead-lettered or rejected delivery {id}"))),
         Err(e) => Err(ApiError::internal(&e)),
     }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ReportQuery {
-    /// RFC 3339; default 30 days before `to`.
+    /// A time as [`parse_time`] reads it; default 30 days before `to`.
     from: Option<String>,
-    /// RFC 3339; default now.
+    /// A time as [`parse_time`] reads it, exclusive (a date: the end of that day); default now.
     to: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
 }
 
-/// Parses an RFC 3339 time to unix ms.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
-    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+/// What a bare date (`2026-12-01`) stands for: the start of the UTC day, or its end (the
+/// next day's start), so that `--to 2026-12-31` includes the 31st of an exclusive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayEdge {
+    Start,
+    End,
+}
+
+/// What a time option or query parameter accepts, for error messages.
+pub const TIME_FORMS: &str =
+    "a date (2026-12-01, UTC), an RFC 3339 time (2026-12-01T09:30:00Z) or a time ago (30m, 1h, 7d)";
+
+/// Parses a time as every CLI option and API query parameter takes one, to unix ms:
+/// a date (`2026-12-01`, a UTC day: its start, or with [`DayEdge::End`] its end), an RFC 3339
+/// time (`2026-12-01T09:30:00+01:00`), `now`, or a duration ago (`30m`, `1h`, `7d`, `1h30m`,
+/// counted back from `now_ms`). One function, so the CLI and the API never disagree.
+pub fn parse_time(text: &str, now_ms: i64, date: DayEdge) -> Result<i64, String> {
+    let t = text.trim();
+    let invalid = || format!("{t:?} is not a time: use {TIME_FORMS}");
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now_ms);
+    }
+    if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
+        let day = time::Date::parse(t, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|e| format!("{t:?} is not a date ({e}): use {TIME_FORMS}"))?;
+        let day = match date {
+            DayEdge::Start => day,
+            DayEdge::End => day.next_day().ok_or_else(invalid)?,
+        };
+        return Ok(day.midnight().assume_utc().unix_timestamp() * 1000);
+    }
+    if let Ok(at) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
+        return Ok(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0));
+    }
+    let ago = crate::config::duration::parse(t).map_err(|_| invalid())?;
+    Ok(now_ms.saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX)))
 }
 
 /// The `[from, to)` period of a report request.
 pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), String> {
-    let to = to.map(parse_time).transpose()?.unwrap_or(now + 1);
-    let from = from.map(parse_time).transpose()?.unwrap_or(to - 30 * 86_400_000);
+    let to = to
+        .map(|t| parse_time(t, now, DayEdge::End))
+        .transpose()
+        .map_err(|e| format!("to: {e}"))?
+        .unwrap_or(now + 1);
+    let from = from
+        .map(|f| parse_time(f, now, DayEdge::Start))
+        .transpose()
+        .map_err(|e| format!("from: {e}"))?
+        .unwrap_or(to - 30 * 86_400_000);
     if from >= to {
         return Err("`from` must be before `to`".into());
     }
@@ -228,4 +286,39 @@ pub async fn mailboxes(State(state): State<AppState>, headers: HeaderMap) -> Res
     require_admin(&state, &headers)?;
     let list = state.store.mailboxes().await.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "mailboxes": list })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-12-04T12:00:00Z.
+    const NOW: i64 = 1_796_385_600_000;
+
+    #[test]
+    fn times_are_dates_rfc3339_or_durations_ago() {
+        let day = 1_796_083_200_000; // 2026-12-01T00:00:00Z
+        assert_eq!(parse_time("2026-12-01", NOW, DayEdge::Start), Ok(day));
+        assert_eq!(parse_time("2026-12-01", NOW, DayEdge::End), Ok(day + 86_400_000));
+        assert_eq!(parse_time("2026-12-01T00:00:00Z", NOW, DayEdge::End), Ok(day));
+        assert_eq!(parse_time("2026-12-01T01:30:00+01:30", NOW, DayEdge::Start), Ok(day));
+        assert_eq!(parse_time("1h", NOW, DayEdge::Start), Ok(NOW - 3_600_000));
+        assert_eq!(parse_time("30m", NOW, DayEdge::Start), Ok(NOW - 1_800_000));
+        assert_eq!(parse_time(" 7d ", NOW, DayEdge::End), Ok(NOW - 7 * 86_400_000));
+        assert_eq!(parse_time("1h30m", NOW, DayEdge::Start), Ok(NOW - 5_400_000));
+        assert_eq!(parse_time("now", NOW, DayEdge::Start), Ok(NOW));
+        for bad in ["yesterday", "2026-13-01", "2026", "", "12:00", "-1h"] {
+            let e = parse_time(bad, NOW, DayEdge::Start).unwrap_err();
+            assert!(e.contains("2026-12-01") && e.contains("7d"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_period_to_a_date_includes_that_day() {
+        let (from, to) = period(Some("2026-12-01"), Some("2026-12-01"), NOW).unwrap();
+        assert_eq!(to - from, 86_400_000);
+        assert_eq!(period(None, None, NOW), Ok((NOW + 1 - 30 * 86_400_000, NOW + 1)));
+        assert!(period(Some("1h"), Some("2h"), NOW).unwrap_err().contains("before"));
+        assert!(period(Some("soon"), None, NOW).unwrap_err().starts_with("from: "));
+    }
 }

@@ -42,8 +42,25 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics() -> impl axum::response::IntoResponse {
+/// `GET /metrics`: Prometheus text format. The metrics name buyers and sources and show
+/// volumes, so they need the admin key or a `[metrics]` key; with no `[metrics] keys`
+/// configured, a loopback client may scrape without a key (a Prometheus on the same host).
+/// A key that is presented is always checked, even from loopback.
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, super::response::ApiError> {
+    use axum::response::IntoResponse as _;
+    let keyless = crate::auth::presented_key(&headers).is_none()
+        && state.config.load().metrics_keyless_loopback
+        && peer.ip().to_canonical().is_loopback();
+    if !keyless {
+        match super::authenticate(&state, &headers)? {
+            crate::auth::Principal::Admin | crate::auth::Principal::Metrics => {}
+            _ => return Err(super::forbidden("/metrics needs the admin key or a [metrics] key")),
+        }
+    }
     let body = crate::telemetry::metrics().map(|h| h.render()).unwrap_or_default();
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

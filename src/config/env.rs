@@ -38,6 +38,8 @@ pub struct Interpolated {
     pub from_env: bool,
     /// A reference fell back to its `:-default` (worth a warning for secrets).
     pub defaulted: bool,
+    /// The variable of the first reference that fell back, so a warning can name it.
+    pub defaulted_var: Option<String>,
 }
 
 /// Replaces every `${NAME}` / `${NAME:-default}` in `raw`.
@@ -46,6 +48,7 @@ pub fn interpolate(raw: &str) -> Result<Interpolated, String> {
     let mut rest = raw;
     let mut used = false;
     let mut defaulted = false;
+    let mut defaulted_var = None;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -63,6 +66,7 @@ pub fn interpolate(raw: &str) -> Result<Interpolated, String> {
             (Some(v), Some(_)) if !v.is_empty() => v,
             (_, Some(d)) => {
                 defaulted = true;
+                defaulted_var.get_or_insert_with(|| name.to_string());
                 d.to_string()
             }
             (None, None) => return Err(format!("environment variable {name} is not set")),
@@ -72,7 +76,7 @@ pub fn interpolate(raw: &str) -> Result<Interpolated, String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(Interpolated { value: out, from_env: used, defaulted })
+    Ok(Interpolated { value: out, from_env: used, defaulted, defaulted_var })
 }
 
 /// A config string with `${ENV}` references resolved.
@@ -81,13 +85,13 @@ pub struct EnvString {
     value: String,
     /// The value came (at least partly) from the environment.
     from_env: bool,
-    /// An environment reference fell back to its default.
-    defaulted: bool,
+    /// The variable whose reference fell back to its default, if one did.
+    defaulted: Option<String>,
 }
 
 impl EnvString {
     pub fn literal(value: impl Into<String>) -> Self {
-        Self { value: value.into(), from_env: false, defaulted: false }
+        Self { value: value.into(), from_env: false, defaulted: None }
     }
 
     pub fn as_str(&self) -> &str {
@@ -99,7 +103,12 @@ impl EnvString {
     }
 
     pub fn defaulted(&self) -> bool {
-        self.defaulted
+        self.defaulted.is_some()
+    }
+
+    /// The environment variable to set to replace the default this value fell back to.
+    pub fn defaulted_var(&self) -> Option<&str> {
+        self.defaulted.as_deref()
     }
 }
 
@@ -113,7 +122,7 @@ impl<'de> Deserialize<'de> for EnvString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         let i = interpolate(&raw).map_err(serde::de::Error::custom)?;
-        Ok(Self { value: i.value, from_env: i.from_env, defaulted: i.defaulted })
+        Ok(Self { value: i.value, from_env: i.from_env, defaulted: i.defaulted_var })
     }
 }
 
@@ -132,6 +141,7 @@ mod tests {
             assert_eq!((i.value.as_str(), i.from_env, i.defaulted), ("x1y", true, false));
             let i = interpolate("${B:-dflt}").unwrap();
             assert_eq!((i.value.as_str(), i.from_env, i.defaulted), ("dflt", true, true));
+            assert_eq!(i.defaulted_var.as_deref(), Some("B"), "a warning can name the variable to set");
             let i = interpolate("plain").unwrap();
             assert_eq!((i.value.as_str(), i.from_env), ("plain", false));
             assert!(interpolate("${B}").unwrap_err().contains("B is not set"));

@@ -18,6 +18,7 @@ pub struct MainFile {
     pub server: ServerFile,
     pub store: StoreFile,
     pub admin: AdminFile,
+    pub metrics: MetricsFile,
     pub dedupe: DedupeFile,
     pub log: LogFile,
     pub outbox: OutboxFile,
@@ -101,6 +102,15 @@ impl Default for StoreFile {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminFile {
     /// Admin API keys (`sha256:…` or `${ENV}`).
+    pub keys: Vec<EnvString>,
+}
+
+/// `[metrics]`: who may scrape `GET /metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsFile {
+    /// Keys for `/metrics` only (`sha256:…` or `${ENV}`), so a Prometheus server need not
+    /// hold the admin key. Empty: loopback clients may scrape without a key.
     pub keys: Vec<EnvString>,
 }
 
@@ -284,6 +294,53 @@ pub fn read<T: DeserializeOwned>(path: &Path, problems: &mut Vec<ConfigProblem>)
             None
         }
     }
+}
+
+/// A CEL compile error of the expression at `span` (the TOML string, quotes included) of
+/// `path`, placed at the file's line and column rather than the expression's: an operator
+/// edits the file, not the expression. The CEL message starts `line L, column C: `, counted
+/// inside the expression (C is one past the character's 1-based column). Escapes in a basic
+/// string are not unfolded, so a position after one is off by the escape's length.
+pub fn cel_problem(path: &Path, field: String, span: std::ops::Range<usize>, message: &str) -> ConfigProblem {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let unplaced = || ConfigProblem {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        field: Some(field.clone()),
+        message: message.to_owned(),
+    };
+    let Some((line, column, rest)) = cel_position(message) else { return unplaced() };
+    let Some(value) = text.get(span.start..span.end) else { return unplaced() };
+    let mut start = span.start;
+    if value.starts_with("\"\"\"") || value.starts_with("'''") {
+        start += 3;
+        // A newline right after the opening quotes is not part of the string.
+        let after = text.get(start..).unwrap_or("");
+        start += if after.starts_with("\r\n") { 2 } else { usize::from(after.starts_with('\n')) };
+    } else {
+        start += 1;
+    }
+    let mut offset = start;
+    for _ in 1..line {
+        match text.get(offset..).and_then(|t| t.find('\n')) {
+            Some(i) => offset += i + 1,
+            None => return unplaced(),
+        }
+    }
+    let line_text = text.get(offset..).unwrap_or("");
+    // The parser's columns are already 1-based and the message adds one more.
+    offset += line_text.chars().take(column.saturating_sub(2)).map(char::len_utf8).sum::<usize>();
+    let (line, column) = line_col(&text, offset.min(span.end));
+    ConfigProblem { file: path.to_path_buf(), line, column, field: Some(field), message: rest.to_owned() }
+}
+
+/// `line L, column C: message` → (L, C, message).
+fn cel_position(message: &str) -> Option<(usize, usize, &str)> {
+    let rest = message.strip_prefix("line ")?;
+    let (line, rest) = rest.split_once(", column ")?;
+    let (column, rest) = rest.split_once(": ")?;
+    Some((line.parse().ok()?, column.parse().ok()?, rest))
 }
 
 fn line_col(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {

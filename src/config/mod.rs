@@ -175,6 +175,8 @@ pub struct Config {
     pub log_json: bool,
     pub outbox: crate::deliver::outbox::OutboxSettings,
     pub keys: Keyring,
+    /// `GET /metrics` answers loopback clients without a key (no `[metrics] keys` configured).
+    pub metrics_keyless_loopback: bool,
     pub sources: BTreeMap<String, Arc<Source>>,
     /// Buyers, routes, scoring and templates.
     pub routing: crate::route::Routing,
@@ -215,8 +217,17 @@ impl Config {
                 Ok(h) => keys.add(h, Principal::Admin),
                 Err(e) => problems.push(problem(&main_path, Some(format!("admin.keys[{i}]")), e)),
             }
-            if k.defaulted() {
-                warnings.push("The admin key is the example default: set LEADGATE_ADMIN_KEY.".into());
+            if let Some(var) = k.defaulted_var() {
+                warnings.push(format!("The admin key is the example default: set {var}."));
+            }
+        }
+        for (i, k) in main.metrics.keys.iter().enumerate() {
+            match KeyHash::from_config(k) {
+                Ok(h) => keys.add(h, Principal::Metrics),
+                Err(e) => problems.push(problem(&main_path, Some(format!("metrics.keys[{i}]")), e)),
+            }
+            if let Some(var) = k.defaulted_var() {
+                warnings.push(format!("The metrics key is the example default: set {var}."));
             }
         }
 
@@ -320,6 +331,7 @@ impl Config {
                 poll: main.outbox.poll,
             },
             keys,
+            metrics_keyless_loopback: main.metrics.keys.is_empty(),
             sources,
             routing,
             deliveries,
@@ -358,10 +370,8 @@ fn compile_source(
             Ok(h) => keys.add(h, Principal::Source(name.to_string())),
             Err(e) => errs.push((format!("keys[{i}]"), e)),
         }
-        if k.defaulted() {
-            warnings.push(format!(
-                "Source {name} accepts the example default key: set the environment variable its config names."
-            ));
+        if let Some(var) = k.defaulted_var() {
+            warnings.push(format!("Source {name} accepts the example default key: set {var}."));
         }
     }
     let region = file.default_region.trim().to_ascii_uppercase();
@@ -398,12 +408,8 @@ fn compile_source(
     };
     let (files, table) =
         file_intake::compile_source(file.ftp.as_ref(), &file.files, &file.aliases, &normalize, &mut errs);
-    if let Some(f) = &file.ftp
-        && f.password.defaulted()
-    {
-        warnings.push(format!(
-            "Source {name} accepts the example default FTP password: set the environment variable its config names."
-        ));
+    if let Some(var) = file.ftp.as_ref().and_then(|f| f.password.defaulted_var()) {
+        warnings.push(format!("Source {name} accepts the example default FTP password: set {var}."));
     }
     let vendor_files = vendors::VendorFiles {
         google_ads: file.google_ads.as_ref(),

@@ -41,9 +41,10 @@ pub struct RoutesFile {
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub name: String,
-    /// CEL condition on the lead (absent: every lead).
+    /// CEL condition on the lead (absent: every lead). Spanned, so that a compile error
+    /// points at the file's line and column.
     #[serde(default)]
-    pub when: Option<String>,
+    pub when: Option<toml::Spanned<String>>,
     /// Buyers (file names under `buyers/`).
     pub buyers: Vec<String>,
     #[serde(default)]
@@ -117,9 +118,9 @@ pub struct BuyerFile {
     pub enabled: bool,
     /// `webhook` or `email`.
     pub delivery: DeliveryKind,
-    /// CEL condition: only matching leads are offered to this buyer.
+    /// CEL condition: only matching leads are offered to this buyer (spanned, as `when`).
     #[serde(default)]
-    pub filter: Option<String>,
+    pub filter: Option<toml::Spanned<String>>,
     /// Price per lead (reported with deliveries and available to templates).
     #[serde(default)]
     pub price: Option<f64>,
@@ -326,10 +327,8 @@ pub fn load(
                 Ok(h) => keys.add(h, Principal::Buyer(name.clone())),
                 Err(e) => problems.push(problem(&path, Some(format!("keys[{i}]")), e)),
             }
-            if k.defaulted() {
-                warnings.push(format!(
-                    "Buyer {name} accepts the example default key: set the environment variable its config names."
-                ));
+            if let Some(var) = k.defaulted_var() {
+                warnings.push(format!("Buyer {name} accepts the example default key: set {var}."));
             }
         }
         if file.delivery == DeliveryKind::Pull && file.keys.is_empty() {
@@ -342,7 +341,10 @@ pub fn load(
                     deliveries.insert(name, d);
                 }
             }
-            Err(errs) => problems.extend(errs.into_iter().map(|(f, m)| problem(&path, Some(f), m))),
+            Err(errs) => problems.extend(errs.into_iter().map(|(f, m)| match &file.filter {
+                Some(expr) if f == "filter" => files::cel_problem(&path, f, expr.span(), &m),
+                _ => problem(&path, Some(f), m),
+            })),
         }
     }
 
@@ -360,10 +362,14 @@ pub fn load(
             if !names.insert(r.name.clone()) {
                 problems.push(problem(&routes_path, field("name"), "route name used twice"));
             }
-            let when = match r.when.as_deref().map(Condition::compile).transpose() {
+            let when = match r.when.as_ref().map(|w| Condition::compile(w.get_ref())).transpose() {
                 Ok(c) => c,
                 Err(e) => {
-                    problems.push(problem(&routes_path, field("when"), e));
+                    let (when, span) = (field("when").unwrap_or_default(), r.when.as_ref().map(|w| w.span()));
+                    problems.push(match span {
+                        Some(span) => files::cel_problem(&routes_path, when, span, &e),
+                        None => problem(&routes_path, Some(when), e),
+                    });
                     None
                 }
             };
@@ -411,7 +417,7 @@ fn compile_buyer(
     templates: &mut Templates,
 ) -> Result<(Buyer, Option<DeliveryHandle>), Errors> {
     let mut errs: Errors = Vec::new();
-    let filter = match f.filter.as_deref().map(Condition::compile).transpose() {
+    let filter = match f.filter.as_ref().map(|c| Condition::compile(c.get_ref())).transpose() {
         Ok(c) => c,
         Err(e) => {
             errs.push(("filter".into(), e));

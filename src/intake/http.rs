@@ -35,7 +35,7 @@ pub async fn post_lead(
         }
         Some(None) => return Err(ApiError::unauthorized("unknown API key").shaped(shape)),
         Some(Some(Principal::Source(name))) => name.clone(),
-        Some(Some(Principal::Admin | Principal::Buyer(_))) => {
+        Some(Some(Principal::Admin | Principal::Buyer(_) | Principal::Metrics)) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 code::FORBIDDEN,

@@ -1,6 +1,6 @@
 //! The canonical lead: the one shape every parser's output is normalized into.
 //!
-//! Field names follow the table in `DESIGN.md`; anything a vendor sends that has no
+//! Field names are those of [`FIELD_NAMES`] (the README lists them); anything a vendor sends that has no
 //! canonical home is kept under `custom`, never dropped.
 
 pub mod normalize;

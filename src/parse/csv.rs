@@ -42,11 +42,21 @@ pub fn parse(raw: &[u8], cx: &ParseContext) -> Result<ParseOutput, ParseError> {
     Ok(ParseOutput { records, batch: true })
 }
 
-/// Counts the bytes read since the last row ended, failing past the limit.
+/// Counts the bytes read since the last row ended, failing past the limit, and notes how
+/// the input ended.
 struct Guarded<R> {
     inner: R,
     since_row: Rc<Cell<usize>>,
     limit: usize,
+    tail: Rc<Cell<Tail>>,
+}
+
+/// What has been read of the input: enough to tell whether the last row had a line end.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tail {
+    bytes: u64,
+    eof: bool,
+    last: u8,
 }
 
 impl<R: Read> Read for Guarded<R> {
@@ -56,6 +66,15 @@ impl<R: Read> Read for Guarded<R> {
         }
         let n = self.inner.read(buf)?;
         self.since_row.set(self.since_row.get() + n);
+        let mut tail = self.tail.get();
+        match buf.get(..n).and_then(<[u8]>::last) {
+            Some(&b) => {
+                tail.bytes += n as u64;
+                tail.last = b;
+            }
+            None => tail.eof = true,
+        }
+        self.tail.set(tail);
         Ok(n)
     }
 }
@@ -83,10 +102,12 @@ pub fn read_rows<R: Read>(
     let since_row = Rc::new(Cell::new(0));
     // The csv reader buffers ahead of the row it is on: allow for that.
     let limit = MAX_ROW_BYTES + 128 * 1024;
-    let mut buffered =
-        BufReader::with_capacity(64 * 1024, Guarded { inner: input, since_row: since_row.clone(), limit });
+    let tail = Rc::new(Cell::new(Tail::default()));
+    let guarded = Guarded { inner: input, since_row: since_row.clone(), limit, tail: tail.clone() };
+    let mut buffered = BufReader::with_capacity(64 * 1024, guarded);
     let head = buffered.fill_buf().map_err(|e| ParseError::new(format!("cannot read the file: {e}")))?;
     let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(head));
+    let crlf = head.windows(2).any(|w| w == b"\r\n");
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -103,6 +124,8 @@ pub fn read_rows<R: Read>(
         if !more {
             break;
         }
+        let ends = LineEnds { crlf, tail: tail.get() };
+        let empty_lines = empty_lines_before(&record, reader.position(), ends);
         since_row.set(0);
         cells.clear();
         cells.extend(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()));
@@ -120,13 +143,13 @@ pub fn read_rows<R: Read>(
             if opts.header {
                 continue;
             }
-            number += 1;
+            number += 1 + empty_lines;
             if !emit(&[], &cells, number, on_row) {
                 return Ok(());
             }
             continue;
         };
-        number += 1;
+        number += 1 + empty_lines;
         if !emit(cols, &cells, number, on_row) {
             return Ok(());
         }
@@ -135,6 +158,32 @@ pub fn read_rows<R: Read>(
         on_header(&[]);
     }
     Ok(())
+}
+
+/// How many empty lines came right before `record`. The csv reader skips them without a
+/// record, but a row's number must stay its place in the file (a vendor reconciles the
+/// results against it). A record's span starts where the previous one ended, so it covers
+/// those empty lines: the `\n`s it spans, less those inside its cells and the one of a line
+/// end. With LF line ends that is the record's own (none for a last row without one); with
+/// CRLF the reader stops after the `\r`, so it is the previous record's `\n` (none for the
+/// first record). With CR-only line ends no `\n` is seen, and empty lines are not counted.
+fn empty_lines_before(record: &csv::ByteRecord, end: &csv::Position, ends: LineEnds) -> u64 {
+    let Some(start) = record.position() else { return 0 };
+    let spanned = end.line().saturating_sub(start.line());
+    let inside: u64 = record.iter().map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64).sum();
+    let line_end = match ends.crlf {
+        true => start.byte() > 0,
+        false => !(ends.tail.eof && end.byte() == ends.tail.bytes && ends.tail.last != b'\n'),
+    };
+    spanned.saturating_sub(inside + u64::from(line_end))
+}
+
+/// How the file's lines end, for [`empty_lines_before`].
+#[derive(Debug, Clone, Copy)]
+struct LineEnds {
+    /// The start of the file has a CRLF (files do not mix them, in practice).
+    crlf: bool,
+    tail: Tail,
 }
 
 fn emit(columns: &[String], cells: &[String], number: u64, on_row: &mut dyn FnMut(Row) -> bool) -> bool {
@@ -235,11 +284,35 @@ mod tests {
 
     #[test]
     fn blank_rows_keep_their_numbers_and_ragged_rows_are_kept() {
-        let (_, r) = rows("a,b\n1,2\n,\n\n3,4,5\n6\n", &TableOptions::default());
-        let numbers: Vec<u64> = r.iter().map(|r| r.number).collect();
-        assert_eq!(numbers, [1, 3, 4]);
-        assert_eq!(get(&r[1], "C"), Some("5"));
-        assert_eq!(r[2].record, vec![("a".to_owned(), Value::String("6".into()))]);
+        // Row 2 is blank cells, row 3 an empty line (which the csv reader skips silently).
+        for eol in ["\n", "\r\n"] {
+            let text = "a,b\n1,2\n,\n\n3,4,5\n6\n".replace('\n', eol);
+            let (_, r) = rows(&text, &TableOptions::default());
+            let numbers: Vec<u64> = r.iter().map(|r| r.number).collect();
+            assert_eq!(numbers, [1, 4, 5], "{eol:?}");
+            assert_eq!(get(&r[1], "C"), Some("5"));
+            assert_eq!(r[2].record, vec![("a".to_owned(), Value::String("6".into()))]);
+        }
+    }
+
+    #[test]
+    fn empty_lines_count_as_rows_around_multi_line_cells_and_without_a_header() {
+        for eol in ["\n", "\r\n"] {
+            let t = |text: &str, opts: &TableOptions| {
+                let (_, r) = rows(&text.replace('\n', eol), opts);
+                r.iter().map(|r| r.number).collect::<Vec<u64>>()
+            };
+            let header = TableOptions::default();
+            assert_eq!(
+                t("a,b\n\n\n\"x\ny\",1\n\n2,3\n", &header),
+                [3, 5],
+                "a quoted line break is not a row"
+            );
+            let no_header = TableOptions { header: false, ..TableOptions::default() };
+            assert_eq!(t("\na@x.io\n\n\nb@x.io\n", &no_header), [2, 5], "{eol:?}");
+            assert_eq!(t("a\n1\n\n2", &header), [1, 3], "a last row without a line end");
+            assert_eq!(t("\n\na,b\n1,2\n", &header), [1], "empty lines before the header are not rows");
+        }
     }
 
     #[test]

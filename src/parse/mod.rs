@@ -145,6 +145,31 @@ impl Format {
         }
     }
 
+    /// The format of a file handed to `leadgate parse` without `--format`: by extension
+    /// (`.eml` e-mail, `.xml` ADF or generic XML by its root, `.csv`, `.xlsx`, `.jsonl`,
+    /// `.json`), else by content where it is unambiguous (a message's header lines, ADF, XML,
+    /// JSON, form pairs). Vendor shapes (`google-ads`, `meta-lead`, …) are never guessed.
+    pub fn infer(file_name: Option<&str>, body: &[u8]) -> Option<Format> {
+        let ext = file_name.and_then(|n| n.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase());
+        let by_content = || {
+            if looks_like_message(body) {
+                return Some(Format::Email);
+            }
+            match sniff(body)? {
+                Format::Xml if looks_like_adf(body) => Some(Format::Adf),
+                f => Some(f),
+            }
+        };
+        match ext.as_deref() {
+            Some("eml") => Some(Format::Email),
+            Some("xml") if looks_like_adf(body) => Some(Format::Adf),
+            // `.txt` is CSV for file intake, but a form post or a message saved as text too.
+            Some("txt") => by_content().filter(|f| *f != Format::Json).or(Some(Format::Csv)),
+            Some(e) => Format::from_file_name(&format!("f.{e}")).or_else(by_content),
+            None => by_content(),
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Format> {
         Format::ALL.iter().copied().find(|f| f.name() == name)
     }
@@ -296,6 +321,42 @@ pub fn sniff(raw: &[u8]) -> Option<Format> {
     }
 }
 
+/// An XML document whose root is `<adf>` (after the declaration and comments).
+fn looks_like_adf(body: &[u8]) -> bool {
+    let body = strip_bom(body);
+    let head = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    let mut rest = head.trim_start();
+    while let Some(after) = rest.strip_prefix("<?").or_else(|| rest.strip_prefix("<!--")) {
+        let end = if rest.starts_with("<?") { "?>" } else { "-->" };
+        match after.find(end) {
+            Some(i) => rest = after[i + end.len()..].trim_start(),
+            None => return false,
+        }
+    }
+    rest.strip_prefix("<adf").is_some_and(|r| r.starts_with(['>', ' ', '\t', '\r', '\n', '/']))
+}
+
+/// An RFC 5322 message: it opens with header lines (`Name: value`), one of them a header
+/// every message has (`From`, `Date`, `Received`, `Message-ID`, …).
+fn looks_like_message(body: &[u8]) -> bool {
+    const HEADERS: &[&str] =
+        &["from", "date", "received", "message-id", "return-path", "delivered-to", "mime-version", "subject"];
+    let body = strip_bom(body);
+    let head = String::from_utf8_lossy(&body[..body.len().min(8192)]).into_owned();
+    let mut known = false;
+    for line in head.lines().take_while(|l| !l.is_empty()) {
+        if line.starts_with([' ', '\t']) {
+            continue; // a folded header
+        }
+        let Some((name, _)) = line.split_once(':') else { return false };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return false;
+        }
+        known |= HEADERS.contains(&name.to_ascii_lowercase().as_str());
+    }
+    known
+}
+
 /// Drops a UTF-8 byte-order mark, which spreadsheet and Windows tools put in front.
 pub fn strip_bom(raw: &[u8]) -> &[u8] {
     raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
@@ -309,5 +370,36 @@ pub fn flatten_object(prefix: &str, obj: &serde_json::Map<String, Value>, out: &
             Value::Object(inner) if !inner.is_empty() => flatten_object(&name, inner, out),
             other => out.push((name, other.clone())),
         }
+    }
+}
+
+#[cfg(test)]
+mod infer_tests {
+    use super::Format;
+
+    #[test]
+    fn the_format_comes_from_the_extension_then_the_content() {
+        let adf = b"<?xml version=\"1.0\"?>\r\n<!-- x -->\n<ADF><prospect/></ADF>";
+        let mail = b"Received: by x\r\n\tfolded\r\nFrom: a@b.example\r\nSubject: a=b\r\n\r\nbody";
+        let cases: [(Option<&str>, &[u8], Option<Format>); 13] = [
+            (Some("lead.eml"), b"", Some(Format::Email)),
+            (Some("a.XML"), adf, Some(Format::Adf)),
+            (Some("a.xml"), b"<leads><lead/></leads>", Some(Format::Xml)),
+            (Some("a.adfxml"), b"<adf >", Some(Format::Adf)),
+            (Some("a.csv"), b"{", Some(Format::Csv)),
+            (Some("a.xlsx"), b"PK", Some(Format::Xlsx)),
+            (Some("a.ndjson"), b"{}", Some(Format::Jsonl)),
+            (Some("a.json"), b"[]", Some(Format::Json)),
+            (Some("post.txt"), b"first_name=Lee&email=x", Some(Format::Form)),
+            (Some("rows.txt"), b"Name,Email\n", Some(Format::Csv)),
+            (None, mail, Some(Format::Email)),
+            (None, b"  {\"a\": 1}", Some(Format::Json)),
+            (Some("-"), b"Name,Email\n", None),
+        ];
+        for (name, body, want) in cases {
+            assert_eq!(Format::infer(name, body), want, "{name:?}");
+        }
+        assert_eq!(Format::infer(None, b"<adfx/>"), Some(Format::Xml), "only the adf root is ADF");
+        assert_eq!(Format::infer(None, b"Subject x\n\n"), None, "not a header line");
     }
 }

@@ -233,7 +233,7 @@ impl Store {
         let mut tx = begin_write(self).await?;
         lock_keys(self, &mut tx, &[routing::lock_key(&partner.name)]).await?;
         let row = sqlx::query(
-            "SELECT partners, exclusive_ms, open_at, created_at, status, expires_at FROM offers WHERE lead_id = $1",
+            "SELECT partners, exclusive_ms, open_at, created_at, status, expires_at, claimed_by FROM offers WHERE lead_id = $1",
         )
         .bind(lead_id.to_string())
         .fetch_optional(&mut *tx)
@@ -251,8 +251,11 @@ impl Store {
         }
         if status != "open" || expires_at <= now {
             tx.rollback().await?;
+            let claimed_by: Option<String> = row.try_get(6)?;
             let why = if status == "open" || status == "expired" {
                 "the offer expired"
+            } else if claimed_by.as_deref() == Some(partner.name.as_str()) {
+                "you already claimed this lead"
             } else {
                 "another partner claimed it"
             };

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::gateway::SOURCE_KEY;
+use crate::support::gateway::{ADMIN_KEY, SOURCE_KEY};
 use crate::support::{GatewayBuilder, each_engine};
 
 #[tokio::test]
@@ -56,6 +56,73 @@ async fn health_and_readiness_answer() {
         gw.post_json(&json!({"email": "metrics@example.com"})).await;
         let m = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
         assert!(m.contains("leadgate_leads_total{outcome=\"accepted\"}"), "{m}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_answer_a_loopback_scraper_without_a_key_only_while_no_metrics_key_is_configured() {
+    each_engine(GatewayBuilder::new(), async |gw| {
+        // No [metrics] keys: a client on loopback (this test) may scrape without a key...
+        let open = gw.http.get(gw.url("/metrics")).send().await.unwrap();
+        assert_eq!(open.status(), 200);
+        // ...but a key that is presented is still checked.
+        let source = gw.http.get(gw.url("/metrics")).header("x-api-key", SOURCE_KEY).send().await.unwrap();
+        assert_eq!(source.status(), 403, "a source key may not read the metrics");
+        let wrong = gw.http.get(gw.url("/metrics")).header("x-api-key", "nope").send().await.unwrap();
+        assert_eq!(wrong.status(), 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_a_metrics_key_configured_metrics_need_that_key_or_the_admin_key() {
+    let main = "[metrics]\nkeys = [\"${LG_TEST_UNSET_METRICS:-scrape-key}\"]\n";
+    each_engine(GatewayBuilder::new().main(main), async |gw| {
+        let get = |key: Option<&str>| {
+            let mut r = gw.http.get(gw.url("/metrics"));
+            if let Some(k) = key {
+                r = r.bearer_auth(k);
+            }
+            r.send()
+        };
+        let none = get(None).await.unwrap();
+        assert_eq!(none.status(), 401, "loopback no longer scrapes without a key");
+        assert!(none.text().await.unwrap().contains("missing API key"));
+        let m = get(Some("scrape-key")).await.unwrap();
+        assert_eq!(m.status(), 200);
+        assert!(m.text().await.unwrap().contains("leadgate_"), "Prometheus text");
+        assert_eq!(get(Some(ADMIN_KEY)).await.unwrap().status(), 200, "the admin key always may");
+        assert_eq!(get(Some("wrong")).await.unwrap().status(), 401);
+        assert_eq!(get(Some(SOURCE_KEY)).await.unwrap().status(), 403);
+        // The metrics key opens nothing else.
+        let admin =
+            gw.http.get(gw.url("/v1/admin/submissions")).bearer_auth("scrape-key").send().await.unwrap();
+        assert_eq!(admin.status(), 403);
+        let intake = gw
+            .http
+            .post(gw.url("/v1/leads"))
+            .bearer_auth("scrape-key")
+            .json(&json!({"email": "m@example.com"}));
+        assert_eq!(intake.send().await.unwrap().status(), 403);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_status_filter_is_refused_naming_the_allowed_values() {
+    each_engine(GatewayBuilder::new(), async |gw| {
+        gw.post("application/json", "{not json").await;
+        let failed = gw.get_admin("/v1/admin/submissions?status=failed").await;
+        assert_eq!(failed.json()["submissions"].as_array().unwrap().len(), 1);
+        let typo = gw.get_admin("/v1/admin/submissions?status=faild").await;
+        assert_eq!(typo.status, 400, "{}", typo.text);
+        let message = typo.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("\"faild\""), "{message}");
+        assert!(message.contains("processed, failed, needs_template, quarantined"), "{message}");
+        let meta = gw.get_admin("/v1/admin/meta/fetches?status=done").await;
+        assert_eq!(meta.status, 400, "{}", meta.text);
+        assert!(meta.text.contains("pending, fetched, dead"), "{}", meta.text);
     })
     .await;
 }

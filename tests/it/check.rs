@@ -24,7 +24,11 @@ fn the_example_config_passes_check() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("OK (1 sources)"), "{stdout}");
-    assert!(stdout.contains("warning: Source example accepts the example default key"), "{stdout}");
+    assert!(
+        stdout.contains("warning: Source example accepts the example default key: set LEADGATE_EXAMPLE_KEY."),
+        "the warning names the variable to set: {stdout}"
+    );
+    assert!(stdout.contains("The admin key is the example default: set LEADGATE_ADMIN_KEY."), "{stdout}");
 }
 
 #[test]
@@ -72,7 +76,7 @@ fn keys_new_prints_a_key_and_a_hash_that_check_accepts() {
 #[test]
 fn parse_prints_one_json_line_per_lead_and_fails_on_bad_input() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/http/json_lead.json");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/samples/http/json_lead.json");
     let out = leadgate()
         .arg("parse")
         .arg("--config")
@@ -101,4 +105,49 @@ fn parse_prints_one_json_line_per_lead_and_fails_on_bad_input() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn cel_errors_point_at_the_files_line_and_column() {
+    let dir = tree(&[
+        ("leadgate.toml", ""),
+        (
+            "buyers/b.toml",
+            "delivery = \"webhook\"\nfilter = \"lead.state == )\"\n[webhook]\nurl = \"https://b.example/leads\"\n",
+        ),
+        (
+            "routes.toml",
+            "# routes\n[[route]]\nname = \"one\"\nbuyers = [\"b\"]\nwhen = \"\"\"\nlead.state == \"CA\" &&\n  lead.score >< 5\"\"\"\n",
+        ),
+    ]);
+    let out = leadgate().arg("check").arg("--config").arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    // `)` is the 15th character of the expression, which starts at column 11 of line 2.
+    assert!(stdout.contains("buyers/b.toml:2:25: filter: Syntax error: mismatched input ')'"), "{stdout}");
+    // The expression's second line is the file's seventh; the extra `<` is its 15th character.
+    assert!(
+        stdout.contains("routes.toml:7:15: route[0] (one).when: Syntax error: extraneous input '<'"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("line 2, column"), "no positions inside the expression: {stdout}");
+}
+
+#[test]
+fn completions_and_the_man_page_are_printed() {
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef leadgate"), ("fish", "complete -c leadgate")]
+    {
+        let out = leadgate().args(["completions", shell]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(marker), "{shell}: {text}");
+        assert!(text.contains("redeliver") && text.contains("import"), "{shell} completes subcommands");
+    }
+    let out = leadgate().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(page.starts_with(".ie") || page.contains(".TH leadgate"), "{page}");
+    assert!(page.contains("Lead\\-ingestion gateway") || page.contains("Lead-ingestion gateway"), "{page}");
+    assert!(page.contains("completions"), "lists the subcommands: {page}");
 }

@@ -84,6 +84,15 @@ async fn one_offer_has_one_winner_and_the_answer_carries_the_lead() {
             gw.as_buyer("partner-key-b", "POST", &format!("/v1/partner/offers/{id}/claim"), None).await;
         assert_eq!(lose.status, 409, "{}", lose.text);
         assert_eq!(lose.json()["error"]["code"], "already_claimed");
+        assert!(lose.text.contains("another partner claimed it"), "{}", lose.text);
+        let again =
+            gw.as_buyer("partner-key-a", "POST", &format!("/v1/partner/offers/{id}/claim"), None).await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        assert!(
+            again.text.contains("you already claimed this lead"),
+            "the winner is told it is theirs: {}",
+            again.text
+        );
         let l = gw.lead(&id).await;
         assert_eq!(l["stage"], "claimed");
         // Source keys and admin keys are not partner keys.

@@ -148,15 +148,27 @@ async fn a_dead_letter_can_be_redelivered_by_api_and_by_command() {
         let a = gw.post_admin(&format!("/v1/admin/deliveries/{delivery}/redeliver")).await;
         assert_eq!(a.status, 200, "{}", a.text);
         gw.wait_lead(&id, |l| l["stage"] == "delivered").await;
-        assert_eq!(gw.post_admin(&format!("/v1/admin/deliveries/{delivery}/redeliver")).await.status, 404);
+        let again = gw.post_admin(&format!("/v1/admin/deliveries/{delivery}/redeliver")).await;
+        assert_eq!(again.status, 404);
+        let not_found = format!("dead-lettered or rejected delivery {delivery} not found");
+        assert!(again.text.contains(&not_found), "{}", again.text);
+        // The command line answers the same delivery with the same words, and fails.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"))
+            .args(["redeliver", &delivery, "--config"])
+            .arg(&gw.config_dir)
+            .args(["--database", &gw.database_url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&not_found), "{out:?}");
 
-        // The command line: every dead letter of the buyer since a time.
+        // The command line: every dead letter of the buyer since a time (a day ago).
         r.set(Mode::Status(500));
         let id2 = gw.post_json(&lead("dead2")).await.lead_id();
         gw.wait_lead(&id2, |l| l["deliveries"][0]["status"] == "dead").await;
         r.set(Mode::Accept);
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"))
-            .args(["redeliver", "--buyer", "b", "--since", "2000-01-01T00:00:00Z", "--config"])
+            .args(["redeliver", "--buyer", "b", "--since", "1d", "--config"])
             .arg(&gw.config_dir)
             .args(["--database", &gw.database_url])
             .output()
@@ -235,7 +247,7 @@ async fn signatures_follow_standard_webhooks() {
             .stderr(std::process::Stdio::piped())
             .spawn();
         let Ok(mut child) = check else {
-            eprintln!("skipped: python3 not available for the standardwebhooks check");
+            crate::support::skip("python3 not available for the standardwebhooks check");
             return;
         };
         use std::io::Write as _;
@@ -243,7 +255,7 @@ async fn signatures_follow_standard_webhooks() {
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("No module named") {
-            eprintln!("skipped: python standardwebhooks not installed (scripts/test-services installs it)");
+            crate::support::skip("python standardwebhooks not installed (scripts/test-services installs it)");
             return;
         }
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified", "{stderr}");

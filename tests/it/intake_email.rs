@@ -89,8 +89,9 @@ fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn mail_appended_to_the_inbox_becomes_a_lead_through_idle() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     // Polling once an hour: only IDLE can bring the lead in during the test.
     let b = |user: &str| builder(&imap, user, "", "poll_interval = \"1h\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
@@ -122,8 +123,9 @@ async fn mail_appended_to_the_inbox_becomes_a_lead_through_idle() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn without_idle_the_mailbox_is_polled() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "", "idle = false\npoll_interval = \"100ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         wait_state(gw, "polling").await;
@@ -137,8 +139,9 @@ async fn without_idle_the_mailbox_is_polled() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn a_restart_resumes_without_duplicates_or_gaps() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let first = sample("email/labelled_text.eml");
@@ -181,8 +184,9 @@ async fn a_restart_resumes_without_duplicates_or_gaps() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn a_crash_between_commit_and_move_does_not_make_a_second_lead() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let raw = sample("email/labelled_text.eml");
@@ -214,8 +218,9 @@ async fn a_crash_between_commit_and_move_does_not_make_a_second_lead() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn malformed_oversize_and_template_less_mail_goes_to_the_failed_folder_with_the_raw_kept() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "max_message_bytes = 2048", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let malformed = fixture("no-header-line.eml");
@@ -256,8 +261,9 @@ async fn malformed_oversize_and_template_less_mail_goes_to_the_failed_folder_wit
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn each_sample_extracts_the_fields_the_samples_readme_lists() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "", "poll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         for name in ["labelled_text.eml", "html_table_only.eml", "adf_attachment.eml"] {
@@ -324,13 +330,14 @@ async fn each_sample_extracts_the_fields_the_samples_readme_lists() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn mail_without_the_vendors_dkim_signature_is_quarantined_never_routed() {
     use base64::Engine as _;
     use mail_auth::common::crypto::Ed25519Key;
     use mail_auth::common::headers::HeaderWriter;
     use mail_auth::dkim::DkimSigner;
 
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let key = |seed: &[u8]| Ed25519Key::from_pkcs8_der(seed).unwrap();
     let vendor_pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
     let forger_pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
@@ -377,16 +384,11 @@ async fn mail_without_the_vendors_dkim_signature_is_quarantined_never_routed() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn starttls_and_implicit_tls_mailboxes_verify_the_server_and_take_mail() {
-    let Some(imap) = TestImap::from_env() else { return };
-    let (Ok(ca), Ok(tls_port)) =
-        (std::env::var("LEADGATE_TEST_IMAP_CA"), std::env::var("LEADGATE_TEST_IMAPS_PORT"))
-    else {
-        eprintln!(
-            "skipped: LEADGATE_TEST_IMAP_CA / LEADGATE_TEST_IMAPS_PORT unset (scripts/dovecot sets up TLS)"
-        );
-        return;
-    };
+    let imap = TestImap::from_env();
+    let ca = crate::support::service_env("LEADGATE_TEST_IMAP_CA");
+    let tls_port = crate::support::service_env("LEADGATE_TEST_IMAPS_PORT");
     for (tls, port) in [("starttls", imap.port.to_string()), ("implicit", tls_port.clone())] {
         let b = |user: &str| {
             GatewayBuilder::new().source(
@@ -411,8 +413,9 @@ async fn starttls_and_implicit_tls_mailboxes_verify_the_server_and_take_mail() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_IMAP (scripts/test-services starts Dovecot)"]
 async fn a_new_uidvalidity_rereads_the_folder_without_duplicating() {
-    let Some(imap) = TestImap::from_env() else { return };
+    let imap = TestImap::from_env();
     let b = |user: &str| builder(&imap, user, "", "folder = \"leads\"\npoll_interval = \"200ms\"");
     each_engine_with_mailbox(&imap, b, async |gw, user| {
         let first = sample("email/labelled_text.eml");

@@ -392,3 +392,38 @@ async fn a_headerless_semicolon_file_is_read_through_the_sources_column_mapping(
     assert_eq!(leads[0]["fields"]["custom"]["campaign"], "spring");
     assert_eq!(leads[1]["reasons"][0]["field"], "email");
 }
+
+#[tokio::test]
+async fn results_rows_keep_the_files_row_numbers_across_blank_rows_and_empty_lines() {
+    let dirs = FileDirs::new();
+    let (tmp, config_dir) = builder(&dirs.files_toml(2, 10_000_000)).materialize();
+    let config = config_dir.display().to_string();
+    let db = format!("sqlite://{}", tmp.path().join("data/blank.db").display());
+    let file = dirs.path("in/blank.csv");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    // Row 2 has only empty cells, row 3 is an empty line, row 5 has a line break in a cell.
+    let text = "Email,Notes\r\na@example.com,x\r\n,\r\n\r\nb@example.com,y\r\nc@example.com,\"two\r\nlines\"\r\n\r\nd@example.com,z\r\n";
+    std::fs::write(&file, text).unwrap();
+    let results = dirs.path("out/blank.csv");
+    let (ok, stdout, stderr) = leadgate(&[
+        "import",
+        "--config",
+        &config,
+        "--database",
+        &db,
+        "--source",
+        "vendor",
+        "--quiet",
+        "--results",
+        &results.display().to_string(),
+        &file.display().to_string(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    let rows = read_results(&results);
+    let numbers: Vec<(&str, &str)> = rows.iter().map(|r| (r["row"].as_str(), r["Email"].as_str())).collect();
+    assert_eq!(
+        numbers,
+        [("1", "a@example.com"), ("4", "b@example.com"), ("5", "c@example.com"), ("7", "d@example.com")],
+        "a vendor reconciling against its file finds each row where it is"
+    );
+}

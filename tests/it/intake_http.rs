@@ -1,4 +1,4 @@
-//! Vendor intake over HTTP: every content type, the shared samples, and each 4xx path.
+//! Vendor intake over HTTP: every content type, the vendor samples, and each 4xx path.
 
 use serde_json::json;
 

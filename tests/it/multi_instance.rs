@@ -1,6 +1,7 @@
 //! Two real `leadgate serve` processes on one PostgreSQL database are exactly as correct
 //! as one: dedupe, vendor retries, caps, round robin, outbox leases and kill -9 takeover.
-//! Needs LEADGATE_TEST_POSTGRES (set by .ci/run); skipped, with a note, without it.
+//! Needs LEADGATE_TEST_POSTGRES (set by `scripts/test-services`): `#[ignore]`d in a plain
+//! `cargo test`, run by `cargo test -- --ignored` (as `.ci/run` does).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,14 +12,8 @@ use crate::support::gateway::{SOURCE_KEY, drop_pg_database, fresh_pg_database};
 use crate::support::process::Instance;
 use crate::support::{GatewayBuilder, Mode, TestReceiver};
 
-fn pg_server() -> Option<String> {
-    match std::env::var("LEADGATE_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: LEADGATE_TEST_POSTGRES is unset (two-instance tests need PostgreSQL)");
-            None
-        }
-    }
+fn pg_server() -> String {
+    crate::support::service_env("LEADGATE_TEST_POSTGRES")
 }
 
 /// Two instances started at the same time (migrations race, and must not break).
@@ -36,8 +31,9 @@ async fn post(http: reqwest::Client, url: String, body: serde_json::Value) -> (u
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_POSTGRES (two instances share one PostgreSQL database)"]
 async fn dedupe_and_vendor_retries_are_exact_across_two_instances() {
-    let Some(server) = pg_server() else { return };
+    let server = pg_server();
     let db = fresh_pg_database(&server).await;
     let (_dir, config_dir) = GatewayBuilder::new().materialize();
     let (a, b) = two(&config_dir, &db);
@@ -74,8 +70,9 @@ async fn dedupe_and_vendor_retries_are_exact_across_two_instances() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_POSTGRES (two instances share one PostgreSQL database)"]
 async fn caps_and_round_robin_are_exact_across_two_instances() {
-    let Some(server) = pg_server() else { return };
+    let server = pg_server();
     let db = fresh_pg_database(&server).await;
     let rr: Vec<TestReceiver> = futures_util::future::join_all((0..4).map(|_| TestReceiver::start())).await;
     let (capped, spill) = (TestReceiver::start().await, TestReceiver::start().await);
@@ -115,8 +112,9 @@ async fn caps_and_round_robin_are_exact_across_two_instances() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_POSTGRES (two instances share one PostgreSQL database)"]
 async fn each_delivery_is_attempted_once_and_new_jobs_wake_workers_without_polling() {
-    let Some(server) = pg_server() else { return };
+    let server = pg_server();
     let db = fresh_pg_database(&server).await;
     let r = TestReceiver::start().await;
     // A one-minute poll: only notifications can make delivery prompt.
@@ -151,8 +149,9 @@ async fn each_delivery_is_attempted_once_and_new_jobs_wake_workers_without_polli
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_POSTGRES (two instances share one PostgreSQL database)"]
 async fn a_killed_instances_leased_delivery_is_taken_over_after_the_lease() {
-    let Some(server) = pg_server() else { return };
+    let server = pg_server();
     let db = fresh_pg_database(&server).await;
     let r = TestReceiver::start().await;
     let builder = GatewayBuilder::new()
@@ -199,8 +198,9 @@ async fn a_killed_instances_leased_delivery_is_taken_over_after_the_lease() {
 }
 
 #[tokio::test]
+#[ignore = "needs LEADGATE_TEST_POSTGRES (two instances share one PostgreSQL database)"]
 async fn claims_are_exact_across_two_instances() {
-    let Some(server) = pg_server() else { return };
+    let server = pg_server();
     let db = fresh_pg_database(&server).await;
     let builder = GatewayBuilder::new()
         .buyer("p", "delivery = \"pull\"\nkeys = [\"${LG_UNSET_P:-partner-key-p}\"]\n")

@@ -71,11 +71,19 @@ async fn the_report_matches_a_hand_computed_fixture() {
         assert_eq!(v["buyers"]["p"]["median_secs_to_disposition"], 3000);
         assert_eq!(v["buyers"]["route:pool"]["sla_breaches"], 1);
 
+        // Dates name whole UTC days (as `to`, the day is included); a time that is none of the
+        // accepted forms is a 400 naming them.
+        let by_day = gw.get_admin("/v1/admin/report?from=2026-11-02&to=2026-11-02").await;
+        assert_eq!(by_day.json()["sources"], v["sources"], "{}", by_day.text);
+        let bad = gw.get_admin("/v1/admin/report?from=yesterday").await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.text.contains("2026-12-01") && bad.text.contains("7d"), "{}", bad.text);
+
         // A period without those leads is empty; the CLI prints the same numbers as CSV.
         let none = gw.get_admin("/v1/admin/report?from=2026-11-05T00:00:00Z&to=2026-11-06T00:00:00Z").await.json();
         assert_eq!(none["sources"], json!({}));
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"))
-            .args(["report", "--format", "csv", "--from", "2026-11-02T00:00:00Z", "--to", "2026-11-03T00:00:00Z", "--config"])
+            .args(["report", "--format", "csv", "--from", "2026-11-02", "--to", "2026-11-02", "--config"])
             .arg(&gw.config_dir)
             .args(["--database", &gw.database_url])
             .output()

@@ -22,7 +22,7 @@ fn tree() -> tempfile::TempDir {
 fn file(rel: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     match rel.strip_prefix("samples/") {
-        Some(sample) => root.join("../shared/samples").join(sample),
+        Some(sample) => root.join("tests/fixtures/samples").join(sample),
         None => root.join("tests/fixtures").join(rel),
     }
 }
@@ -30,13 +30,12 @@ fn file(rel: &str) -> PathBuf {
 /// Runs `leadgate parse` and returns (success, stdout lines as JSON, stderr).
 fn parse(format: &str, rel: &str) -> (bool, Vec<Value>, String) {
     let dir = tree();
-    let out = Command::new(env!("CARGO_BIN_EXE_leadgate"))
-        .args(["parse", "--config"])
-        .arg(dir.path())
-        .args(["--source", "acme", "--format", format])
-        .arg(file(rel))
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
+    cmd.args(["parse", "--config"]).arg(dir.path()).args(["--source", "acme"]);
+    if !format.is_empty() {
+        cmd.args(["--format", format]);
+    }
+    let out = cmd.arg(file(rel)).output().unwrap();
     let lines =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
@@ -109,4 +108,46 @@ fn check_names_the_vendor_settings_that_are_wrong() {
     assert!(has("sources/a.toml: meta: needs page_token"), "{stdout}");
     assert!(has("sources/a.toml: web_to_lead.fields.\"zip\": not a Salesforce custom field id"), "{stdout}");
     assert!(has("sources/b.toml:2:10: unknown variant `xml`"), "{stdout}");
+}
+
+#[test]
+fn without_format_parse_goes_by_the_extension_and_the_content() {
+    for (rel, field, want) in [
+        ("samples/http/json_lead.json", "email", "mj.oneil@example.com"),
+        ("samples/csv/leads.csv", "last_name", "Lindqvist"),
+        ("samples/http/xml_lead.xml", "email", "priya.raman@example.net"),
+        ("samples/adf/adf_lead.xml", "email", "dana.whitfield@example.com"),
+        ("samples/email/labelled_text.eml", "email", "jose.ibanez@example.com"),
+        // A form post saved as text: the content says it is form pairs, not CSV.
+        ("samples/http/form_lead.txt", "email", "lee.tanaka@example.org"),
+    ] {
+        let (ok, leads, err) = parse("", rel);
+        assert!(ok, "{rel}: {err}");
+        assert_eq!(leads[0]["fields"][field], want, "{rel}: {leads:?}");
+    }
+    // Standard input has no name: the content decides, and says so when it cannot.
+    let dir = tree();
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+            .args(["parse", "--config"])
+            .arg(dir.path())
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(r#"{"email": "in@example.com"}"#);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in@example.com"));
+    let out = run("Name,Email\nAda,ada@example.com\n");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot tell the format of -: give --format"),
+        "{out:?}"
+    );
 }

@@ -204,6 +204,7 @@ pub async fn list_fetches(
     Query(q): Query<FetchQuery>,
 ) -> Result<Response, ApiError> {
     crate::api::admin::require_admin(&state, &headers)?;
+    crate::api::admin::check_status(q.status.as_deref(), &["pending", "fetched", "dead"])?;
     let list = state
         .store
         .meta_fetches(q.source.as_deref(), q.status.as_deref(), q.limit.unwrap_or(100))

@@ -69,7 +69,7 @@ impl Field {
         Field::LandingPageUrl,
     ];
 
-    /// The canonical name, as in `DESIGN.md` and the API.
+    /// The canonical name, as in [`crate::lead::FIELD_NAMES`] and the API.
     pub fn name(self) -> &'static str {
         match self {
             Field::FirstName => "first_name",

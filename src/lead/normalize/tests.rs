@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::lead::FIELD_NAMES;
 
-/// `samples/http/json_lead.json`.
+/// `tests/fixtures/samples/http/json_lead.json`.
 const JSON_LEAD: &str = r#"{
   "FirstName": "  maría josé ",
   "LastName": "O'Neil-Ruiz",
@@ -30,10 +30,10 @@ const JSON_LEAD: &str = r#"{
   "household_income": 145000
 }"#;
 
-/// `samples/http/form_lead.txt`.
+/// `tests/fixtures/samples/http/form_lead.txt`.
 const FORM_LEAD: &str = "first_name=Lee&last_name=Tanaka&email=lee.tanaka%40example.org&phone_1=512-555-0117&postal_code=78701&state=tx&mortgage.loan.amount=350000&mortgage.property.type=condo&comments=Looking+to+refinance%2C+rate+%3C+6%25&vendor_lead_id=A-77";
 
-/// `samples/csv/leads.csv`'s header, BOM included, as a CSV parser hands it over.
+/// `tests/fixtures/samples/csv/leads.csv`'s header, BOM included, as a CSV parser hands it over.
 const CSV_HEADER: [&str; 8] = [
     "\u{feff}First Name",
     "Last Name",

@@ -7,7 +7,8 @@ use super::parse;
 use crate::parse::{ParseContext, Record};
 
 fn sample() -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/adf/adf_lead.xml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/samples/adf/adf_lead.xml");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

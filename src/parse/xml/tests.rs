@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::parse;
 use crate::parse::{ParseContext, ParseError, ParseOutput, Record};
 
-/// `samples/http/xml_lead.xml` from the shared samples, verbatim.
+/// `tests/fixtures/samples/http/xml_lead.xml`, verbatim.
 const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <lead>
   <contact>

@@ -89,7 +89,7 @@ pub fn have_curl() -> bool {
         .output()
         .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ftp"));
     if !ok {
-        eprintln!("skipped: curl with FTP support is not installed");
+        super::skip("curl with FTP support is not installed");
     }
     ok
 }

@@ -19,18 +19,16 @@ pub struct TestImap {
 }
 
 impl TestImap {
-    /// `None` (after saying so) when LEADGATE_TEST_IMAP is unset.
-    pub fn from_env() -> Option<TestImap> {
-        let Ok(url) = std::env::var("LEADGATE_TEST_IMAP") else {
-            eprintln!("skipped: LEADGATE_TEST_IMAP unset (scripts/test-services starts Dovecot)");
-            return None;
-        };
+    /// The server named by LEADGATE_TEST_IMAP (a failure when unset: the IMAP tests are
+    /// `#[ignore]`d unless asked for).
+    pub fn from_env() -> TestImap {
+        let url = super::service_env("LEADGATE_TEST_IMAP");
         let rest = url.strip_prefix("imap://").expect("LEADGATE_TEST_IMAP is imap://user:password@host:port");
         let (creds, addr) = rest.rsplit_once('@').expect("credentials in LEADGATE_TEST_IMAP");
         let (_, password) = creds.split_once(':').expect("user:password in LEADGATE_TEST_IMAP");
         let (host, port) =
             addr.trim_end_matches('/').rsplit_once(':').expect("host:port in LEADGATE_TEST_IMAP");
-        Some(TestImap { host: host.into(), port: port.parse().expect("port"), password: password.into() })
+        TestImap { host: host.into(), port: port.parse().expect("port"), password: password.into() }
     }
 
     /// A user nobody has used yet (its INBOX is empty).
