@@ -12,6 +12,7 @@ pub mod files;
 pub mod email;
 pub mod outbox;
 mod reads;
+pub mod review;
 pub mod report;
 mod routing;
 mod vendors;

@@ -1,203 +1,736 @@
-//! Extraction when no template matches: labelled fields and contact links, read
-//! conservatively.
+//! Extraction when no template matches: the message read the way a person reads it.
 //!
-//! - Labelled fields: `Label: value` lines of every text part (up to the signature
-//!   delimiter) and of every HTML part, and two-cell HTML table rows. The first value of
-//!   a label wins (a multipart/alternative mail says everything twice). Labels are the
-//!   vendor's; the normalizer's aliases map them. "City/State/Zip" values are split.
-//! - Contacts that belong to the sender side are never the lead's: labels and lines that
-//!   speak of an agent, the office, support, an unsubscribe link or a copyright, the
-//!   footer after `--`, and every address in From/Reply-To/Sender/To/Cc (relay
-//!   addresses included) or at the sender's own domain.
-//! - Only when no labelled e-mail or phone was found: the first remaining `mailto:` /
-//!   `tel:` link fills it, and the Reply-To or From display name fills a missing name
-//!   when its address is a per-lead relay (not the vendor's own From address).
+//! What is read, in order of trust:
+//! 1. Labels (high when the label names the field, medium when it had to be interpreted,
+//!    see [`super::vocab`]): `Label: value` lines, a label alone on its line with the
+//!    value on the next (`Renter email:` ⏎ `ana@…`, `<b>Label</b><br>value`, `<dt>`/`<dd>`),
+//!    neighbouring HTML table cells (a label cell and a value cell, or a header row over a
+//!    value row), composites (`City, State, Zip Code: …`).
+//! 2. Links (medium): `mailto:` and `tel:` links, `Name [mailto:addr]` and
+//!    `Name <mailto:addr>` text, the name a `mailto:` link is written as.
+//! 3. Prose, the subject and headers (low): "Rhea has sent you a message", "New inquiry
+//!    from Omar Haddad", any address or number in free text, a per-lead Reply-To.
 //!
-//! What it cannot place stays under its label (custom). If nothing at all is found the
-//! message is refused, so it is stored for an operator to write a template and replay.
+//! Each field keeps the most trusted value found; every field records where it came
+//! from ([`super::provenance`]). A lead whose contact fields are all low-confidence is
+//! marked for review instead of being accepted silently.
+//!
+//! What is never the lead's: the sender side (labels and lines that speak of an agent, the
+//! office, support, unsubscribe or privacy links, the footer after `--`), role and relay
+//! addresses (noreply, info@, `relay-8f3k2@reply.…`), the envelope's own addresses, the
+//! forwarder's note above a `Forwarded message` marker and the replier's text above a
+//! quoted original (which is read, unquoted). A wrong e-mail or phone is worse than a
+//! missing one, so every contact value must have the right shape.
+//!
+//! Bounded: at most [`MAX_LINES`] lines of [`MAX_LINE_CHARS`] characters are read per
+//! part, and every pattern is linear-time.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
-use serde_json::Value;
-
-use super::html::Target;
-use super::labels::{before_signature, is_city_state_zip_label, labelled_lines, split_city_state_zip};
+use super::html::{Cell, Html, Target};
+use super::labels::{split_city_state_zip, split_label};
 use super::mime::Mail;
-use crate::lead::normalize::aliases;
+use super::provenance::{Confidence, Extracted, Extraction, Origin};
+use super::shapes::{
+    as_email, as_name, as_phone, digits, emails, is_platform_address, is_toll_free, name_beside_address,
+    name_in_sentence, name_in_subject, phones,
+};
+use super::vocab::{Meaning, sender_side, understand};
 use crate::parse::{ParseError, Record};
 
-/// The built-in aliases, to know which labels name the lead's e-mail, phone and name.
-static DEFAULT_ALIASES: LazyLock<aliases::Aliases> = LazyLock::new(aliases::Aliases::default);
-
-/// Words that mark a line or label as the sender's, not the lead's.
-const SENDER_SIDE: &[&str] = &[
-    "agent",
-    "listing",
-    "broker",
-    "realtor",
-    "dealer",
-    "office",
-    "support",
-    "customer service",
-    "helpdesk",
-    "unsubscribe",
-    "preferences",
-    "copyright",
-    "©",
-    "privacy",
-    "do not reply",
-    "no-reply",
-    "noreply",
-    "questions?",
-    "call us",
-    "contact us",
-    "our team",
-    "powered by",
-    "sent by",
-    "manage your",
-];
-
-/// Labels that belong to a forwarded message's header block, not to the lead.
-const HEADER_LABELS: &[&str] = &["from", "to", "cc", "bcc", "sent", "date", "subject", "replyto", "reply"];
+/// Most lines read per part.
+pub const MAX_LINES: usize = 5_000;
+/// Longer lines are cut there before matching.
+pub const MAX_LINE_CHARS: usize = 2_000;
+/// How far into a part a sentence is taken to name the writer.
+const SENTENCE_LINES: usize = 12;
 
 /// The record generic extraction makes of `mail`.
 pub fn extract(mail: &Mail) -> Result<Record, ParseError> {
-    let mut found = Found::default();
-    for text in &mail.texts {
-        for l in labelled_lines(before_signature(text), false) {
-            found.labelled(&l.label, &l.value);
-        }
-    }
-    for html in &mail.htmls {
-        for table in &html.tables {
-            for row in table {
-                let [label, value] = row.as_slice() else { continue };
-                let links = &value.links;
-                found.cell(&label.text, &value.text, links);
+    explain(mail).map(|e| e.record())
+}
+
+/// The fields of `mail`, each with where it came from, and whether the lead needs review.
+pub fn explain(mail: &Mail) -> Result<Extraction, ParseError> {
+    let theirs = Theirs::of(mail);
+    let docs = docs(mail);
+    let mut found = Found { theirs: &theirs, cands: Vec::new(), custom: HashSet::new() };
+    for doc in &docs {
+        if let Some(html) = doc.html {
+            for table in &html.tables {
+                found.table(table, &doc.name);
             }
         }
-        for l in labelled_lines(&html.text, false) {
-            found.labelled(&l.label, &l.value);
-        }
+        found.labels(doc);
     }
-    found.fallbacks(mail);
-    if found.record.is_empty() {
+    for doc in &docs {
+        found.links(doc);
+    }
+    for doc in &docs {
+        found.prose(doc);
+    }
+    found.headers(mail);
+    let mut extraction = found.resolve();
+    if extraction.fields.is_empty() {
         return Err(ParseError::new(
-            "no template matches this message and no labelled lead fields were found in it \
+            "no template matches this message and no lead fields were found in it \
              (write a template for this vendor, then replay the submission)",
         ));
     }
-    Ok(found.record)
+    extraction.decide_review();
+    Ok(extraction)
 }
 
+/// Addresses of the sender side: the envelope's, and the vendor's domain when the
+/// vendor sends from a role address.
 #[derive(Default)]
-struct Found {
-    record: Record,
-    /// Matching keys of the labels taken (first value wins).
-    seen: HashSet<String>,
-    has_email: bool,
-    has_phone: bool,
-    has_name: bool,
+struct Theirs {
+    addresses: HashSet<String>,
+    domains: HashSet<String>,
+    /// A Reply-To that looks like the lead's own (a form tool's), with its name.
+    reply_to_lead: Option<(String, Option<String>)>,
+    /// A relay Reply-To's display name ("Ana Ruiz via RentHub" style relays).
+    relay_name: Option<String>,
 }
 
-impl Found {
-    fn labelled(&mut self, label: &str, value: &str) {
-        let key = aliases::key(label);
-        if key.is_empty() || value.trim().is_empty() || self.seen.contains(&key) {
-            return;
+impl Theirs {
+    fn of(mail: &Mail) -> Theirs {
+        let mut t = Theirs::default();
+        for a in mail.from.iter().chain(&mail.sender).chain(&mail.to).chain(&mail.cc) {
+            t.addresses.insert(a.address.clone());
         }
-        if HEADER_LABELS.contains(&key.as_str()) || sender_side(label) {
-            return;
-        }
-        self.seen.insert(key.clone());
-        if is_city_state_zip_label(label)
-            && let Some((city, state, zip)) = split_city_state_zip(value)
-        {
-            self.push("city", &city);
-            self.push("state", &state);
-            self.push("postal_code", &zip);
-            return;
-        }
-        let target = DEFAULT_ALIASES.resolve(label).map(|t| t.field_name());
-        match target.as_deref() {
-            Some("email") => self.has_email = true,
-            Some("phone") | Some("phone_2") => self.has_phone = true,
-            Some("full_name" | "first_name" | "last_name") => self.has_name = true,
-            _ => {}
-        }
-        self.push(label, value);
-    }
-
-    /// A table row: the value cell's `mailto:`/`tel:` link says more than its text when
-    /// the text is not itself an address or number ("click to e-mail").
-    fn cell(&mut self, label: &str, text: &str, links: &[super::html::Link]) {
-        let mut value = text.to_owned();
-        for link in links {
-            match &link.target {
-                Target::Mailto(addr) if !text.contains('@') && addr.contains('@') => value = addr.clone(),
-                Target::Tel(number) if digits(text) < 7 && digits(number) >= 7 => value = number.clone(),
-                _ => {}
+        for a in mail.from.iter().chain(&mail.sender) {
+            if is_platform_address(&a.address) && !a.domain().is_empty() {
+                t.domains.insert(registrable(a.domain()).to_owned());
             }
         }
-        self.labelled(label, &value);
+        let from_names: HashSet<String> =
+            mail.from.iter().filter_map(|a| a.name.as_deref()).map(str::to_lowercase).collect();
+        for a in &mail.reply_to {
+            let same_domain = mail.from.iter().any(|f| registrable(f.domain()) == registrable(a.domain()));
+            if is_platform_address(&a.address) || same_domain || t.addresses.contains(&a.address) {
+                t.addresses.insert(a.address.clone());
+                if let Some(n) = a.name.as_deref().filter(|n| !from_names.contains(&n.to_lowercase())) {
+                    t.relay_name = Some(n.to_owned());
+                }
+            } else if t.reply_to_lead.is_none() {
+                t.reply_to_lead = Some((a.address.clone(), a.name.clone()));
+            }
+        }
+        t
     }
 
-    fn push(&mut self, name: &str, value: &str) {
-        self.record.push((name.trim().to_owned(), Value::String(value.trim().to_owned())));
+    /// Whether `addr` may be the lead's.
+    fn allows(&self, addr: &str) -> bool {
+        let addr = addr.to_ascii_lowercase();
+        let domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
+        !is_platform_address(&addr)
+            && !self.addresses.contains(&addr)
+            && !self.domains.contains(registrable(domain))
+    }
+}
+
+/// `mail.vendor.example` → `vendor.example` (the last two labels).
+fn registrable(domain: &str) -> &str {
+    let mut dots = domain.rmatch_indices('.');
+    match (dots.next(), dots.next()) {
+        (Some(_), Some((at, _))) => domain.get(at + 1..).unwrap_or(domain),
+        _ => domain,
+    }
+}
+
+/// One readable part: its lines and the range that is the vendor's message.
+struct Doc<'m> {
+    name: String,
+    lines: Vec<String>,
+    start: usize,
+    end: usize,
+    html: Option<&'m Html>,
+}
+
+impl Doc<'_> {
+    fn range(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.lines.iter().enumerate().take(self.end).skip(self.start).map(|(i, l)| (i, l.as_str()))
     }
 
-    fn fallbacks(&mut self, mail: &Mail) {
-        let theirs: HashSet<&str> = mail.envelope_addresses().map(|a| a.address.as_str()).collect();
-        let sender_domains: HashSet<&str> =
-            mail.from.iter().chain(&mail.sender).map(|a| a.domain()).collect();
-        let is_theirs = |addr: &str| {
-            let addr = addr.trim().to_ascii_lowercase();
-            let domain = addr.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
-            theirs.contains(addr.as_str())
-                || sender_domains
-                    .iter()
-                    .any(|d| !d.is_empty() && (domain == *d || domain.ends_with(&format!(".{d}"))))
+    /// The next non-blank line after `i` within the range (at most one blank between).
+    fn next_value(&self, i: usize) -> Option<(usize, &str)> {
+        let mut j = i + 1;
+        let mut blanks = 0;
+        while j < self.end {
+            let l = self.lines.get(j)?.trim();
+            if !l.is_empty() {
+                return Some((j, l));
+            }
+            blanks += 1;
+            if blanks > 1 {
+                return None;
+            }
+            j += 1;
+        }
+        None
+    }
+}
+
+fn docs(mail: &Mail) -> Vec<Doc<'_>> {
+    let mut out = Vec::new();
+    for (n, text) in mail.texts.iter().enumerate() {
+        if is_stub(text) {
+            continue;
+        }
+        out.push(doc(format!("text part {}", n + 1), text, None));
+    }
+    for (n, html) in mail.htmls.iter().enumerate() {
+        out.push(doc(format!("html part {}", n + 1), &html.text, Some(html)));
+    }
+    out
+}
+
+fn doc<'m>(name: String, text: &str, html: Option<&'m Html>) -> Doc<'m> {
+    let lines: Vec<String> = text
+        .lines()
+        .take(MAX_LINES)
+        .map(|l| {
+            let l: String = l.chars().take(MAX_LINE_CHARS).collect();
+            unquote(&l).to_owned()
+        })
+        .collect();
+    let (start, end) = readable(&lines);
+    Doc { name, lines, start, end, html }
+}
+
+/// A text part that only points at the HTML one ("view this message in a browser").
+fn is_stub(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let pointer = ["view this message in a browser", "view this email in your browser", "view it in your browser",
+        "html version", "does not support html", "view in browser", "open this message in a browser",
+        "enable html"]
+        .iter()
+        .any(|p| lower.contains(p));
+    let words = text.split_whitespace().count();
+    (pointer && words < 80) || text.trim().is_empty()
+}
+
+/// `> > text` → `text`.
+fn unquote(line: &str) -> &str {
+    let mut l = line;
+    loop {
+        let t = l.trim_start();
+        match t.strip_prefix('>') {
+            Some(rest) => l = rest.strip_prefix(' ').unwrap_or(rest),
+            None => return l,
+        }
+    }
+}
+
+/// The lines that are the vendor's message: after a forwarding marker or a reply's
+/// attribution line (the forwarder's or replier's own text is above it), up to the
+/// signature delimiter.
+fn readable(lines: &[String]) -> (usize, usize) {
+    let mut start = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let lower = l.trim().to_lowercase();
+        let forwarded = (lower.contains("forwarded message") && lower.starts_with('-'))
+            || lower.starts_with("begin forwarded message")
+            || (lower.contains("original message") && lower.starts_with('-'));
+        let attribution = lower.starts_with("on ") && lower.ends_with("wrote:");
+        if forwarded || attribution {
+            start = i + 1;
+            break;
+        }
+    }
+    let end = lines
+        .iter()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| {
+            let t = l.trim_end();
+            t == "--" || t == "-- " || t == "__"
+        })
+        .map_or(lines.len(), |(i, _)| i);
+    (start, end)
+}
+
+/// A candidate value for one field.
+#[derive(Debug, Clone)]
+struct Cand {
+    name: String,
+    value: String,
+    origin: Origin,
+    confidence: Confidence,
+    evidence: String,
+}
+
+struct Found<'t> {
+    theirs: &'t Theirs,
+    cands: Vec<Cand>,
+    /// Custom labels taken (first value wins).
+    custom: HashSet<String>,
+}
+
+fn conf(direct: bool) -> Confidence {
+    if direct { Confidence::High } else { Confidence::Medium }
+}
+
+impl Found<'_> {
+    fn push(&mut self, name: &str, value: &str, origin: Origin, confidence: Confidence, evidence: String) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        self.cands.push(Cand { name: name.to_owned(), value: value.to_owned(), origin, confidence, evidence });
+    }
+
+    /// A labelled value. Returns whether it was taken (a contact value of the wrong shape
+    /// is not, so a caller can try the label another way).
+    fn labelled(&mut self, label: &str, value: &str, origin: Origin, part: &str, strict: bool) -> bool {
+        let u = understand(label);
+        let value = value.trim();
+        if value.is_empty() {
+            return false;
+        }
+        let label = label.trim().trim_end_matches([':', '*']).trim();
+        let evidence = format!("{label:?} ({part})");
+        let c = conf(u.direct);
+        let taken = match &u.meaning {
+            Meaning::Skip => return true,
+            Meaning::Email => match as_email(value).or_else(|| emails(value).into_iter().next()) {
+                Some(e) if self.theirs.allows(&e) => {
+                    self.push("email", &e, origin, c, evidence.clone());
+                    true
+                }
+                Some(_) => return true,
+                None => false,
+            },
+            Meaning::Phone => match as_phone(value) {
+                Some(p) => {
+                    self.push("phone", &p, origin, c, evidence.clone());
+                    true
+                }
+                None => false,
+            },
+            Meaning::Name | Meaning::FirstName | Meaning::LastName => {
+                let field = match u.meaning {
+                    Meaning::FirstName => "first_name",
+                    Meaning::LastName => "last_name",
+                    _ => "full_name",
+                };
+                match as_name(value) {
+                    Some(n) => {
+                        self.push(field, &n, origin, c, evidence.clone());
+                        true
+                    }
+                    None if !emails(value).is_empty() => self.contact(value, origin, Confidence::Medium, &evidence),
+                    None => false,
+                }
+            }
+            Meaning::Contact => self.contact(value, origin, Confidence::Medium, &evidence),
+            Meaning::Composite(parts) => {
+                self.composite(parts, value, origin, &evidence);
+                true
+            }
+            Meaning::Field(name) => {
+                self.push(name, value, origin, Confidence::High, evidence.clone());
+                true
+            }
+            Meaning::Custom => {
+                if strict {
+                    return false;
+                }
+                if self.custom.insert(crate::lead::normalize::aliases::key(label)) {
+                    self.push(label, value, origin, Confidence::Medium, evidence.clone());
+                }
+                true
+            }
         };
-        for html in &mail.htmls {
-            let lines: Vec<&str> = html.lines().collect();
+        if !taken && !strict && u.meaning.is_contact() && self.custom.insert(crate::lead::normalize::aliases::key(label)) {
+            // "Home: 3 bedrooms": the label's word misled; keep the value as the vendor wrote it.
+            self.push(label, value, origin, Confidence::Medium, evidence);
+            return true;
+        }
+        taken
+    }
+
+    /// A person given by name, address and/or number. A platform address in it makes the
+    /// whole value the platform's (a forwarded `From: RentHub <noreply@…>`).
+    fn contact(&mut self, value: &str, origin: Origin, c: Confidence, evidence: &str) -> bool {
+        let addrs = emails(value);
+        if addrs.iter().any(|a| !self.theirs.allows(a)) {
+            return true;
+        }
+        let mut any = false;
+        if let Some(a) = addrs.first() {
+            self.push("email", a, origin, c, evidence.to_owned());
+            if let Some(n) = name_beside_address(value, a) {
+                self.push("full_name", &n, origin, c, evidence.to_owned());
+            }
+            any = true;
+        }
+        let rest = addrs.iter().fold(value.to_owned(), |v, a| v.to_lowercase().replace(a.as_str(), " "));
+        if let Some(p) = phones(&rest).into_iter().next() {
+            self.push("phone", &p, origin, c, evidence.to_owned());
+            any = true;
+        }
+        if !any {
+            if let Some(n) = as_name(value) {
+                self.push("full_name", &n, origin, c, evidence.to_owned());
+                any = true;
+            } else if let Some(p) = as_phone(value) {
+                self.push("phone", &p, origin, c, evidence.to_owned());
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn composite(&mut self, parts: &[&'static str], value: &str, origin: Origin, evidence: &str) {
+        let pieces: Vec<&str> = value.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+        if pieces.len() == parts.len() {
+            for (name, v) in parts.iter().zip(pieces) {
+                self.push(name, v, origin, Confidence::High, evidence.to_owned());
+            }
+            return;
+        }
+        if parts.len() == 3
+            && let Some((city, state, zip)) = split_city_state_zip(value)
+        {
+            self.push("city", &city, origin, Confidence::High, evidence.to_owned());
+            self.push("state", &state, origin, Confidence::High, evidence.to_owned());
+            self.push("postal_code", &zip, origin, Confidence::High, evidence.to_owned());
+            return;
+        }
+        let label = evidence.split(" (").next().unwrap_or(evidence).trim_matches('"');
+        self.push(label, value, origin, Confidence::Medium, evidence.to_owned());
+    }
+
+    /// Label and value cells of a table: two-cell rows, and header rows over value rows.
+    fn table(&mut self, rows: &[Vec<Cell>], part: &str) {
+        let mut header_used = HashSet::new();
+        for (r, row) in rows.iter().enumerate() {
+            if row.len() >= 2 && row.iter().all(|c| is_header_label(&c.text)) {
+                if let Some(values) = rows.get(r + 1).filter(|v| v.len() == row.len()) {
+                    for (label, cell) in row.iter().zip(values) {
+                        let value = cell_value(cell);
+                        self.labelled(&label.text, &value, Origin::TableCell, part, false);
+                    }
+                    header_used.insert(r + 1);
+                    continue;
+                }
+            }
+            if header_used.contains(&r) {
+                continue;
+            }
+            let [label, cell] = row.as_slice() else { continue };
+            if label.text.trim().is_empty() || sender_side(&label.text) || !plausible_label(&label.text) {
+                continue;
+            }
+            let value = cell_value(cell);
+            self.labelled(&label.text, &value, Origin::TableCell, part, false);
+        }
+    }
+
+    /// `Label: value` lines and labels alone on their line.
+    fn labels(&mut self, doc: &Doc<'_>) {
+        let mut skip_to = 0;
+        for (i, line) in doc.range() {
+            if i < skip_to || line.trim().is_empty() || sender_side(line) {
+                continue;
+            }
+            if let Some((label, value)) = split_label(line).filter(|(l, _)| plausible_label(l)) {
+                if !value.is_empty() {
+                    let mut value = value.to_owned();
+                    // A text part's message goes on until a blank line or the next label.
+                    if doc.html.is_none() && understand(label).meaning == Meaning::Field("comments") {
+                        let mut j = i + 1;
+                        while let Some(next) = doc.lines.get(j).filter(|_| j < doc.end) {
+                            if next.trim().is_empty() || split_label(next).is_some_and(|(l, _)| plausible_label(l)) {
+                                break;
+                            }
+                            value.push(' ');
+                            value.push_str(next.trim());
+                            j += 1;
+                        }
+                        skip_to = j;
+                    }
+                    self.labelled(label, &value, Origin::Label, &doc.name, false);
+                    continue;
+                }
+                if let Some((j, next)) = doc.next_value(i)
+                    && !is_label_line(next)
+                    && self.labelled(label, next, Origin::Label, &doc.name, true)
+                {
+                    skip_to = j + 1;
+                }
+                continue;
+            }
+            // A label alone, without a colon (`<b>Email</b><br>…`, `<dt>`): only known labels.
+            let bare = line.trim();
+            if bare.split_whitespace().count() <= 4
+                && bare.chars().count() <= 32
+                && !bare.contains(['@', ',', '.', '!', '?'])
+                && digits(bare) == 0
+                && let Some((j, next)) = doc.next_value(i)
+                && !is_label_line(next)
+                && self.labelled(bare, next, Origin::Label, &doc.name, true)
+            {
+                skip_to = j + 1;
+            }
+        }
+    }
+
+    /// `mailto:` and `tel:` links (HTML), and `[mailto:…]`, `<mailto:…>`, `tel:` in text.
+    fn links(&mut self, doc: &Doc<'_>) {
+        if let Some(html) = doc.html {
             for link in &html.links {
-                let line = lines.get(link.line).copied().unwrap_or("");
-                if sender_side(line) {
+                if link.line < doc.start || link.line >= doc.end {
+                    continue;
+                }
+                let line = doc.lines.get(link.line).map_or("", String::as_str);
+                if sender_side(line) || sender_side(&link.text) {
                     continue;
                 }
                 match &link.target {
-                    Target::Mailto(addr) if !self.has_email && addr.contains('@') && !is_theirs(addr) => {
-                        self.has_email = true;
-                        self.push("email", addr);
+                    Target::Mailto(addr) => {
+                        let Some(addr) = as_email(addr) else { continue };
+                        if !self.theirs.allows(&addr) {
+                            continue;
+                        }
+                        let evidence = format!("mailto: link {:?} ({})", link.text, doc.name);
+                        self.push("email", &addr, Origin::Link, Confidence::Medium, evidence.clone());
+                        let name = proper_name(&link.text).or_else(|| name_beside_address(line, &addr).filter(|n| is_proper(n)));
+                        if let Some(n) = name {
+                            self.push("full_name", &n, Origin::Link, Confidence::Medium, evidence);
+                        }
                     }
-                    Target::Tel(number) if !self.has_phone && digits(number) >= 7 => {
-                        self.has_phone = true;
-                        self.push("phone", number);
+                    Target::Tel(number) => {
+                        if digits(number) >= 7 && digits(number) <= 15 && !is_toll_free(number) {
+                            let evidence = format!("tel: link {:?} ({})", link.text, doc.name);
+                            self.push("phone", number, Origin::Link, Confidence::Medium, evidence);
+                        }
                     }
-                    _ => {}
+                    Target::Other(_) => {}
+                }
+            }
+            return;
+        }
+        for (_, line) in doc.range() {
+            let lower = line.to_lowercase();
+            if sender_side(line) {
+                continue;
+            }
+            if lower.contains("mailto:") {
+                for addr in emails(line) {
+                    if !lower.contains(&format!("mailto:{addr}")) || !self.theirs.allows(&addr) {
+                        continue;
+                    }
+                    let evidence = format!("{:?} ({})", shorten(line), doc.name);
+                    self.push("email", &addr, Origin::Link, Confidence::Medium, evidence.clone());
+                    if let Some(n) = name_beside_address(line, &addr).filter(|n| is_proper(n)) {
+                        self.push("full_name", &n, Origin::Link, Confidence::Medium, evidence);
+                    }
+                }
+            }
+            if let Some(at) = lower.find("tel:") {
+                let after = line.get(at + 4..).unwrap_or("");
+                if let Some(p) = phones(after).into_iter().next().filter(|p| !is_toll_free(p)) {
+                    self.push("phone", &p, Origin::Link, Confidence::Medium, format!("{:?} ({})", shorten(line), doc.name));
                 }
             }
         }
-        if !self.has_name {
-            let from_addresses: HashSet<&str> = mail.from.iter().map(|a| a.address.as_str()).collect();
-            let relay = mail
-                .reply_to
-                .iter()
-                .find(|a| a.name.is_some() && !from_addresses.contains(a.address.as_str()));
-            if let Some(name) = relay.and_then(|a| a.name.clone()).filter(|n| !n.trim().is_empty()) {
-                self.has_name = true;
-                self.push("full_name", &name);
+    }
+
+    /// Unlabelled prose: addresses, numbers, and the writer named in an opening sentence.
+    fn prose(&mut self, doc: &Doc<'_>) {
+        let mut sentences = 0;
+        for (_, line) in doc.range() {
+            if line.trim().is_empty() || sender_side(line) {
+                continue;
+            }
+            sentences += 1;
+            let labelled = split_label(line).is_some_and(|(l, _)| plausible_label(l));
+            if !labelled {
+                let evidence = format!("{:?} ({})", shorten(line), doc.name);
+                for addr in emails(line) {
+                    if self.theirs.allows(&addr) {
+                        self.push("email", &addr, Origin::FreeText, Confidence::Low, evidence.clone());
+                    }
+                }
+                for p in phones(line) {
+                    if !is_toll_free(&p) {
+                        self.push("phone", &p, Origin::FreeText, Confidence::Low, evidence.clone());
+                    }
+                }
+            }
+            if sentences <= SENTENCE_LINES
+                && let Some(n) = name_in_sentence(line)
+            {
+                self.push("full_name", &n, Origin::FreeText, Confidence::Low, format!("{:?} ({})", shorten(line), doc.name));
             }
         }
     }
+
+    fn headers(&mut self, mail: &Mail) {
+        let subject = mail.subject.trim();
+        if let Some(n) = name_in_subject(subject) {
+            self.push("full_name", &n, Origin::Subject, Confidence::Low, format!("{:?}", shorten(subject)));
+        }
+        if let Some((addr, name)) = &self.theirs.reply_to_lead {
+            let evidence = "Reply-To".to_owned();
+            self.push("email", addr, Origin::Header, Confidence::Low, evidence.clone());
+            if let Some(n) = name.as_deref().and_then(proper_name) {
+                self.push("full_name", &n, Origin::Header, Confidence::Low, evidence);
+            }
+        }
+        if let Some(n) = self.theirs.relay_name.as_deref().and_then(via_name) {
+            self.push("full_name", &n, Origin::Header, Confidence::Medium, "Reply-To display name".to_owned());
+        }
+        for a in &mail.from {
+            if let Some(n) = a.name.as_deref().filter(|n| n.to_lowercase().contains(" via ")).and_then(via_name) {
+                self.push("full_name", &n, Origin::Header, Confidence::Medium, "From display name".to_owned());
+            }
+        }
+    }
+
+    /// The best value per field (most trusted, then first found); a second phone of at
+    /// least medium confidence becomes `phone_2`.
+    fn resolve(self) -> Extraction {
+        let mut order: Vec<&str> = Vec::new();
+        for c in &self.cands {
+            if !order.contains(&c.name.as_str()) {
+                order.push(&c.name);
+            }
+        }
+        let mut fields = Vec::new();
+        for name in order {
+            let all: Vec<&Cand> = self.cands.iter().filter(|c| c.name == name).collect();
+            let Some(best) = all.iter().copied().reduce(|a, b| if b.confidence > a.confidence { b } else { a }) else {
+                continue;
+            };
+            let same = |c: &Cand| key_of(name, &c.value) == key_of(name, &best.value);
+            let mut confidence = best.confidence;
+            if confidence == Confidence::Low && all.iter().any(|c| same(c) && c.origin != best.origin) {
+                confidence = confidence.raised();
+            }
+            fields.push(Extracted {
+                name: name.to_owned(),
+                value: best.value.clone(),
+                origin: best.origin,
+                confidence,
+                evidence: best.evidence.clone(),
+            });
+            if name == "phone" {
+                let second = all.iter().find(|c| {
+                    c.confidence >= Confidence::Medium
+                        && matches!(c.origin, Origin::Label | Origin::TableCell)
+                        && !same(c)
+                        && best.origin != Origin::FreeText
+                });
+                if let Some(c) = second {
+                    fields.push(Extracted {
+                        name: "phone_2".to_owned(),
+                        value: c.value.clone(),
+                        origin: c.origin,
+                        confidence: c.confidence,
+                        evidence: c.evidence.clone(),
+                    });
+                }
+            }
+        }
+        Extraction { fields, review: None, template: None }
+    }
 }
 
-fn sender_side(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    SENDER_SIDE.iter().any(|w| lower.contains(w))
+/// What two values of a field are compared by (digits of a phone, a lower-cased address).
+fn key_of(name: &str, value: &str) -> String {
+    match name {
+        "phone" => {
+            let d: String = value.chars().filter(char::is_ascii_digit).collect();
+            d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(&d).to_owned()
+        }
+        _ => value.to_lowercase(),
+    }
 }
 
-fn digits(s: &str) -> usize {
-    s.chars().filter(char::is_ascii_digit).count()
+/// A value cell: its `mailto:`/`tel:` link says more than text like "click to e-mail".
+fn cell_value(cell: &Cell) -> String {
+    let mut value = cell.text.clone();
+    for link in &cell.links {
+        match &link.target {
+            Target::Mailto(addr) if !cell.text.contains('@') && addr.contains('@') => value = addr.clone(),
+            Target::Tel(number) if digits(&cell.text) < 7 && digits(number) >= 7 => value = number.clone(),
+            _ => {}
+        }
+    }
+    value
+}
+
+/// A label as vendors write them: no sentence punctuation (a comma only in composites
+/// like `City, State, Zip`).
+fn plausible_label(label: &str) -> bool {
+    let label = label.trim().trim_end_matches(':');
+    if label.contains(['!', '?', ';', '"']) || label.chars().count() > 40 {
+        return false;
+    }
+    !label.contains(',') || matches!(understand(label).meaning, Meaning::Composite(_))
+}
+
+/// A header cell: a label the vocabulary knows.
+fn is_header_label(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty()
+        && digits(t) == 0
+        && !t.contains('@')
+        && t.split_whitespace().count() <= 4
+        && !matches!(understand(t).meaning, Meaning::Custom | Meaning::Skip)
+}
+
+/// A line that is itself a label (so it is not the previous label's value).
+fn is_label_line(line: &str) -> bool {
+    let t = line.trim();
+    if let Some((l, v)) = split_label(t)
+        && plausible_label(l)
+        && (v.is_empty() || !matches!(understand(l).meaning, Meaning::Custom))
+    {
+        return true;
+    }
+    t.split_whitespace().count() <= 3
+        && digits(t) == 0
+        && !t.contains('@')
+        && matches!(understand(t).meaning, Meaning::Email | Meaning::Phone | Meaning::Composite(_))
+}
+
+/// A capitalised personal name (link text, a display name): "Ana Ruiz", "María de la Cruz".
+fn proper_name(text: &str) -> Option<String> {
+    as_name(text).filter(|n| is_proper(n))
+}
+
+fn is_proper(name: &str) -> bool {
+    const PARTICLES: &[&str] = &["de", "la", "del", "da", "do", "dos", "van", "von", "der", "den", "bin", "al", "di", "le"];
+    const NOT: &[&str] = &["email", "e-mail", "reply", "write", "call", "contact", "click", "here", "send", "message"];
+    let words: Vec<&str> = name.split_whitespace().collect();
+    !words.is_empty()
+        && words.len() <= 4
+        && words.iter().all(|w| w.chars().next().is_some_and(char::is_uppercase) || PARTICLES.contains(w))
+        && !words.iter().any(|w| NOT.contains(&w.to_lowercase().as_str()))
+}
+
+/// "Ana Ruiz via RentHub" → "Ana Ruiz"; a plain name as it is.
+fn via_name(display: &str) -> Option<String> {
+    let lower = display.to_lowercase();
+    let name = match lower.find(" via ") {
+        Some(at) => display.get(..at).unwrap_or(display),
+        None => display,
+    };
+    proper_name(name.trim())
+}
+
+fn shorten(line: &str) -> String {
+    let t = line.trim();
+    if t.chars().count() <= 60 {
+        t.to_owned()
+    } else {
+        let mut s: String = t.chars().take(57).collect();
+        s.push('…');
+        s
+    }
 }
