@@ -35,7 +35,7 @@ use super::shapes::{
     as_email, as_name, as_phone, digits, emails, is_platform_address, is_toll_free, name_beside_address,
     name_in_sentence, name_in_subject, phones,
 };
-use super::vocab::{Meaning, sender_side, understand};
+use super::vocab::{Meaning, is_alias, sender_side, understand};
 use crate::parse::{ParseError, Record};
 
 /// Most lines read per part.
@@ -343,7 +343,12 @@ impl Found<'_> {
                 true
             }
         };
-        if !taken && !strict && u.meaning.is_contact() && self.custom.insert(crate::lead::normalize::aliases::key(label)) {
+        if !taken
+            && !strict
+            && u.meaning.is_contact()
+            && !is_alias(label)
+            && self.custom.insert(crate::lead::normalize::aliases::key(label))
+        {
             // "Home: 3 bedrooms": the label's word misled; keep the value as the vendor wrote it.
             self.push(label, value, origin, Confidence::Medium, evidence);
             return true;
@@ -407,8 +412,12 @@ impl Found<'_> {
     fn table(&mut self, rows: &[Vec<Cell>], part: &str) {
         let mut header_used = HashSet::new();
         for (r, row) in rows.iter().enumerate() {
-            if row.len() >= 2 && row.iter().all(|c| is_header_label(&c.text)) {
-                if let Some(values) = rows.get(r + 1).filter(|v| v.len() == row.len()) {
+            let known = row.iter().filter(|c| is_header_label(&c.text)).count();
+            let labels_only = row.iter().all(|c| label_like(&c.text));
+            if row.len() >= 3 && known >= 2 && labels_only {
+                if let Some(values) =
+                    rows.get(r + 1).filter(|v| v.len() == row.len() && !v.iter().all(|c| label_like(&c.text)))
+                {
                     for (label, cell) in row.iter().zip(values) {
                         let value = cell_value(cell);
                         self.labelled(&label.text, &value, Origin::TableCell, part, false);
@@ -547,8 +556,10 @@ impl Found<'_> {
                 continue;
             }
             sentences += 1;
-            let labelled = split_label(line).is_some_and(|(l, _)| plausible_label(l));
-            if !labelled {
+            // Prose, and values under any label but a skipped one ("Message: … call me at …").
+            let skipped = split_label(line)
+                .is_some_and(|(l, _)| plausible_label(l) && understand(l).meaning == Meaning::Skip);
+            if !skipped {
                 let evidence = format!("{:?} ({})", shorten(line), doc.name);
                 for addr in emails(line) {
                     if self.theirs.allows(&addr) {
@@ -603,9 +614,19 @@ impl Found<'_> {
         let mut fields = Vec::new();
         for name in order {
             let all: Vec<&Cand> = self.cands.iter().filter(|c| c.name == name).collect();
-            let Some(best) = all.iter().copied().reduce(|a, b| if b.confidence > a.confidence { b } else { a }) else {
+            let Some(mut best) = all.iter().copied().reduce(|a, b| if b.confidence > a.confidence { b } else { a })
+            else {
                 continue;
             };
+            // Several labelled phones (`Work:`, `Mobile:`): the first written is `phone`.
+            if name == "phone"
+                && let Some(first) = all.iter().copied().find(|c| {
+                    matches!(c.origin, Origin::Label | Origin::TableCell) && c.confidence >= Confidence::Medium
+                })
+                && matches!(best.origin, Origin::Label | Origin::TableCell)
+            {
+                best = first;
+            }
             let same = |c: &Cand| key_of(name, &c.value) == key_of(name, &best.value);
             let mut confidence = best.confidence;
             if confidence == Confidence::Low && all.iter().any(|c| same(c) && c.origin != best.origin) {
@@ -672,6 +693,12 @@ fn plausible_label(label: &str) -> bool {
         return false;
     }
     !label.contains(',') || matches!(understand(label).meaning, Meaning::Composite(_))
+}
+
+/// Text that could be a label: short, no digits, no address.
+fn label_like(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty() && digits(t) == 0 && !t.contains('@') && t.split_whitespace().count() <= 4
 }
 
 /// A header cell: a label the vocabulary knows.

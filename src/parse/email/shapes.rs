@@ -102,7 +102,7 @@ const NAME: &str = r"\p{Lu}[\p{L}'’-]*\.?(?:[ \t]+\p{Lu}[\p{L}'’-]*\.?){0,3}
 
 static SENTENCE_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compile(&format!(
-        r"^(?:(?:Good news|Great news|Hi|Hello|Hey)[,!:]?\s+(?:\p{{L}}+[,!]?\s+)?)?(?P<name>{NAME})\s+(?:has sent you|sent you|just sent you|has a question|is interested|wants|would like|has requested|requested|asked|has asked|left you|has left|replied|has replied|contacted you|has contacted|reached out|submitted|has submitted|is looking|messaged you|wrote)\b"
+        r"^(?:(?:Good news|Great news|Hi|Hello|Hey)[,!:]?\s+(?:\p{{L}}+[,!]\s+)?)?(?P<name>{NAME})\s+(?:has sent you|sent you|just sent you|has a question|is interested|wants|would like|has requested|requested|asked|has asked|left you|has left|replied|has replied|contacted you|has contacted|reached out|submitted|has submitted|is looking|messaged you|wrote)\b"
     ))
 });
 
@@ -175,7 +175,7 @@ pub fn is_platform_address(addr: &str) -> bool {
     if ROLE_LOCAL_PARTS.contains(&base) || base.starts_with("noreply") || base.starts_with("no-reply") {
         return true;
     }
-    if ["reply.", "relay.", "replies.", "messaging.", "notify.", "bounce.", "em.", "mail.", "email."]
+    if ["reply.", "relay.", "replies.", "messaging.", "notify.", "bounce."]
         .iter()
         .any(|p| domain.starts_with(p))
         || domain.contains("relay")

@@ -244,3 +244,13 @@ fn fixtures_by_shape() {
     assert_eq!(f["vendor_lead_id"], "HP-1");
     assert_eq!(f["phone"], "+13035550111");
 }
+
+#[test]
+fn the_look_alike_corpus_is_read_without_templates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/corpus");
+    let report = corpus::run(&dir).unwrap();
+    println!("{report}");
+    assert!(report.messages.len() >= 30, "{} messages", report.messages.len());
+    assert_eq!(report.wrong(), 0, "wrong e-mails/phones:\n{report}");
+    assert!(report.share() >= corpus::TARGET_SHARE, "{report}");
+}

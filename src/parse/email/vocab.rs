@@ -174,7 +174,7 @@ pub fn understand(label: &str) -> Understood {
     if let Some(c) = composite(label) {
         return Understood { meaning: Meaning::Composite(c), direct: true };
     }
-    if let Some(m) = alias(label) {
+    if let Some(m) = alias(label).or_else(|| foreign(&key)) {
         return Understood { meaning: m, direct: true };
     }
     let words: Vec<String> =
@@ -209,6 +209,33 @@ pub fn understand(label: &str) -> Understood {
         Meaning::Custom
     };
     Understood { meaning, direct: false }
+}
+
+/// Whether the normalizer's built-in aliases map `label` (so a record field under that
+/// name would land on a canonical field).
+pub fn is_alias(label: &str) -> bool {
+    DEFAULT_ALIASES.resolve(label).is_some()
+}
+
+/// Labels of Spanish, French, German and Portuguese vendors, and a few English ones the
+/// normalizer leaves to custom but a person reads at once. Keyed by [`aliases::key`].
+fn foreign(key: &str) -> Option<Meaning> {
+    Some(match key {
+        "nombre" | "nombrecompleto" | "nom" | "nomcomplet" | "nome" | "vollername" => Meaning::Name,
+        "prenom" | "prénom" | "vorname" | "primeironome" => Meaning::FirstName,
+        "apellido" | "apellidos" | "nomdefamille" | "nachname" | "sobrenome" => Meaning::LastName,
+        "correo" | "correoelectronico" | "correoelectrónico" | "courriel" | "adressecourriel" | "mel"
+        | "adresseemail" | "emailadresse" | "mailadresse" => Meaning::Email,
+        "telefono" | "teléfono" | "celular" | "movil" | "móvil" | "telephone" | "téléphone" | "portable"
+        | "telefon" | "handy" | "telemovel" | "telemóvel" => Meaning::Phone,
+        "comentarios" | "comentario" | "mensaje" | "commentaires" | "nachricht" | "mensagem" => {
+            Meaning::Field("comments")
+        }
+        "ciudad" | "ville" | "stadt" | "cidade" => Meaning::Field("city"),
+        "codigopostal" | "códigopostal" | "codepostal" | "plz" | "cep" => Meaning::Field("postal_code"),
+        "project" | "projecttype" | "typeofproject" => Meaning::Field("product"),
+        _ => return None,
+    })
 }
 
 /// A label the built-in aliases map.
