@@ -54,7 +54,7 @@ pub fn extract(mail: &Mail) -> Result<Record, ParseError> {
 pub fn explain(mail: &Mail) -> Result<Extraction, ParseError> {
     let theirs = Theirs::of(mail);
     let docs = docs(mail);
-    let mut found = Found { theirs: &theirs, cands: Vec::new(), custom: HashSet::new() };
+    let mut found = Found { theirs: &theirs, cands: Vec::new(), custom: HashSet::new(), label: None };
     for doc in &docs {
         if let Some(html) = doc.html {
             for table in &html.tables {
@@ -259,6 +259,7 @@ struct Cand {
     origin: Origin,
     confidence: Confidence,
     evidence: String,
+    label: Option<(String, bool)>,
 }
 
 struct Found<'t> {
@@ -266,6 +267,8 @@ struct Found<'t> {
     cands: Vec<Cand>,
     /// Custom labels taken (first value wins).
     custom: HashSet<String>,
+    /// The label being read (and whether its value is on the next line), for provenance.
+    label: Option<(String, bool)>,
 }
 
 fn conf(direct: bool) -> Confidence {
@@ -278,12 +281,23 @@ impl Found<'_> {
         if value.is_empty() {
             return;
         }
-        self.cands.push(Cand { name: name.to_owned(), value: value.to_owned(), origin, confidence, evidence });
+        let label = match origin {
+            Origin::Label | Origin::TableCell => self.label.clone(),
+            _ => None,
+        };
+        self.cands.push(Cand { name: name.to_owned(), value: value.to_owned(), origin, confidence, evidence, label });
     }
 
     /// A labelled value. Returns whether it was taken (a contact value of the wrong shape
     /// is not, so a caller can try the label another way).
     fn labelled(&mut self, label: &str, value: &str, origin: Origin, part: &str, strict: bool) -> bool {
+        self.label = Some((label.trim().trim_end_matches([':', '*']).trim().to_owned(), strict));
+        let taken = self.labelled_value(label, value, origin, part, strict);
+        self.label = None;
+        taken
+    }
+
+    fn labelled_value(&mut self, label: &str, value: &str, origin: Origin, part: &str, strict: bool) -> bool {
         let u = understand(label);
         let value = value.trim();
         if value.is_empty() {
@@ -638,6 +652,8 @@ impl Found<'_> {
                 origin: best.origin,
                 confidence,
                 evidence: best.evidence.clone(),
+                label: best.label.as_ref().map(|(l, _)| l.clone()),
+                next_line: best.label.as_ref().is_some_and(|(_, n)| *n),
             });
             if name == "phone" {
                 let second = all.iter().find(|c| {
@@ -653,6 +669,8 @@ impl Found<'_> {
                         origin: c.origin,
                         confidence: c.confidence,
                         evidence: c.evidence.clone(),
+                        label: c.label.as_ref().map(|(l, _)| l.clone()),
+                        next_line: c.label.as_ref().is_some_and(|(_, n)| *n),
                     });
                 }
             }

@@ -94,6 +94,8 @@ pub fn explain(raw: &[u8], cx: &ParseContext) -> Result<Vec<Extraction>, ParseEr
                         origin: Origin::Template,
                         confidence: Confidence::High,
                         evidence: evidence.to_owned(),
+                        label: None,
+                        next_line: false,
                     })
                     .collect(),
                 review: None,

@@ -85,6 +85,12 @@ pub struct Extracted {
     pub confidence: Confidence,
     /// What was read: the label as written, the link, the sentence (shortened).
     pub evidence: String,
+    /// The label as the vendor wrote it, when the value sat under one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The label stood alone on its line and the value on the next one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub next_line: bool,
 }
 
 /// Every field of one message, in the order they were found, and whether the lead

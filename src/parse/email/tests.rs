@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::lead::normalize::{NormalizeOptions, normalize};
-use crate::parse::template::Templates;
+use crate::parse::template::{Template, Templates};
 use crate::parse::{ParseContext, Record};
 
 fn sample(name: &str) -> Vec<u8> {
@@ -253,4 +253,125 @@ fn the_look_alike_corpus_is_read_without_templates() {
     assert!(report.messages.len() >= 30, "{} messages", report.messages.len());
     assert_eq!(report.wrong(), 0, "wrong e-mails/phones:\n{report}");
     assert!(report.share() >= corpus::TARGET_SHARE, "{report}");
+}
+
+fn corpus_file(stem: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/corpus").join(stem)
+}
+
+fn corpus_raw(stem: &str) -> Vec<u8> {
+    std::fs::read(corpus_file(&format!("{stem}.eml"))).unwrap()
+}
+
+fn expected(stem: &str) -> std::collections::BTreeMap<String, String> {
+    toml::from_str(&std::fs::read_to_string(corpus_file(&format!("{stem}.toml"))).unwrap()).unwrap()
+}
+
+fn flat_lead(record: &Record) -> std::collections::BTreeMap<String, String> {
+    let lead = normalize(&crate::parse::without_review(record), &NormalizeOptions::default()).lead;
+    let mut got = std::collections::BTreeMap::new();
+    crate::parse::template::testing::flatten("", &serde_json::to_value(&lead).unwrap(), &mut got);
+    got
+}
+
+fn field<'e>(e: &'e Extraction, name: &str) -> &'e Extracted {
+    e.fields.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no {name} in {e}"))
+}
+
+#[test]
+fn every_field_says_where_it_came_from_and_how_sure() {
+    let e = &explain(&corpus_raw("01-label-next-line-text"), &no_templates()).unwrap()[0];
+    let email = field(e, "email");
+    assert_eq!((email.origin, email.confidence), (Origin::Label, Confidence::High), "{e}");
+    assert_eq!(email.label.as_deref(), Some("Renter email"));
+    assert!(email.next_line);
+    assert_eq!(e.review, None);
+
+    let e = &explain(&corpus_raw("05-html-name-mailto-link-base64"), &no_templates()).unwrap()[0];
+    assert_eq!((field(e, "email").origin, field(e, "email").confidence), (Origin::Link, Confidence::Medium));
+    assert_eq!(field(e, "full_name").value, "Lena Fischer");
+
+    let e = &explain(&corpus_raw("10-html-table-cells-qp"), &no_templates()).unwrap()[0];
+    assert_eq!(field(e, "phone").origin, Origin::TableCell);
+
+    let e = &explain(&corpus_raw("16-no-labels-name-in-subject-html"), &no_templates()).unwrap()[0];
+    assert_eq!((field(e, "full_name").origin, field(e, "full_name").confidence), (Origin::Subject, Confidence::Low));
+
+    let e = &explain(&corpus_raw("18-form-tool-reply-to-is-lead"), &no_templates()).unwrap()[0];
+    assert_eq!(field(e, "email").origin, Origin::Header);
+
+    // A template's fields say so.
+    let e = &explain(&sample("labelled_text.eml"), &shipped()).unwrap()[0];
+    assert_eq!(e.template.as_deref(), Some("homepros"));
+    assert!(e.fields.iter().all(|f| f.origin == Origin::Template && f.confidence == Confidence::High));
+    // The printed form names origin and confidence.
+    let printed = explain(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap()[0].to_string();
+    assert!(printed.contains("free text") && printed.contains("low") && printed.contains("needs review"), "{printed}");
+}
+
+#[test]
+fn a_lead_whose_contacts_are_all_guessed_is_marked_for_review() {
+    let out = parse(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap();
+    let reason = crate::parse::review(&out.records[0]).expect("marked for review");
+    assert!(reason.contains("low confidence"), "{reason}");
+    // Its fields are still all there (the operator sees what was guessed).
+    let got = flat_lead(&out.records[0]);
+    assert_eq!(got.get("email").map(String::as_str), Some("rhea.k@mailbox.example"));
+    assert!(!got.keys().any(|k| k.contains("review")), "{got:?}");
+    // A labelled one is not.
+    let out = parse(&corpus_raw("06-work-and-mobile-labels"), &no_templates()).unwrap();
+    assert_eq!(crate::parse::review(&out.records[0]), None);
+}
+
+#[test]
+fn a_short_template_wins_over_generic_extraction() {
+    let toml = r#"description = "ClinicFinder patient leads"
+[match]
+from = ["*@clinicfinder.example"]
+[fields]
+full_name = { label = "PATIENT NAME", required = true }
+email = { label = "PATIENT EMAIL" }
+phone = { label = "PATIENT PHONE" }
+comments = { label = "REASON" }
+product = { value = "Clinic visit" }
+"#;
+    assert!(toml.lines().count() <= 15);
+    let t = Template::from_toml("clinicfinder", toml, std::path::Path::new("clinicfinder.toml")).unwrap();
+    let mut cx = no_templates();
+    cx.email.templates = Arc::new(Templates::new(vec![t], Vec::new()));
+    let raw = corpus_raw("33-caps-labels-asterisks");
+    let with = parse(&raw, &cx).unwrap();
+    let got = flat_lead(&with.records[0]);
+    assert_eq!(got["comments"], "Back pain consultation");
+    assert_eq!(got["product"], "Clinic visit");
+    assert_eq!(got["email"], "rjones@mailbox.example");
+    assert_eq!(crate::parse::review(&with.records[0]), None);
+    // Generic extraction alone reads the reason as a custom field and knows no product.
+    let without = flat_lead(&parse(&raw, &no_templates()).unwrap().records[0]);
+    assert!(!without.contains_key("product") && !without.contains_key("comments"), "{without:?}");
+    assert_eq!(explain(&raw, &cx).unwrap()[0].template.as_deref(), Some("clinicfinder"));
+}
+
+#[test]
+fn a_suggested_template_reads_its_sample() {
+    for stem in [
+        "01-label-next-line-text",
+        "06-work-and-mobile-labels",
+        "10-html-table-cells-qp",
+        "13-multipart-stub-text-html-table",
+        "27-multipart-mixed-with-pdf",
+        "29-html-label-paragraph-next",
+    ] {
+        let raw = corpus_raw(stem);
+        let text = suggest::suggest(&raw, None, &MimeLimits::default()).unwrap();
+        let t = Template::from_toml("suggested", &text, std::path::Path::new("suggested.toml"))
+            .unwrap_or_else(|p| panic!("{stem}: {p:?}\n{text}"));
+        let mail = mime::read(&raw, &MimeLimits::default()).unwrap();
+        assert!(t.matches(&mail), "{stem}: the suggestion does not match its sample\n{text}");
+        let out = t.extract(&mail, &no_templates()).unwrap_or_else(|e| panic!("{stem}: {e}\n{text}"));
+        let got = flat_lead(&out.records[0]);
+        for (k, v) in expected(stem) {
+            assert_eq!(got.get(&k), Some(&v), "{stem}: {k}\n{text}\n{got:?}");
+        }
+    }
 }
