@@ -30,10 +30,10 @@ use std::collections::HashSet;
 use super::html::{Cell, Html, Target};
 use super::labels::{split_city_state_zip, split_label};
 use super::mime::Mail;
-use super::provenance::{Confidence, Extracted, Extraction, Origin};
+use super::provenance::{Confidence, Extracted, Extraction, Layout, Origin};
 use super::shapes::{
     as_email, as_name, as_phone, digits, emails, is_platform_address, is_toll_free, name_beside_address,
-    name_in_sentence, name_in_subject, phones,
+    name_in_introduction, name_in_sentence, name_in_subject, phones,
 };
 use super::vocab::{Meaning, is_alias, sender_side, understand};
 use crate::parse::{ParseError, Record};
@@ -259,7 +259,7 @@ struct Cand {
     origin: Origin,
     confidence: Confidence,
     evidence: String,
-    label: Option<(String, bool)>,
+    label: Option<(String, Layout)>,
 }
 
 struct Found<'t> {
@@ -268,7 +268,7 @@ struct Found<'t> {
     /// Custom labels taken (first value wins).
     custom: HashSet<String>,
     /// The label being read (and whether its value is on the next line), for provenance.
-    label: Option<(String, bool)>,
+    label: Option<(String, Layout)>,
 }
 
 fn conf(direct: bool) -> Confidence {
@@ -290,8 +290,10 @@ impl Found<'_> {
 
     /// A labelled value. Returns whether it was taken (a contact value of the wrong shape
     /// is not, so a caller can try the label another way).
-    fn labelled(&mut self, label: &str, value: &str, origin: Origin, part: &str, strict: bool) -> bool {
-        self.label = Some((label.trim().trim_end_matches([':', '*']).trim().to_owned(), strict));
+    fn labelled(&mut self, label: &str, value: &str, origin: Origin, part: &str, layout: Layout) -> bool {
+        self.label = Some((label.trim().trim_end_matches([':', '*']).trim().to_owned(), layout));
+        // Only a label with its value on the same line may keep an odd value as custom.
+        let strict = layout != Layout::Inline;
         let taken = self.labelled_value(label, value, origin, part, strict);
         self.label = None;
         taken
@@ -348,7 +350,8 @@ impl Found<'_> {
                 true
             }
             Meaning::Custom => {
-                if strict {
+                // "View listing: https://…", "Reply on Roomly: https://…": navigation, not a field.
+                if strict || value.starts_with("http://") || value.starts_with("https://") {
                     return false;
                 }
                 if self.custom.insert(crate::lead::normalize::aliases::key(label)) {
@@ -380,7 +383,7 @@ impl Found<'_> {
         let mut any = false;
         if let Some(a) = addrs.first() {
             self.push("email", a, origin, c, evidence.to_owned());
-            if let Some(n) = name_beside_address(value, a) {
+            if let Some(n) = name_beside_address(value, a).filter(|n| understand(n).meaning == Meaning::Custom) {
                 self.push("full_name", &n, origin, c, evidence.to_owned());
             }
             any = true;
@@ -434,7 +437,7 @@ impl Found<'_> {
                 {
                     for (label, cell) in row.iter().zip(values) {
                         let value = cell_value(cell);
-                        self.labelled(&label.text, &value, Origin::TableCell, part, false);
+                        self.labelled(&label.text, &value, Origin::TableCell, part, Layout::Inline);
                     }
                     header_used.insert(r + 1);
                     continue;
@@ -448,7 +451,7 @@ impl Found<'_> {
                 continue;
             }
             let value = cell_value(cell);
-            self.labelled(&label.text, &value, Origin::TableCell, part, false);
+            self.labelled(&label.text, &value, Origin::TableCell, part, Layout::Inline);
         }
     }
 
@@ -475,15 +478,22 @@ impl Found<'_> {
                         }
                         skip_to = j;
                     }
-                    self.labelled(label, &value, Origin::Label, &doc.name, false);
+                    self.labelled(label, &value, Origin::Label, &doc.name, Layout::Inline);
                     continue;
                 }
                 if let Some((j, next)) = doc.next_value(i)
                     && !is_label_line(next)
-                    && self.labelled(label, next, Origin::Label, &doc.name, true)
+                    && self.labelled(label, next, Origin::Label, &doc.name, Layout::NextLine)
                 {
                     skip_to = j + 1;
                 }
+                continue;
+            }
+            // `Email  zoe@…`: a known label, then the value after a wide gap (HTML spans
+            // or cells on one line, `&nbsp;` padding).
+            if let Some((label, value)) = split_spaced(line)
+                && self.labelled(label, value, Origin::Label, &doc.name, Layout::Spaced)
+            {
                 continue;
             }
             // A label alone, without a colon (`<b>Email</b><br>…`, `<dt>`): only known labels.
@@ -492,9 +502,10 @@ impl Found<'_> {
                 && bare.chars().count() <= 32
                 && !bare.contains(['@', ',', '.', '!', '?'])
                 && digits(bare) == 0
+                && { let u = understand(bare); u.direct || u.meaning == Meaning::Contact }
                 && let Some((j, next)) = doc.next_value(i)
                 && !is_label_line(next)
-                && self.labelled(bare, next, Origin::Label, &doc.name, true)
+                && self.labelled(bare, next, Origin::Label, &doc.name, Layout::NextLine)
             {
                 skip_to = j + 1;
             }
@@ -587,7 +598,7 @@ impl Found<'_> {
                 }
             }
             if sentences <= SENTENCE_LINES
-                && let Some(n) = name_in_sentence(line)
+                && let Some(n) = name_in_sentence(line).or_else(|| name_in_introduction(line))
             {
                 self.push("full_name", &n, Origin::FreeText, Confidence::Low, format!("{:?} ({})", shorten(line), doc.name));
             }
@@ -653,7 +664,7 @@ impl Found<'_> {
                 confidence,
                 evidence: best.evidence.clone(),
                 label: best.label.as_ref().map(|(l, _)| l.clone()),
-                next_line: best.label.as_ref().is_some_and(|(_, n)| *n),
+                layout: best.label.as_ref().map(|(_, l)| *l),
             });
             if name == "phone" {
                 let second = all.iter().find(|c| {
@@ -670,7 +681,7 @@ impl Found<'_> {
                         confidence: c.confidence,
                         evidence: c.evidence.clone(),
                         label: c.label.as_ref().map(|(l, _)| l.clone()),
-                        next_line: c.label.as_ref().is_some_and(|(_, n)| *n),
+                        layout: c.label.as_ref().map(|(_, l)| *l),
                     });
                 }
             }
@@ -711,6 +722,16 @@ fn plausible_label(label: &str) -> bool {
         return false;
     }
     !label.contains(',') || matches!(understand(label).meaning, Meaning::Composite(_))
+}
+
+/// `Label  value` (two or more spaces, or a tab): the label must name a field outright.
+fn split_spaced(line: &str) -> Option<(&str, &str)> {
+    let t = line.trim();
+    let at = t.find("  ").or_else(|| t.find('\t'))?;
+    let (label, value) = (t.get(..at)?.trim(), t.get(at..)?.trim());
+    let u = understand(label);
+    let known = u.direct && !matches!(u.meaning, Meaning::Custom | Meaning::Skip);
+    (known && !value.is_empty() && label.split_whitespace().count() <= 4).then_some((label, value))
 }
 
 /// Text that could be a label: short, no digits, no address.

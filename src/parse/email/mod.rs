@@ -30,7 +30,7 @@ use std::sync::Arc;
 use super::template::{Template, Templates};
 use super::{Format, ParseContext, ParseError, ParseOutput};
 pub use mime::{Mail, MimeLimits};
-pub use provenance::{Confidence, Extracted, Extraction, Origin};
+pub use provenance::{Confidence, Extracted, Extraction, Layout, Origin};
 
 /// How a refusal that an operator fixes with a template begins.
 pub const NEEDS_TEMPLATE: &str = "needs a template: ";
@@ -95,7 +95,7 @@ pub fn explain(raw: &[u8], cx: &ParseContext) -> Result<Vec<Extraction>, ParseEr
                         confidence: Confidence::High,
                         evidence: evidence.to_owned(),
                         label: None,
-                        next_line: false,
+                        layout: None,
                     })
                     .collect(),
                 review: None,

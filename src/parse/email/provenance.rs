@@ -88,9 +88,21 @@ pub struct Extracted {
     /// The label as the vendor wrote it, when the value sat under one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// The label stood alone on its line and the value on the next one.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub next_line: bool,
+    /// How the label and its value were laid out (when there was a label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Layout>,
+}
+
+/// How a label and its value sit in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// `Label: value` on one line, or label and value cells of a table.
+    Inline,
+    /// The label alone on its line, the value on the next.
+    NextLine,
+    /// `Label  value`: no colon, a wide gap.
+    Spaced,
 }
 
 /// Every field of one message, in the order they were found, and whether the lead
@@ -147,7 +159,7 @@ impl fmt::Display for Extraction {
             let evidence: String = x.evidence.chars().take(60).collect();
             writeln!(
                 f,
-                "{:<width$}  {:<6}  {:?}{ellipsis}  ← {} {:?}",
+                "{:<width$}  {:<6}  {:?}{ellipsis}  ← {}: {}",
                 x.name,
                 x.confidence.as_str(),
                 value,

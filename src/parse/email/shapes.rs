@@ -126,6 +126,18 @@ pub fn name_in_sentence(line: &str) -> Option<String> {
     clean_name(caps.name("name")?.as_str())
 }
 
+static INTRODUCTION: LazyLock<Option<Regex>> =
+    LazyLock::new(|| compile(&format!(r"(?i:\bmy name is|\bmy name's|^this is)\s+(?P<name>{NAME})")));
+
+/// The person who introduces themselves: "Hello, my name is Sara Ibrahim and …".
+pub fn name_in_introduction(line: &str) -> Option<String> {
+    let re = INTRODUCTION.as_ref()?;
+    let caps = re.captures(line.trim())?;
+    let raw = caps.name("name")?.as_str();
+    // "Sara Ibrahim And" never: the pattern only takes capitalised words; drop "I".
+    clean_name(raw.split_whitespace().take_while(|w| *w != "I").collect::<Vec<_>>().join(" ").as_str())
+}
+
 /// The person a subject names: "New message from Rhea Patel", "Inquiry from Omar about …".
 pub fn name_in_subject(subject: &str) -> Option<String> {
     let re = SUBJECT_NAME.as_ref()?;
@@ -219,6 +231,10 @@ mod tests {
         assert_eq!(name_in_sentence("Rhea has sent you a message about 12 Oak St.").as_deref(), Some("Rhea"));
         assert_eq!(name_in_sentence("Good news! Omar Haddad is interested in your car").as_deref(), Some("Omar Haddad"));
         assert_eq!(name_in_sentence("You have a new message"), None);
+        assert_eq!(
+            name_in_introduction("Hello, my name is Sara Ibrahim and I need help").as_deref(),
+            Some("Sara Ibrahim")
+        );
         assert_eq!(name_in_subject("New message from Rhea Patel about 12 Oak St").as_deref(), Some("Rhea Patel"));
         assert_eq!(name_beside_address("From Ana Ruiz [mailto:ana@x.example]", "ana@x.example").as_deref(), Some("Ana Ruiz"));
         assert_eq!(name_beside_address("Ana Ruiz <mailto:ana@x.example>", "ana@x.example").as_deref(), Some("Ana Ruiz"));

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use super::provenance::{Extracted, Origin};
+use super::provenance::{Extracted, Layout, Origin};
 use super::{generic, mime};
 use crate::parse::ParseError;
 
@@ -63,10 +63,10 @@ pub fn suggest(raw: &[u8], name: Option<&str>, limits: &mime::MimeLimits) -> Res
         let field = if composite { "city_state_zip".to_owned() } else { field_name(&f.name) };
         let required = !required_given && matches!(f.name.as_str(), "email" | "phone");
         required_given |= required;
-        let mut rule = if f.next_line {
-            format!("regex = {}", quote(&next_line_regex(label)))
-        } else {
-            format!("label = {}", quote(label))
+        let mut rule = match f.layout {
+            Some(Layout::NextLine) => format!("regex = {}", quote(&next_line_regex(label))),
+            Some(Layout::Spaced) => format!("regex = {}", quote(&spaced_regex(label))),
+            Some(Layout::Inline) | None => format!("label = {}", quote(label)),
         };
         if composite {
             rule.push_str(", split = \"city_state_zip\"");
@@ -113,6 +113,11 @@ fn field_name(name: &str) -> String {
 /// A regex for "the label alone on its line, the value on the next (non-blank) one".
 fn next_line_regex(label: &str) -> String {
     format!(r"(?mi)^[ \t]*{}[ \t]*:?[ \t]*\r?\n(?:[ \t]*\r?\n)?[ \t]*(?P<value>[^\r\n]+)", regex::escape(label))
+}
+
+/// A regex for "the label, a wide gap (spaces, tabs, no-break spaces), the value".
+fn spaced_regex(label: &str) -> String {
+    format!(r"(?mi)^[ \t]*{}[ \t\x{{a0}}]{{2,}}(?P<value>[^\r\n]+)", regex::escape(label))
 }
 
 /// A TOML string literal.

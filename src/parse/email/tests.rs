@@ -284,7 +284,7 @@ fn every_field_says_where_it_came_from_and_how_sure() {
     let email = field(e, "email");
     assert_eq!((email.origin, email.confidence), (Origin::Label, Confidence::High), "{e}");
     assert_eq!(email.label.as_deref(), Some("Renter email"));
-    assert!(email.next_line);
+    assert_eq!(email.layout, Some(Layout::NextLine));
     assert_eq!(e.review, None);
 
     let e = &explain(&corpus_raw("05-html-name-mailto-link-base64"), &no_templates()).unwrap()[0];
@@ -361,6 +361,8 @@ fn a_suggested_template_reads_its_sample() {
         "13-multipart-stub-text-html-table",
         "27-multipart-mixed-with-pdf",
         "29-html-label-paragraph-next",
+        "36-html-spans-no-colons",
+        "37-dot-leader-labels",
     ] {
         let raw = corpus_raw(stem);
         let text = suggest::suggest(&raw, None, &MimeLimits::default()).unwrap();

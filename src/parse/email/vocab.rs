@@ -221,7 +221,9 @@ pub fn is_alias(label: &str) -> bool {
 /// normalizer leaves to custom but a person reads at once. Keyed by [`aliases::key`].
 fn foreign(key: &str) -> Option<Meaning> {
     Some(match key {
-        "nombre" | "nombrecompleto" | "nom" | "nomcomplet" | "nome" | "vollername" => Meaning::Name,
+        "nombre" | "nombrecompleto" | "nombreyapellido" | "nombreyapellidos" | "nom" | "nomcomplet"
+        | "nometprenom" | "prenometnom" | "nome" | "nomecompleto" | "nomeesobrenome" | "vollername"
+        | "firstandlastname" | "firstlastname" | "nameandsurname" => Meaning::Name,
         "prenom" | "prénom" | "vorname" | "primeironome" => Meaning::FirstName,
         "apellido" | "apellidos" | "nomdefamille" | "nachname" | "sobrenome" => Meaning::LastName,
         "correo" | "correoelectronico" | "correoelectrónico" | "courriel" | "adressecourriel" | "mel"
