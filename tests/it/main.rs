@@ -21,6 +21,7 @@ mod multi_instance;
 mod reload;
 mod replay;
 mod report;
+mod review;
 mod routing;
 mod vendor_google_ads;
 mod vendor_meta;
