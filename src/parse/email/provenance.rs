@@ -156,7 +156,7 @@ impl fmt::Display for Extraction {
         for x in &self.fields {
             let value: String = x.value.chars().take(48).collect();
             let ellipsis = if x.value.chars().count() > 48 { "…" } else { "" };
-            let evidence: String = x.evidence.chars().take(60).collect();
+            let evidence: String = x.evidence.chars().take(90).collect();
             writeln!(
                 f,
                 "{:<width$}  {:<6}  {:?}{ellipsis}  ← {}: {}",
