@@ -11,6 +11,7 @@ mod claim;
 mod deliver_email;
 mod deliver_webhook;
 mod dedupe;
+mod email_cli;
 mod idempotency;
 mod intake_files;
 mod intake_ftp;
