@@ -569,7 +569,11 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parsers_suggest(name: Option<&str>, output: Option<&std::path::Path>, file: &std::path::Path) -> Result<ExitCode> {
+fn parsers_suggest(
+    name: Option<&str>,
+    output: Option<&std::path::Path>,
+    file: &std::path::Path,
+) -> Result<ExitCode> {
     let raw = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
     let text = match parse::email::suggest::suggest(&raw, name, &parse::email::MimeLimits::default()) {
         Ok(t) => t,
@@ -581,11 +585,10 @@ fn parsers_suggest(name: Option<&str>, output: Option<&std::path::Path>, file: &
     match output {
         None => print!("{text}"),
         Some(path) => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .with_context(|| format!("Failed to create {} (it is never overwritten)", path.display()))?;
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).open(path).with_context(|| {
+                    format!("Failed to create {} (it is never overwritten)", path.display())
+                })?;
             std::io::Write::write_all(&mut f, text.as_bytes())
                 .with_context(|| format!("Failed to write {}", path.display()))?;
             println!("wrote {}", path.display());
@@ -594,7 +597,11 @@ fn parsers_suggest(name: Option<&str>, output: Option<&std::path::Path>, file: &
     Ok(ExitCode::SUCCESS)
 }
 
-fn parsers_test(config_dir: &std::path::Path, dir: Option<PathBuf>, corpus: Option<PathBuf>) -> Result<ExitCode> {
+fn parsers_test(
+    config_dir: &std::path::Path,
+    dir: Option<PathBuf>,
+    corpus: Option<PathBuf>,
+) -> Result<ExitCode> {
     use leadgate::config::email::load_template_dir;
     use leadgate::parse::template::{Templates, testing};
     let mut problems = Vec::new();

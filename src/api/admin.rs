@@ -262,7 +262,12 @@ pub async fn review(
     staged(&state, crate::store::review::NEEDS_REVIEW, q.source.as_deref(), q.limit).await
 }
 
-async fn staged(state: &AppState, stage: &str, source: Option<&str>, limit: Option<i64>) -> Result<Response, ApiError> {
+async fn staged(
+    state: &AppState,
+    stage: &str,
+    source: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Response, ApiError> {
     let leads = state
         .store
         .leads_in_stage(stage, source, limit.unwrap_or(100))

@@ -6,7 +6,11 @@ use std::process::Command;
 
 fn leadgate(args: &[&str], cwd: &Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_leadgate")).args(args).current_dir(cwd).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn root() -> &'static Path {
@@ -24,7 +28,15 @@ fn explain_prints_where_each_field_came_from_and_the_review_verdict() {
     let tree = empty_tree();
     let config = tree.path().to_str().unwrap();
     let (ok, out, err) = leadgate(
-        &["parse", "--config", config, "--format", "email", "--explain", "tests/fixtures/email/corpus/15-no-labels-name-in-first-sentence.eml"],
+        &[
+            "parse",
+            "--config",
+            config,
+            "--format",
+            "email",
+            "--explain",
+            "tests/fixtures/email/corpus/15-no-labels-name-in-first-sentence.eml",
+        ],
         root(),
     );
     assert!(ok, "{err}");
@@ -38,11 +50,22 @@ fn explain_prints_where_each_field_came_from_and_the_review_verdict() {
     assert!(!json.contains("!review"), "{json}");
 
     let (ok, out, _) = leadgate(
-        &["parse", "--config", config, "--format", "email", "--explain", "tests/fixtures/email/corpus/10-html-table-cells-qp.eml"],
+        &[
+            "parse",
+            "--config",
+            config,
+            "--format",
+            "email",
+            "--explain",
+            "tests/fixtures/email/corpus/10-html-table-cells-qp.eml",
+        ],
         root(),
     );
     assert!(ok);
-    assert!(out.contains("table cell") && out.contains("high") && out.contains("review: not needed"), "{out}");
+    assert!(
+        out.contains("table cell") && out.contains("high") && out.contains("review: not needed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -59,7 +82,8 @@ fn suggest_writes_a_template_that_parsers_test_accepts_for_its_sample() {
     assert!(text.contains("from = [\"*@profinder.example\"]"), "{text}");
     assert!(text.contains("label = \"Work\""), "{text}");
     // Never overwritten.
-    let (ok, _, err) = leadgate(&["parsers", "suggest", "-o", target.to_str().unwrap(), sample.to_str().unwrap()], root());
+    let (ok, _, err) =
+        leadgate(&["parsers", "suggest", "-o", target.to_str().unwrap(), sample.to_str().unwrap()], root());
     assert!(!ok && err.contains("never overwritten"), "{err}");
 
     // With its test filled in, `parsers test` passes on the sample.
@@ -71,7 +95,15 @@ fn suggest_writes_a_template_that_parsers_test_accepts_for_its_sample() {
     std::fs::write(&target, filled).unwrap();
     let tree = empty_tree();
     let (ok, out, err) = leadgate(
-        &["parsers", "test", "--config", tree.path().to_str().unwrap(), "--corpus", dir.path().to_str().unwrap(), dir.path().to_str().unwrap()],
+        &[
+            "parsers",
+            "test",
+            "--config",
+            tree.path().to_str().unwrap(),
+            "--corpus",
+            dir.path().to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert!(ok, "{out}{err}");

@@ -74,7 +74,10 @@ impl CorpusReport {
 impl fmt::Display for CorpusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for m in &self.messages {
-            let name = m.file.file_name().map_or_else(|| m.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = m
+                .file
+                .file_name()
+                .map_or_else(|| m.file.display().to_string(), |n| n.to_string_lossy().into_owned());
             let mark = if m.right == m.expected && m.wrong.is_empty() { "ok    " } else { "MISSED" };
             write!(f, "{mark}  {name} ({}/{} fields)", m.right, m.expected)?;
             if let Some(r) = &m.review {
@@ -123,7 +126,8 @@ pub fn run(dir: &Path) -> Result<CorpusReport, String> {
 
 fn one(cx: &ParseContext, file: &Path) -> Result<MessageReport, String> {
     let expect_path = file.with_extension("toml");
-    let text = std::fs::read_to_string(&expect_path).map_err(|e| format!("{}: {e}", expect_path.display()))?;
+    let text =
+        std::fs::read_to_string(&expect_path).map_err(|e| format!("{}: {e}", expect_path.display()))?;
     let expect: BTreeMap<String, String> =
         toml::from_str(&text).map_err(|e| format!("{}: {}", expect_path.display(), e.message()))?;
     let mut report = MessageReport {
@@ -140,10 +144,8 @@ fn one(cx: &ParseContext, file: &Path) -> Result<MessageReport, String> {
         Ok(out) => out,
         Err(e) => {
             report.error = Some(format!("no lead: {e}"));
-            report.diffs = expect
-                .into_iter()
-                .map(|(field, expected)| Diff::Missing { field, expected })
-                .collect();
+            report.diffs =
+                expect.into_iter().map(|(field, expected)| Diff::Missing { field, expected }).collect();
             return Ok(report);
         }
     };

@@ -202,11 +202,18 @@ fn doc<'m>(name: String, text: &str, html: Option<&'m Html>) -> Doc<'m> {
 /// A text part that only points at the HTML one ("view this message in a browser").
 fn is_stub(text: &str) -> bool {
     let lower = text.to_lowercase();
-    let pointer = ["view this message in a browser", "view this email in your browser", "view it in your browser",
-        "html version", "does not support html", "view in browser", "open this message in a browser",
-        "enable html"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let pointer = [
+        "view this message in a browser",
+        "view this email in your browser",
+        "view it in your browser",
+        "html version",
+        "does not support html",
+        "view in browser",
+        "open this message in a browser",
+        "enable html",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     let words = text.split_whitespace().count();
     (pointer && words < 80) || text.trim().is_empty()
 }
@@ -285,7 +292,14 @@ impl Found<'_> {
             Origin::Label | Origin::TableCell => self.label.clone(),
             _ => None,
         };
-        self.cands.push(Cand { name: name.to_owned(), value: value.to_owned(), origin, confidence, evidence, label });
+        self.cands.push(Cand {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            origin,
+            confidence,
+            evidence,
+            label,
+        });
     }
 
     /// A labelled value. Returns whether it was taken (a contact value of the wrong shape
@@ -336,7 +350,9 @@ impl Found<'_> {
                         self.push(field, &n, origin, c, evidence.clone());
                         true
                     }
-                    None if !emails(value).is_empty() => self.contact(value, origin, Confidence::Medium, &evidence),
+                    None if !emails(value).is_empty() => {
+                        self.contact(value, origin, Confidence::Medium, &evidence)
+                    }
                     None => false,
                 }
             }
@@ -383,7 +399,9 @@ impl Found<'_> {
         let mut any = false;
         if let Some(a) = addrs.first() {
             self.push("email", a, origin, c, evidence.to_owned());
-            if let Some(n) = name_beside_address(value, a).filter(|n| understand(n).meaning == Meaning::Custom) {
+            if let Some(n) =
+                name_beside_address(value, a).filter(|n| understand(n).meaning == Meaning::Custom)
+            {
                 self.push("full_name", &n, origin, c, evidence.to_owned());
             }
             any = true;
@@ -431,17 +449,18 @@ impl Found<'_> {
         for (r, row) in rows.iter().enumerate() {
             let known = row.iter().filter(|c| is_header_label(&c.text)).count();
             let labels_only = row.iter().all(|c| label_like(&c.text));
-            if row.len() >= 3 && known >= 2 && labels_only {
-                if let Some(values) =
+            if row.len() >= 3
+                && known >= 2
+                && labels_only
+                && let Some(values) =
                     rows.get(r + 1).filter(|v| v.len() == row.len() && !v.iter().all(|c| label_like(&c.text)))
-                {
-                    for (label, cell) in row.iter().zip(values) {
-                        let value = cell_value(cell);
-                        self.labelled(&label.text, &value, Origin::TableCell, part, Layout::Inline);
-                    }
-                    header_used.insert(r + 1);
-                    continue;
+            {
+                for (label, cell) in row.iter().zip(values) {
+                    let value = cell_value(cell);
+                    self.labelled(&label.text, &value, Origin::TableCell, part, Layout::Inline);
                 }
+                header_used.insert(r + 1);
+                continue;
             }
             if header_used.contains(&r) {
                 continue;
@@ -469,7 +488,9 @@ impl Found<'_> {
                     if doc.html.is_none() && understand(label).meaning == Meaning::Field("comments") {
                         let mut j = i + 1;
                         while let Some(next) = doc.lines.get(j).filter(|_| j < doc.end) {
-                            if next.trim().is_empty() || split_label(next).is_some_and(|(l, _)| plausible_label(l)) {
+                            if next.trim().is_empty()
+                                || split_label(next).is_some_and(|(l, _)| plausible_label(l))
+                            {
                                 break;
                             }
                             value.push(' ');
@@ -502,7 +523,10 @@ impl Found<'_> {
                 && bare.chars().count() <= 32
                 && !bare.contains(['@', ',', '.', '!', '?'])
                 && digits(bare) == 0
-                && { let u = understand(bare); u.direct || u.meaning == Meaning::Contact }
+                && {
+                    let u = understand(bare);
+                    u.direct || u.meaning == Meaning::Contact
+                }
                 && let Some((j, next)) = doc.next_value(i)
                 && !is_label_line(next)
                 && self.labelled(bare, next, Origin::Label, &doc.name, Layout::NextLine)
@@ -531,7 +555,8 @@ impl Found<'_> {
                         }
                         let evidence = format!("mailto: link {:?} ({})", link.text, doc.name);
                         self.push("email", &addr, Origin::Link, Confidence::Medium, evidence.clone());
-                        let name = proper_name(&link.text).or_else(|| name_beside_address(line, &addr).filter(|n| is_proper(n)));
+                        let name = proper_name(&link.text)
+                            .or_else(|| name_beside_address(line, &addr).filter(|n| is_proper(n)));
                         if let Some(n) = name {
                             self.push("full_name", &n, Origin::Link, Confidence::Medium, evidence);
                         }
@@ -567,7 +592,13 @@ impl Found<'_> {
             if let Some(at) = lower.find("tel:") {
                 let after = line.get(at + 4..).unwrap_or("");
                 if let Some(p) = phones(after).into_iter().next().filter(|p| !is_toll_free(p)) {
-                    self.push("phone", &p, Origin::Link, Confidence::Medium, format!("{:?} ({})", shorten(line), doc.name));
+                    self.push(
+                        "phone",
+                        &p,
+                        Origin::Link,
+                        Confidence::Medium,
+                        format!("{:?} ({})", shorten(line), doc.name),
+                    );
                 }
             }
         }
@@ -600,7 +631,13 @@ impl Found<'_> {
             if sentences <= SENTENCE_LINES
                 && let Some(n) = name_in_sentence(line).or_else(|| name_in_introduction(line))
             {
-                self.push("full_name", &n, Origin::FreeText, Confidence::Low, format!("{:?} ({})", shorten(line), doc.name));
+                self.push(
+                    "full_name",
+                    &n,
+                    Origin::FreeText,
+                    Confidence::Low,
+                    format!("{:?} ({})", shorten(line), doc.name),
+                );
             }
         }
     }
@@ -618,11 +655,25 @@ impl Found<'_> {
             }
         }
         if let Some(n) = self.theirs.relay_name.as_deref().and_then(via_name) {
-            self.push("full_name", &n, Origin::Header, Confidence::Medium, "Reply-To display name".to_owned());
+            self.push(
+                "full_name",
+                &n,
+                Origin::Header,
+                Confidence::Medium,
+                "Reply-To display name".to_owned(),
+            );
         }
         for a in &mail.from {
-            if let Some(n) = a.name.as_deref().filter(|n| n.to_lowercase().contains(" via ")).and_then(via_name) {
-                self.push("full_name", &n, Origin::Header, Confidence::Medium, "From display name".to_owned());
+            if let Some(n) =
+                a.name.as_deref().filter(|n| n.to_lowercase().contains(" via ")).and_then(via_name)
+            {
+                self.push(
+                    "full_name",
+                    &n,
+                    Origin::Header,
+                    Confidence::Medium,
+                    "From display name".to_owned(),
+                );
             }
         }
     }
@@ -639,14 +690,16 @@ impl Found<'_> {
         let mut fields = Vec::new();
         for name in order {
             let all: Vec<&Cand> = self.cands.iter().filter(|c| c.name == name).collect();
-            let Some(mut best) = all.iter().copied().reduce(|a, b| if b.confidence > a.confidence { b } else { a })
+            let Some(mut best) =
+                all.iter().copied().reduce(|a, b| if b.confidence > a.confidence { b } else { a })
             else {
                 continue;
             };
             // Several labelled phones (`Work:`, `Mobile:`): the first written is `phone`.
             if name == "phone"
                 && let Some(first) = all.iter().copied().find(|c| {
-                    matches!(c.origin, Origin::Label | Origin::TableCell) && c.confidence >= Confidence::Medium
+                    matches!(c.origin, Origin::Label | Origin::TableCell)
+                        && c.confidence >= Confidence::Medium
                 })
                 && matches!(best.origin, Origin::Label | Origin::TableCell)
             {
@@ -771,8 +824,10 @@ fn proper_name(text: &str) -> Option<String> {
 }
 
 fn is_proper(name: &str) -> bool {
-    const PARTICLES: &[&str] = &["de", "la", "del", "da", "do", "dos", "van", "von", "der", "den", "bin", "al", "di", "le"];
-    const NOT: &[&str] = &["email", "e-mail", "reply", "write", "call", "contact", "click", "here", "send", "message"];
+    const PARTICLES: &[&str] =
+        &["de", "la", "del", "da", "do", "dos", "van", "von", "der", "den", "bin", "al", "di", "le"];
+    const NOT: &[&str] =
+        &["email", "e-mail", "reply", "write", "call", "contact", "click", "here", "send", "message"];
     let words: Vec<&str> = name.split_whitespace().collect();
     !words.is_empty()
         && words.len() <= 4

@@ -136,8 +136,10 @@ fn adf(mail: &Mail, cx: &ParseContext) -> Option<Result<ParseOutput, ParseError>
         if xmlish && looks_like_adf(&a.body) {
             let name = a.filename.as_deref().unwrap_or(&a.content_type);
             return Some(
-                super::adf::parse(&a.body, cx)
-                    .map_err(|e| ParseError { message: format!("ADF attachment {name}: {}", e.message), ..e }),
+                super::adf::parse(&a.body, cx).map_err(|e| ParseError {
+                    message: format!("ADF attachment {name}: {}", e.message),
+                    ..e
+                }),
             );
         }
     }

@@ -13,9 +13,8 @@ fn compile(pattern: &str) -> Option<Regex> {
     Regex::new(pattern).ok()
 }
 
-static EMAIL: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    compile(r"(?i)[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9](?:[a-z0-9-]{0,62}\.)+[a-z]{2,24}")
-});
+static EMAIL: LazyLock<Option<Regex>> =
+    LazyLock::new(|| compile(r"(?i)[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9](?:[a-z0-9-]{0,62}\.)+[a-z]{2,24}"));
 
 /// North American numbers written the usual ways, and `+` international ones.
 static PHONE: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -49,7 +48,9 @@ pub fn phones(text: &str) -> Vec<String> {
         .filter(|m| {
             let before = m.start().checked_sub(1).and_then(|i| bytes.get(i)).copied();
             let after = bytes.get(m.end()).copied();
-            let glued = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'$' || b == b'#');
+            let glued = |b: Option<u8>| {
+                b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'$' || b == b'#')
+            };
             let n = digits(m.as_str());
             !glued(before) && !glued(after) && (10..=15).contains(&n)
         })
@@ -114,8 +115,9 @@ static SUBJECT_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 /// Words that start a capitalised phrase but are no name.
 const NOT_NAMES: &[&str] = &[
-    "you", "new", "a", "an", "the", "someone", "somebody", "this", "your", "our", "we", "it", "they", "there",
-    "renter", "buyer", "customer", "lead", "user", "client", "guest", "visitor", "prospect", "message",
+    "you", "new", "a", "an", "the", "someone", "somebody", "this", "your", "our", "we", "it", "they",
+    "there", "renter", "buyer", "customer", "lead", "user", "client", "guest", "visitor", "prospect",
+    "message",
 ];
 
 /// The person a sentence of prose names as the one writing: "Rhea has sent you a
@@ -163,19 +165,69 @@ pub fn name_beside_address(text: &str, address: &str) -> Option<String> {
     let lower = text.to_lowercase();
     let at = lower.find(address)?;
     let before = text.get(..at)?;
-    let before = before.trim_end().trim_end_matches("mailto:").trim_end().trim_end_matches(['<', '[', '(']).trim_end();
+    let before =
+        before.trim_end().trim_end_matches("mailto:").trim_end().trim_end_matches(['<', '[', '(']).trim_end();
     let before = before.trim_start_matches("From").trim_start_matches(':').trim();
     as_name(before.trim_end_matches([',', '-', '–', '|']).trim())
 }
 
 /// Local parts that a platform, not a person, sends or receives with.
 const ROLE_LOCAL_PARTS: &[&str] = &[
-    "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "info", "support", "help",
-    "privacy", "unsubscribe", "notifications", "notification", "notify", "alerts", "alert", "mailer",
-    "mailer-daemon", "postmaster", "bounce", "bounces", "admin", "webmaster", "leads", "lead", "inquiries",
-    "inquiry", "enquiries", "team", "hello", "news", "newsletter", "marketing", "sales", "service", "system",
-    "robot", "auto", "automated", "reply", "replies", "messages", "messaging", "contact", "feedback",
-    "abuse", "security", "billing", "accounts", "office", "listings", "agents", "dealer", "jobs", "careers",
+    "noreply",
+    "no-reply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "do_not_reply",
+    "info",
+    "support",
+    "help",
+    "privacy",
+    "unsubscribe",
+    "notifications",
+    "notification",
+    "notify",
+    "alerts",
+    "alert",
+    "mailer",
+    "mailer-daemon",
+    "postmaster",
+    "bounce",
+    "bounces",
+    "admin",
+    "webmaster",
+    "leads",
+    "lead",
+    "inquiries",
+    "inquiry",
+    "enquiries",
+    "team",
+    "hello",
+    "news",
+    "newsletter",
+    "marketing",
+    "sales",
+    "service",
+    "system",
+    "robot",
+    "auto",
+    "automated",
+    "reply",
+    "replies",
+    "messages",
+    "messaging",
+    "contact",
+    "feedback",
+    "abuse",
+    "security",
+    "billing",
+    "accounts",
+    "office",
+    "listings",
+    "agents",
+    "dealer",
+    "jobs",
+    "careers",
 ];
 
 /// Whether an address is a platform's role address (noreply@, info@, leads@ …) or a
@@ -220,7 +272,10 @@ mod tests {
     #[test]
     fn shapes() {
         assert_eq!(emails("write to Ana.Ruiz@Mail.example, thanks."), ["ana.ruiz@mail.example"]);
-        assert_eq!(phones("call (512) 555-0142 or +44 20 7946 0958; order #5125550142x"), ["(512) 555-0142", "+44 20 7946 0958"]);
+        assert_eq!(
+            phones("call (512) 555-0142 or +44 20 7946 0958; order #5125550142x"),
+            ["(512) 555-0142", "+44 20 7946 0958"]
+        );
         assert!(phones("ref 2026-10-05 total $1,250.00 zip 78701").is_empty());
         assert_eq!(as_phone("512.555.0142 (cell)").as_deref(), Some("512.555.0142"));
         assert_eq!(as_phone("3 bedrooms"), None);
@@ -229,15 +284,27 @@ mod tests {
         assert_eq!(as_name("Ana  Ruiz").as_deref(), Some("Ana Ruiz"));
         assert_eq!(as_name("ana@x.example"), None);
         assert_eq!(name_in_sentence("Rhea has sent you a message about 12 Oak St.").as_deref(), Some("Rhea"));
-        assert_eq!(name_in_sentence("Good news! Omar Haddad is interested in your car").as_deref(), Some("Omar Haddad"));
+        assert_eq!(
+            name_in_sentence("Good news! Omar Haddad is interested in your car").as_deref(),
+            Some("Omar Haddad")
+        );
         assert_eq!(name_in_sentence("You have a new message"), None);
         assert_eq!(
             name_in_introduction("Hello, my name is Sara Ibrahim and I need help").as_deref(),
             Some("Sara Ibrahim")
         );
-        assert_eq!(name_in_subject("New message from Rhea Patel about 12 Oak St").as_deref(), Some("Rhea Patel"));
-        assert_eq!(name_beside_address("From Ana Ruiz [mailto:ana@x.example]", "ana@x.example").as_deref(), Some("Ana Ruiz"));
-        assert_eq!(name_beside_address("Ana Ruiz <mailto:ana@x.example>", "ana@x.example").as_deref(), Some("Ana Ruiz"));
+        assert_eq!(
+            name_in_subject("New message from Rhea Patel about 12 Oak St").as_deref(),
+            Some("Rhea Patel")
+        );
+        assert_eq!(
+            name_beside_address("From Ana Ruiz [mailto:ana@x.example]", "ana@x.example").as_deref(),
+            Some("Ana Ruiz")
+        );
+        assert_eq!(
+            name_beside_address("Ana Ruiz <mailto:ana@x.example>", "ana@x.example").as_deref(),
+            Some("Ana Ruiz")
+        );
         assert!(is_platform_address("noreply@vendor.example"));
         assert!(is_platform_address("relay-8f3k2@reply.rentfinder.example"));
         assert!(is_platform_address("info@agency.example"));

@@ -9,7 +9,6 @@
 //! headers are listed as comments for the operator to decide on.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
 use super::provenance::{Extracted, Layout, Origin};
 use super::{generic, mime};
@@ -30,26 +29,27 @@ pub fn suggest(raw: &[u8], name: Option<&str>, limits: &mime::MimeLimits) -> Res
         if clean.is_empty() { "vendor".to_owned() } else { clean }
     });
 
-    let mut out = String::new();
-    let _ = writeln!(out, "# Suggested by `leadgate parsers suggest` from one sample: check every rule, then");
-    let _ = writeln!(out, "# save as <config>/parsers/{name}.toml and run `leadgate parsers test`.");
-    let _ = writeln!(out, "description = {}", quote(&format!("{name}: suggested from a sample")));
-    let _ = writeln!(out, "\n[match]");
+    let mut out: Vec<String> = Vec::new();
+    out.push("# Suggested by `leadgate parsers suggest` from one sample: check every rule, then".to_owned());
+    out.push(format!("# save as <config>/parsers/{name}.toml and run `leadgate parsers test`."));
+    out.push(format!("description = {}", quote(&format!("{name}: suggested from a sample"))));
+    out.push("\n[match]".to_owned());
     match &domain {
         Some(d) => {
-            let _ = writeln!(out, "from = [{}]", quote(&format!("*@{d}")));
+            out.push(format!("from = [{}]", quote(&format!("*@{d}"))));
         }
         None => {
             let words: Vec<&str> = mail.subject.split_whitespace().take(3).collect();
-            let _ = writeln!(out, "subject = {}", quote(&format!("^{}", regex::escape(&words.join(" ")))));
+            out.push(format!("subject = {}", quote(&format!("^{}", regex::escape(&words.join(" "))))));
         }
     }
-    let _ = writeln!(out, "\n[fields]");
+    out.push("\n[fields]".to_owned());
     let mut done: HashSet<String> = HashSet::new();
     let mut required_given = false;
     let mut notes = Vec::new();
     for f in &extraction.fields {
-        let Some(label) = f.label.as_deref().filter(|_| matches!(f.origin, Origin::Label | Origin::TableCell))
+        let Some(label) =
+            f.label.as_deref().filter(|_| matches!(f.origin, Origin::Label | Origin::TableCell))
         else {
             notes.push(f);
             continue;
@@ -59,7 +59,8 @@ pub fn suggest(raw: &[u8], name: Option<&str>, limits: &mime::MimeLimits) -> Res
         }
         let siblings: Vec<&Extracted> =
             extraction.fields.iter().filter(|g| g.label.as_deref() == Some(label)).collect();
-        let composite = siblings.len() > 1 && siblings.iter().any(|g| g.name == "city" || g.name == "postal_code");
+        let composite =
+            siblings.len() > 1 && siblings.iter().any(|g| g.name == "city" || g.name == "postal_code");
         let field = if composite { "city_state_zip".to_owned() } else { field_name(&f.name) };
         let required = !required_given && matches!(f.name.as_str(), "email" | "phone");
         required_given |= required;
@@ -74,22 +75,21 @@ pub fn suggest(raw: &[u8], name: Option<&str>, limits: &mime::MimeLimits) -> Res
         if required {
             rule.push_str(", required = true");
         }
-        let _ = writeln!(out, "{field} = {{ {rule} }}");
+        out.push(format!("{field} = {{ {rule} }}"));
     }
     for f in notes {
-        let _ = writeln!(
-            out,
+        out.push(format!(
             "# {} = {:?} was read from {} ({}): add a rule if this vendor always writes it so",
             f.name,
             f.value,
             f.origin.as_str(),
             f.evidence
-        );
+        ));
     }
-    let _ = writeln!(out, "\n# [[tests]]");
-    let _ = writeln!(out, "# file = \"samples/{name}.eml\"   # copy the sample there");
-    let _ = writeln!(out, "# expect = {{ email = \"…\", phone = \"…\" }}");
-    Ok(out)
+    out.push("\n# [[tests]]".to_owned());
+    out.push(format!("# file = \"samples/{name}.eml\"   # copy the sample there"));
+    out.push("# expect = { email = \"…\", phone = \"…\" }".to_owned());
+    Ok(out.join("\n") + "\n")
 }
 
 /// A record field name for the template: canonical names as they are, vendor labels in
@@ -112,7 +112,10 @@ fn field_name(name: &str) -> String {
 
 /// A regex for "the label alone on its line, the value on the next (non-blank) one".
 fn next_line_regex(label: &str) -> String {
-    format!(r"(?mi)^[ \t]*{}[ \t]*:?[ \t]*\r?\n(?:[ \t]*\r?\n)?[ \t]*(?P<value>[^\r\n]+)", regex::escape(label))
+    format!(
+        r"(?mi)^[ \t]*{}[ \t]*:?[ \t]*\r?\n(?:[ \t]*\r?\n)?[ \t]*(?P<value>[^\r\n]+)",
+        regex::escape(label)
+    )
 }
 
 /// A regex for "the label, a wide gap (spaces, tabs, no-break spaces), the value".

@@ -295,7 +295,10 @@ fn every_field_says_where_it_came_from_and_how_sure() {
     assert_eq!(field(e, "phone").origin, Origin::TableCell);
 
     let e = &explain(&corpus_raw("16-no-labels-name-in-subject-html"), &no_templates()).unwrap()[0];
-    assert_eq!((field(e, "full_name").origin, field(e, "full_name").confidence), (Origin::Subject, Confidence::Low));
+    assert_eq!(
+        (field(e, "full_name").origin, field(e, "full_name").confidence),
+        (Origin::Subject, Confidence::Low)
+    );
 
     let e = &explain(&corpus_raw("18-form-tool-reply-to-is-lead"), &no_templates()).unwrap()[0];
     assert_eq!(field(e, "email").origin, Origin::Header);
@@ -305,8 +308,12 @@ fn every_field_says_where_it_came_from_and_how_sure() {
     assert_eq!(e.template.as_deref(), Some("homepros"));
     assert!(e.fields.iter().all(|f| f.origin == Origin::Template && f.confidence == Confidence::High));
     // The printed form names origin and confidence.
-    let printed = explain(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap()[0].to_string();
-    assert!(printed.contains("free text") && printed.contains("low") && printed.contains("needs review"), "{printed}");
+    let printed =
+        explain(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap()[0].to_string();
+    assert!(
+        printed.contains("free text") && printed.contains("low") && printed.contains("needs review"),
+        "{printed}"
+    );
 }
 
 #[test]

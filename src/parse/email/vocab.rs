@@ -37,7 +37,15 @@ pub enum Meaning {
 impl Meaning {
     /// Whether the value may be a person's contact (its shape is checked).
     pub fn is_contact(&self) -> bool {
-        matches!(self, Meaning::Email | Meaning::Phone | Meaning::Name | Meaning::FirstName | Meaning::LastName | Meaning::Contact)
+        matches!(
+            self,
+            Meaning::Email
+                | Meaning::Phone
+                | Meaning::Name
+                | Meaning::FirstName
+                | Meaning::LastName
+                | Meaning::Contact
+        )
     }
 }
 
@@ -91,7 +99,8 @@ pub fn sender_side(text: &str) -> bool {
 }
 
 /// Labels of a quoted or forwarded header block.
-const HEADER_LABELS: &[&str] = &["to", "cc", "bcc", "sent", "date", "subject", "replyto", "reply", "received"];
+const HEADER_LABELS: &[&str] =
+    &["to", "cc", "bcc", "sent", "date", "subject", "replyto", "reply", "received"];
 
 /// Labels that name a person of the lead's side, whose value is a name or a contact.
 const PERSON_LABELS: &[&str] = &[
@@ -177,14 +186,22 @@ pub fn understand(label: &str) -> Understood {
     if let Some(m) = alias(label).or_else(|| foreign(&key)) {
         return Understood { meaning: m, direct: true };
     }
-    let words: Vec<String> =
-        label.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
-    let stripped: Vec<&str> =
-        words.iter().map(String::as_str).skip_while(|w| ROLE_WORDS.contains(w)).filter(|w| *w != "s").collect();
-    if !stripped.is_empty() && stripped.len() < words.len() {
-        if let Some(m) = alias(&stripped.join(" ")) {
-            return Understood { meaning: m, direct: true };
-        }
+    let words: Vec<String> = label
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let stripped: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .skip_while(|w| ROLE_WORDS.contains(w))
+        .filter(|w| *w != "s")
+        .collect();
+    if !stripped.is_empty()
+        && stripped.len() < words.len()
+        && let Some(m) = alias(&stripped.join(" "))
+    {
+        return Understood { meaning: m, direct: true };
     }
     if PERSON_LABELS.contains(&key.as_str()) || (stripped.is_empty() && !words.is_empty()) {
         return Understood { meaning: Meaning::Contact, direct: false };
@@ -192,9 +209,22 @@ pub fn understand(label: &str) -> Understood {
     let has = |w: &str| words.iter().any(|x| x == w);
     let meaning = if has("email") || has("mail") || key.contains("email") {
         Meaning::Email
-    } else if ["phone", "mobile", "cell", "tel", "telephone", "work", "home", "landline", "whatsapp", "sms", "callback", "number"]
-        .iter()
-        .any(|w| has(w))
+    } else if [
+        "phone",
+        "mobile",
+        "cell",
+        "tel",
+        "telephone",
+        "work",
+        "home",
+        "landline",
+        "whatsapp",
+        "sms",
+        "callback",
+        "number",
+    ]
+    .iter()
+    .any(|w| has(w))
     {
         Meaning::Phone
     } else if has("name") {
@@ -258,8 +288,12 @@ fn alias(label: &str) -> Option<Meaning> {
 
 /// `City, State, Zip Code`, `City/State/Zip`, `State & Zip`: two or more address parts.
 fn composite(label: &str) -> Option<Vec<&'static str>> {
-    let parts: Vec<&str> =
-        label.split([',', '/', '&', '|']).flat_map(|p| p.split(" and ")).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = label
+        .split([',', '/', '&', '|'])
+        .flat_map(|p| p.split(" and "))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     let named: Vec<&'static str> = if parts.len() >= 2 {
         parts.iter().map(|p| address_part(p)).collect::<Option<Vec<_>>>()?
     } else {
@@ -306,7 +340,10 @@ mod tests {
             understand("City, State, Zip Code").meaning,
             Meaning::Composite(vec!["city", "state", "postal_code"])
         );
-        assert_eq!(understand("City/State/Zip").meaning, Meaning::Composite(vec!["city", "state", "postal_code"]));
+        assert_eq!(
+            understand("City/State/Zip").meaning,
+            Meaning::Composite(vec!["city", "state", "postal_code"])
+        );
         assert_eq!(understand("Zip").meaning, Meaning::Field("postal_code"));
         assert_eq!(understand("Move-in date").meaning, Meaning::Custom);
         assert_eq!(understand("Buyer's phone").meaning, Meaning::Phone);
