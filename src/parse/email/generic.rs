@@ -33,9 +33,9 @@ use super::mime::Mail;
 use super::provenance::{Confidence, Extracted, Extraction, Layout, Origin};
 use super::shapes::{
     as_email, as_name, as_phone, digits, emails, is_platform_address, is_toll_free, name_beside_address,
-    name_in_introduction, name_in_sentence, name_in_subject, phones,
+    name_in_introduction, name_in_sentence, name_in_subject, phones, prose_phones,
 };
-use super::vocab::{Meaning, is_alias, sender_side, understand};
+use super::vocab::{Meaning, footer, is_alias, sender_side, understand};
 use crate::parse::{ParseError, Record};
 
 /// Most lines read per part.
@@ -145,6 +145,8 @@ struct Doc<'m> {
     lines: Vec<String>,
     start: usize,
     end: usize,
+    /// Where the vendor's footer begins (unlabelled contacts are not read past it).
+    footer: usize,
     html: Option<&'m Html>,
 }
 
@@ -196,7 +198,10 @@ fn doc<'m>(name: String, text: &str, html: Option<&'m Html>) -> Doc<'m> {
         })
         .collect();
     let (start, end) = readable(&lines);
-    Doc { name, lines, start, end, html }
+    // A footer marker in the second half of the message starts the footer.
+    let middle = start + (end.saturating_sub(start)) / 2;
+    let footer_at = (middle..end).find(|&i| lines.get(i).is_some_and(|l| footer(l))).unwrap_or(end);
+    Doc { name, lines, start, end, footer: footer_at, html }
 }
 
 /// A text part that only points at the HTML one ("view this message in a browser").
@@ -532,15 +537,41 @@ impl Found<'_> {
                 && self.labelled(bare, next, Origin::Label, &doc.name, Layout::NextLine)
             {
                 skip_to = j + 1;
+                if understand(bare).meaning == Meaning::Contact {
+                    skip_to = self.contact_block(doc, bare, j);
+                }
             }
         }
+    }
+
+    /// The lines under a contact heading after its name ("Contact information" ⏎ name ⏎
+    /// address ⏎ number): each an address or a number, read as the contact's. Returns the
+    /// line after the block.
+    fn contact_block(&mut self, doc: &Doc<'_>, heading: &str, mut at: usize) -> usize {
+        for _ in 0..3 {
+            let Some((j, line)) = doc.next_value(at) else { break };
+            let evidence = format!("under {heading:?} ({})", doc.name);
+            let label = Some((heading.to_owned(), Layout::NextLine));
+            let (name, value) = if let Some(e) = as_email(line).filter(|e| self.theirs.allows(e)) {
+                ("email", e)
+            } else if let Some(p) = as_phone(line).filter(|p| !is_toll_free(p)) {
+                ("phone", p)
+            } else {
+                break;
+            };
+            self.label = label;
+            self.push(name, &value, Origin::Label, Confidence::Medium, evidence);
+            self.label = None;
+            at = j;
+        }
+        at + 1
     }
 
     /// `mailto:` and `tel:` links (HTML), and `[mailto:…]`, `<mailto:…>`, `tel:` in text.
     fn links(&mut self, doc: &Doc<'_>) {
         if let Some(html) = doc.html {
             for link in &html.links {
-                if link.line < doc.start || link.line >= doc.end {
+                if link.line < doc.start || link.line >= doc.footer {
                     continue;
                 }
                 let line = doc.lines.get(link.line).map_or("", String::as_str);
@@ -572,7 +603,7 @@ impl Found<'_> {
             }
             return;
         }
-        for (_, line) in doc.range() {
+        for (_, line) in doc.range().take_while(|(i, _)| *i < doc.footer) {
             let lower = line.to_lowercase();
             if sender_side(line) {
                 continue;
@@ -607,7 +638,7 @@ impl Found<'_> {
     /// Unlabelled prose: addresses, numbers, and the writer named in an opening sentence.
     fn prose(&mut self, doc: &Doc<'_>) {
         let mut sentences = 0;
-        for (_, line) in doc.range() {
+        for (_, line) in doc.range().take_while(|(i, _)| *i < doc.footer) {
             if line.trim().is_empty() || sender_side(line) {
                 continue;
             }
@@ -622,7 +653,7 @@ impl Found<'_> {
                         self.push("email", &addr, Origin::FreeText, Confidence::Low, evidence.clone());
                     }
                 }
-                for p in phones(line) {
+                for p in prose_phones(line) {
                     if !is_toll_free(&p) {
                         self.push("phone", &p, Origin::FreeText, Confidence::Low, evidence.clone());
                     }

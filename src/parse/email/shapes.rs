@@ -58,6 +58,79 @@ pub fn phones(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Words that, just before a number, make it an id rather than a phone.
+const ID_CUES: &[&str] = &[
+    "#",
+    "id",
+    "ref",
+    "mls",
+    "no.",
+    "no",
+    "order",
+    "invoice",
+    "ticket",
+    "case",
+    "listing",
+    "lot",
+    "vin",
+    "account",
+    "confirmation",
+];
+
+/// Words that, on the same line, say a number in prose is the writer's phone.
+const PHONE_CUES: &[&str] = &[
+    "call",
+    "phone",
+    "number",
+    "cell",
+    "mobile",
+    "reach",
+    "text",
+    "tel",
+    "contact",
+    "me",
+    "my",
+    "whatsapp",
+    "sms",
+    "ring",
+    "dial",
+    "nummer",
+    "teléfono",
+    "telefono",
+    "téléphone",
+    "celular",
+    "móvil",
+];
+
+/// Phone numbers in prose: as [`phones`], but only with separators (a bare run of ten
+/// digits is an id as often as a phone), not right after an id word (`MLS# …`, `Listing
+/// ID …`), and only on a line that speaks of calling or of the writer ("call me at …",
+/// "my number is …"): a number alone in a vendor's address block is the vendor's.
+pub fn prose_phones(line: &str) -> Vec<String> {
+    let lower = line.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if !PHONE_CUES.iter().any(|c| words.contains(c)) {
+        return Vec::new();
+    }
+    phones(line)
+        .into_iter()
+        .filter(|p| p.starts_with('+') || p.chars().any(|c| !c.is_ascii_digit()))
+        .filter(|p| {
+            let at = line.find(p.as_str()).unwrap_or(0);
+            let before = line.get(..at).unwrap_or("").trim_end().to_lowercase();
+            !ID_CUES.iter().any(|cue| {
+                before.ends_with(cue)
+                    && (cue.len() == 1
+                        || before.len() == cue.len()
+                        || !before
+                            .as_bytes()
+                            .get(before.len() - cue.len() - 1)
+                            .is_some_and(|b| b.is_ascii_alphanumeric()))
+            })
+        })
+        .collect()
+}
+
 /// The phone number `value` is, if it is one: mostly phone characters, 7 to 15 digits.
 /// An extension or a note in parentheses may follow ("(512) 555-0142 ext. 7", "… (cell)").
 pub fn as_phone(value: &str) -> Option<String> {
@@ -277,6 +350,9 @@ mod tests {
             ["(512) 555-0142", "+44 20 7946 0958"]
         );
         assert!(phones("ref 2026-10-05 total $1,250.00 zip 78701").is_empty());
+        assert!(prose_phones("Buyer inquiry for MLS# 2026551234, call me").is_empty());
+        assert!(prose_phones("512-555-0100").is_empty());
+        assert_eq!(prose_phones("Text me at 651-555-0147 please"), ["651-555-0147"]);
         assert_eq!(as_phone("512.555.0142 (cell)").as_deref(), Some("512.555.0142"));
         assert_eq!(as_phone("3 bedrooms"), None);
         assert!(is_toll_free("1-800-555-0100"));

@@ -92,6 +92,34 @@ pub const SENDER_SIDE: &[&str] = &[
     "email settings",
 ];
 
+/// Words of a vendor's footer: where they appear in the second half of a message, what
+/// follows is the vendor's (its address, its phone), not the lead's.
+pub const FOOTER: &[&str] = &[
+    "unsubscribe",
+    "privacy",
+    "copyright",
+    "©",
+    "all rights reserved",
+    "terms of",
+    "manage your",
+    "email settings",
+    "notification settings",
+    "preferences",
+    "opt out",
+    "opt-out",
+    "you are receiving this",
+    "you received this",
+    "this email was sent",
+    "this e-mail was sent",
+    "this message was sent",
+];
+
+/// Whether `text` is a footer line (see [`FOOTER`]).
+pub fn footer(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    FOOTER.iter().any(|w| lower.contains(w))
+}
+
 /// Whether `text` speaks of the sender side (see [`SENDER_SIDE`]).
 pub fn sender_side(text: &str) -> bool {
     let lower = text.to_lowercase();
@@ -203,7 +231,9 @@ pub fn understand(label: &str) -> Understood {
     {
         return Understood { meaning: m, direct: true };
     }
-    if PERSON_LABELS.contains(&key.as_str()) || (stripped.is_empty() && !words.is_empty()) {
+    // "Inquiry from", "Submitted by", "Message from": the person it is from.
+    let from_by = words.len() >= 2 && words.last().is_some_and(|w| w == "from" || w == "by");
+    if PERSON_LABELS.contains(&key.as_str()) || (stripped.is_empty() && !words.is_empty()) || from_by {
         return Understood { meaning: Meaning::Contact, direct: false };
     }
     let has = |w: &str| words.iter().any(|x| x == w);
@@ -334,6 +364,7 @@ mod tests {
         assert_eq!(understand("Inquirer").meaning, Meaning::Contact);
         assert_eq!(understand("From").meaning, Meaning::Contact);
         assert_eq!(understand("Contact").meaning, Meaning::Contact);
+        assert_eq!(understand("Inquiry from").meaning, Meaning::Contact);
         assert_eq!(understand("Subject").meaning, Meaning::Skip);
         assert_eq!(understand("Listing agent phone").meaning, Meaning::Skip);
         assert_eq!(
