@@ -67,9 +67,26 @@ pub fn explain(mail: &Mail) -> Result<Extraction, ParseError> {
         found.links(doc);
     }
     for doc in &docs {
-        found.prose(doc);
+        found.prose(doc, doc.start, doc.footer.min(doc.end));
     }
     found.headers(mail);
+    // A reply whose quoted part holds no contact: the replier is the lead (a lead
+    // answering an auto-responder). Their own text, and the From, are read (low).
+    let contactless = !found.cands.iter().any(|c| c.name == "email" || c.name == "phone");
+    if contactless && docs.iter().any(|d| d.reply.is_some()) {
+        for doc in &docs {
+            if let Some(attribution) = doc.reply {
+                let own_end = doc
+                    .lines
+                    .iter()
+                    .take(attribution)
+                    .position(|l| l.trim_end() == "--")
+                    .unwrap_or(attribution);
+                found.prose(doc, 0, own_end);
+            }
+        }
+        found.sender_is_lead(mail);
+    }
     let mut extraction = found.resolve();
     if extraction.fields.is_empty() {
         return Err(ParseError::new(
@@ -147,6 +164,8 @@ struct Doc<'m> {
     end: usize,
     /// Where the vendor's footer begins (unlabelled contacts are not read past it).
     footer: usize,
+    /// A reply's attribution line ("On … wrote:"): the replier's own text is above it.
+    reply: Option<usize>,
     html: Option<&'m Html>,
 }
 
@@ -197,11 +216,11 @@ fn doc<'m>(name: String, text: &str, html: Option<&'m Html>) -> Doc<'m> {
             unquote(&l).to_owned()
         })
         .collect();
-    let (start, end) = readable(&lines);
+    let (start, end, reply) = readable(&lines);
     // A footer marker in the second half of the message starts the footer.
     let middle = start + (end.saturating_sub(start)) / 2;
     let footer_at = (middle..end).find(|&i| lines.get(i).is_some_and(|l| footer(l))).unwrap_or(end);
-    Doc { name, lines, start, end, footer: footer_at, html }
+    Doc { name, lines, start, end, footer: footer_at, reply, html }
 }
 
 /// A text part that only points at the HTML one ("view this message in a browser").
@@ -238,8 +257,9 @@ fn unquote(line: &str) -> &str {
 /// The lines that are the vendor's message: after a forwarding marker or a reply's
 /// attribution line (the forwarder's or replier's own text is above it), up to the
 /// signature delimiter.
-fn readable(lines: &[String]) -> (usize, usize) {
+fn readable(lines: &[String]) -> (usize, usize, Option<usize>) {
     let mut start = 0;
+    let mut reply = None;
     for (i, l) in lines.iter().enumerate() {
         let lower = l.trim().to_lowercase();
         let forwarded = (lower.contains("forwarded message") && lower.starts_with('-'))
@@ -248,6 +268,9 @@ fn readable(lines: &[String]) -> (usize, usize) {
         let attribution = lower.starts_with("on ") && lower.ends_with("wrote:");
         if forwarded || attribution {
             start = i + 1;
+            if attribution && !forwarded {
+                reply = Some(i);
+            }
             break;
         }
     }
@@ -260,7 +283,7 @@ fn readable(lines: &[String]) -> (usize, usize) {
             t == "--" || t == "-- " || t == "__"
         })
         .map_or(lines.len(), |(i, _)| i);
-    (start, end)
+    (start, end, reply)
 }
 
 /// A candidate value for one field.
@@ -486,6 +509,20 @@ impl Found<'_> {
             if i < skip_to || line.trim().is_empty() || sender_side(line) {
                 continue;
             }
+            // `Name: … | Email: … | Phone: …`: several labelled fields on one line.
+            let segments: Vec<&str> = line.split(" | ").collect();
+            if segments.len() >= 2
+                && segments
+                    .iter()
+                    .all(|seg| split_label(seg).is_some_and(|(l, v)| plausible_label(l) && !v.is_empty()))
+            {
+                for seg in segments {
+                    if let Some((label, value)) = split_label(seg) {
+                        self.labelled(label, value, Origin::Label, &doc.name, Layout::Inline);
+                    }
+                }
+                continue;
+            }
             if let Some((label, value)) = split_label(line).filter(|(l, _)| plausible_label(l)) {
                 if !value.is_empty() {
                     let mut value = value.to_owned();
@@ -636,9 +673,9 @@ impl Found<'_> {
     }
 
     /// Unlabelled prose: addresses, numbers, and the writer named in an opening sentence.
-    fn prose(&mut self, doc: &Doc<'_>) {
+    fn prose(&mut self, doc: &Doc<'_>, from: usize, to: usize) {
         let mut sentences = 0;
-        for (_, line) in doc.range().take_while(|(i, _)| *i < doc.footer) {
+        for line in doc.lines.iter().take(to).skip(from).map(String::as_str) {
             if line.trim().is_empty() || sender_side(line) {
                 continue;
             }
@@ -706,6 +743,19 @@ impl Found<'_> {
                     "From display name".to_owned(),
                 );
             }
+        }
+    }
+
+    /// The From of a reply as the lead's: its address and display name (low).
+    fn sender_is_lead(&mut self, mail: &Mail) {
+        let Some(from) = mail.from.first().filter(|a| !is_platform_address(&a.address)) else { return };
+        let to_same_domain = mail.to.iter().any(|t| registrable(t.domain()) == registrable(from.domain()));
+        if to_same_domain {
+            return;
+        }
+        self.push("email", &from.address, Origin::Header, Confidence::Low, "From of a reply".to_owned());
+        if let Some(n) = from.name.as_deref().and_then(proper_name) {
+            self.push("full_name", &n, Origin::Header, Confidence::Low, "From of a reply".to_owned());
         }
     }
 

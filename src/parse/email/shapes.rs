@@ -109,7 +109,10 @@ const PHONE_CUES: &[&str] = &[
 pub fn prose_phones(line: &str) -> Vec<String> {
     let lower = line.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    if !PHONE_CUES.iter().any(|c| words.contains(c)) {
+    let abbreviated = ["p.", "p:", "ph.", "ph:", "t.", "t:", "m.", "m:", "c.", "c:"]
+        .iter()
+        .any(|a| lower.trim_start().starts_with(a));
+    if !abbreviated && !PHONE_CUES.iter().any(|c| words.contains(c)) {
         return Vec::new();
     }
     phones(line)
