@@ -135,8 +135,6 @@ fn candidate(
     source: &Source,
     routing: &Routing,
 ) -> Candidate {
-    // A row the parser could not read (a file's bad JSON line) is rejected with the
-    // parser's message; it keeps its place and gets a lead id like every other row.
     // Review marker (generic e-mail extraction): taken out before normalizing.
     let review = parse::review(record).map(str::to_owned);
     let unmarked;
@@ -147,6 +145,8 @@ fn candidate(
         }
         None => record,
     };
+    // A row the parser could not read (a file's bad JSON line) is rejected with the
+    // parser's message; it keeps its place and gets a lead id like every other row.
     let (n, row_error) = match parse::row_error(record) {
         Some(message) => (Default::default(), Some(Problem::new("row", "unreadable", message))),
         None => (normalize(record, source.normalize_for(submission.format)), None),
