@@ -707,6 +707,17 @@ impl Found<'_> {
                     format!("{:?} ({})", shorten(line), doc.name),
                 );
             }
+            if sentences <= SENTENCE_LINES
+                && let Some(n) = self.name_over_contacts(doc, line)
+            {
+                self.push(
+                    "full_name",
+                    &n,
+                    Origin::FreeText,
+                    Confidence::Low,
+                    format!("{:?} ({})", shorten(line), doc.name),
+                );
+            }
         }
     }
 
@@ -744,6 +755,66 @@ impl Found<'_> {
                 );
             }
         }
+    }
+
+    /// A line that is only a personal name, right above the lead's address or number
+    /// (`<h2>Nadia Petrova</h2>` over `tel:`/`mailto:` links): the name of that contact.
+    fn name_over_contacts(&self, doc: &Doc<'_>, line: &str) -> Option<String> {
+        const HEADING_WORDS: &[&str] = &[
+            "new",
+            "lead",
+            "leads",
+            "request",
+            "inquiry",
+            "enquiry",
+            "message",
+            "quote",
+            "customer",
+            "information",
+            "details",
+            "contact",
+            "booking",
+            "job",
+            "your",
+            "you",
+            "have",
+            "from",
+            "the",
+            "a",
+            "an",
+            "for",
+            "info",
+            "hello",
+            "hi",
+            "dear",
+            "thanks",
+            "thank",
+            "team",
+            "buyer",
+            "renter",
+            "client",
+            "prospect",
+            "summary",
+            "notification",
+            "alert",
+            "update",
+            "reply",
+            "view",
+            "listing",
+            "property",
+            "service",
+            "project",
+        ];
+        let name = proper_name(line.trim())?;
+        let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+        if !(2..=3).contains(&words.len()) || words.iter().any(|w| HEADING_WORDS.contains(&w.as_str())) {
+            return None;
+        }
+        let at = doc.lines.iter().position(|l| l.as_str() == line)?;
+        let below = doc.lines.iter().skip(at + 1).take(3).any(|l| {
+            emails(l).iter().any(|e| self.theirs.allows(e)) || as_phone(l).is_some() || !phones(l).is_empty()
+        });
+        below.then_some(name)
     }
 
     /// The From of a reply as the lead's: its address and display name (low).
