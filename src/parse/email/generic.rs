@@ -213,7 +213,7 @@ fn doc<'m>(name: String, text: &str, html: Option<&'m Html>) -> Doc<'m> {
         .take(MAX_LINES)
         .map(|l| {
             let l: String = l.chars().take(MAX_LINE_CHARS).collect();
-            unquote(&l).to_owned()
+            plain(unquote(&l))
         })
         .collect();
     let (start, end, reply) = readable(&lines);
@@ -240,6 +240,21 @@ fn is_stub(text: &str) -> bool {
     .any(|p| lower.contains(p));
     let words = text.split_whitespace().count();
     (pointer && words < 80) || text.trim().is_empty()
+}
+
+/// A line without markdown emphasis or a list bullet in front (`**Email:** x`,
+/// `• Phone: …`, `- Name: …`), so its label reads as one.
+fn plain(line: &str) -> String {
+    let t = line.trim_start();
+    let bare = t.trim_start_matches(['*', '_', '•', '·', '#']).trim_start();
+    let bare = match bare.strip_prefix("- ").or_else(|| bare.strip_prefix("– ")) {
+        Some(rest) => rest,
+        None => bare,
+    };
+    if bare.len() == t.len() && !bare.contains("**") {
+        return line.to_owned();
+    }
+    bare.replace("**", "").replace("__", "")
 }
 
 /// `> > text` → `text`.
@@ -697,7 +712,9 @@ impl Found<'_> {
                 }
             }
             if sentences <= SENTENCE_LINES
-                && let Some(n) = name_in_sentence(line).or_else(|| name_in_introduction(line))
+                && let Some(n) = name_in_sentence(line)
+                    .or_else(|| name_in_introduction(line))
+                    .or_else(|| name_in_subject(line))
             {
                 self.push(
                     "full_name",
