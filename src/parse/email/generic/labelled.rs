@@ -242,6 +242,15 @@ impl Found<'_> {
                 }
                 continue;
             }
+            // `email = pablo@…`: form mailers that print name = value.
+            if let Some((label, value)) = line.split_once(" = ").map(|(l, v)| (l.trim(), v.trim()))
+                && !line.contains(':')
+                && understand(label).direct
+                && !matches!(understand(label).meaning, Meaning::Custom | Meaning::Skip)
+                && self.labelled(label, value, Origin::Label, &doc.name, Layout::Inline)
+            {
+                continue;
+            }
             // `Email  zoe@…`: a known label, then the value after a wide gap (HTML spans
             // or cells on one line, `&nbsp;` padding).
             if let Some((label, value)) = split_spaced(line)
