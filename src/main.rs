@@ -63,6 +63,11 @@ enum Command {
         /// With --format email: use this template instead of matching one.
         #[arg(long)]
         template: Option<String>,
+        /// With --format email: print where each field came from (label, table cell,
+        /// link, free text, subject, header, template), how sure the extractor is, and
+        /// whether the lead would be held for review; then the usual JSON line.
+        #[arg(long)]
+        explain: bool,
         /// The file, or - for standard input.
         file: PathBuf,
     },
@@ -180,6 +185,22 @@ enum ParsersCommand {
         config: ConfigArg,
         /// A directory of template files to test instead.
         dir: Option<PathBuf>,
+        /// Also score template-free extraction on this corpus (`*.eml` each beside a
+        /// `.toml` of expected lead fields). Default: `tests/fixtures/email/corpus` when
+        /// run from the source tree.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+    },
+    /// Write a starting template (TOML) from one sample message, to stdout or --output.
+    Suggest {
+        /// The template's name (default: from the sender's domain).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the template here instead of standard output (never overwritten).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The sample message (.eml).
+        file: PathBuf,
     },
 }
 
@@ -239,11 +260,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .context("Failed to render the man page")?;
             print_all(&page)
         }
-        Command::Parse { config, source, format, template, file } => {
-            parse_file(&config.config, source, format.as_deref(), template, &file)
+        Command::Parse { config, source, format, template, explain, file } => {
+            parse_file(&config.config, source, format.as_deref(), template, explain, &file)
         }
-        Command::Parsers { command: ParsersCommand::Test { config, dir } } => {
-            parsers_test(&config.config, dir)
+        Command::Parsers { command: ParsersCommand::Test { config, dir, corpus } } => {
+            parsers_test(&config.config, dir, corpus)
+        }
+        Command::Parsers { command: ParsersCommand::Suggest { name, output, file } } => {
+            parsers_suggest(name.as_deref(), output.as_deref(), &file)
         }
         Command::Import { config, database, source, format, dry_run, results, quiet, file } => {
             import(ImportArgs { dir: config.config, database, source, format, dry_run, results, quiet, file })
@@ -388,6 +412,7 @@ fn parse_file(
     source: Option<String>,
     format: Option<&str>,
     template: Option<String>,
+    explain: bool,
     file: &std::path::Path,
 ) -> Result<ExitCode> {
     let names = || Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
@@ -427,6 +452,15 @@ fn parse_file(
     let Some(format) = named.or_else(|| Format::infer(file_name, &body)) else {
         bail!("cannot tell the format of {}: give --format (one of {})", file.display(), names());
     };
+    if explain {
+        if format != Format::Email {
+            bail!("--explain is for --format email");
+        }
+        match parse::email::explain(&body, &source.parse) {
+            Ok(list) => list.iter().for_each(|e| print!("{e}")),
+            Err(e) => println!("no lead: {e}"),
+        }
+    }
     let submission = Submission {
         id: new_id(),
         source: source.name.clone(),
@@ -584,7 +618,39 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parsers_test(config_dir: &std::path::Path, dir: Option<PathBuf>) -> Result<ExitCode> {
+fn parsers_suggest(
+    name: Option<&str>,
+    output: Option<&std::path::Path>,
+    file: &std::path::Path,
+) -> Result<ExitCode> {
+    let raw = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
+    let text = match parse::email::suggest::suggest(&raw, name, &parse::email::MimeLimits::default()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).open(path).with_context(|| {
+                    format!("Failed to create {} (it is never overwritten)", path.display())
+                })?;
+            std::io::Write::write_all(&mut f, text.as_bytes())
+                .with_context(|| format!("Failed to write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parsers_test(
+    config_dir: &std::path::Path,
+    dir: Option<PathBuf>,
+    corpus: Option<PathBuf>,
+) -> Result<ExitCode> {
     use leadgate::config::email::load_template_dir;
     use leadgate::parse::template::{Templates, testing};
     let mut problems = Vec::new();
@@ -613,7 +679,15 @@ fn parsers_test(config_dir: &std::path::Path, dir: Option<PathBuf>) -> Result<Ex
         println!("{r}");
     }
     println!("templates: {} passed, {failed} failed", reports.len() - failed);
-    Ok(if failed == 0 && problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let default_corpus = PathBuf::from("tests/fixtures/email/corpus");
+    let corpus = corpus.or_else(|| default_corpus.is_dir().then_some(default_corpus));
+    let mut corpus_ok = true;
+    if let Some(dir) = corpus {
+        let report = parse::email::corpus::run(&dir).map_err(|e| anyhow::anyhow!(e))?;
+        println!("{report}");
+        corpus_ok = report.passed();
+    }
+    Ok(if failed == 0 && problems.is_empty() && corpus_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn replay(

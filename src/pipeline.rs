@@ -27,8 +27,12 @@ pub struct Candidate {
     /// `vid:<source>:<vendor_lead_id>`: a retry with this key gets the same answer.
     pub vendor_key: Option<String>,
     pub score: Score,
-    /// Where the lead goes if it is accepted (empty for rejected leads).
+    /// Where the lead goes if it is accepted (empty for rejected leads and for leads held
+    /// for review).
     pub plan: Plan,
+    /// Why the lead is held for an operator instead of being routed: the parser only
+    /// guessed its contact fields (template-free e-mail extraction, `parse::REVIEW`).
+    pub review: Option<String>,
 }
 
 /// What parsing made of a submission.
@@ -131,6 +135,16 @@ fn candidate(
     source: &Source,
     routing: &Routing,
 ) -> Candidate {
+    // Review marker (generic e-mail extraction): taken out before normalizing.
+    let review = parse::review(record).map(str::to_owned);
+    let unmarked;
+    let record = match review {
+        Some(_) => {
+            unmarked = parse::without_review(record);
+            &unmarked
+        }
+        None => record,
+    };
     // A row the parser could not read (a file's bad JSON line) is rejected with the
     // parser's message; it keeps its place and gets a lead id like every other row.
     let (n, row_error) = match parse::row_error(record) {
@@ -163,7 +177,8 @@ fn candidate(
         "Lead normalized."
     );
     let score = routing.score(&n.lead, &source.name);
-    let plan = if sellable {
+    // A lead held for review is not routed (its plan stays empty) until an operator looks.
+    let plan = if sellable && review.is_none() {
         let view = LeadView {
             lead: &n.lead,
             lead_id: &lead_id,
@@ -186,6 +201,7 @@ fn candidate(
         vendor_key,
         score,
         plan,
+        review,
     }
 }
 

@@ -288,6 +288,52 @@ pub async fn mailboxes(State(state): State<AppState>, headers: HeaderMap) -> Res
     Ok(Json(serde_json::json!({ "mailboxes": list })).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+pub struct StageQuery {
+    stage: Option<String>,
+    source: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/leads?stage=S&source=S&limit=N`: leads in a distribution stage, newest
+/// first. `stage` is required here; `GET /v1/admin/review` is the same for
+/// `needs_review`, the leads held because their contacts were only guessed.
+pub async fn leads_by_stage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StageQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let Some(stage) = q.stage.filter(|s| !s.trim().is_empty()) else {
+        return Err(ApiError::bad_request("give ?stage=, e.g. needs_review"));
+    };
+    staged(&state, &stage, q.source.as_deref(), q.limit).await
+}
+
+/// `GET /v1/admin/review?source=S&limit=N`: the `needs_review` leads, newest first.
+pub async fn review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StageQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    staged(&state, crate::store::review::NEEDS_REVIEW, q.source.as_deref(), q.limit).await
+}
+
+async fn staged(
+    state: &AppState,
+    stage: &str,
+    source: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Response, ApiError> {
+    let leads = state
+        .store
+        .leads_in_stage(stage, source, limit.unwrap_or(100))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "stage": stage, "leads": leads })).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/submissions/{id}", get(admin::get_submission))
         .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
         .route("/v1/admin/mailboxes", get(admin::mailboxes))
+        .route("/v1/admin/leads", get(admin::leads_by_stage))
+        .route("/v1/admin/review", get(admin::review))
         .route("/v1/admin/config", get(admin::config_status))
         .route("/v1/admin/report", get(admin::report))
         .route("/v1/admin/buyers", get(admin::buyers))

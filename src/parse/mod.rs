@@ -290,6 +290,24 @@ impl Format {
 /// keeps its place (and a lead id) in the file's answer and the rest of the file goes on.
 pub const ROW_ERROR: &str = "!row_error";
 
+/// The field name under which a parser says a lead must be held for an operator's review
+/// (template-free e-mail extraction whose contact fields are all guesses); its value is
+/// the reason. The pipeline takes it out of the record before normalizing.
+pub const REVIEW: &str = "!review";
+
+/// The review reason a record carries, if any (see [`REVIEW`]).
+pub fn review(record: &Record) -> Option<&str> {
+    record.iter().rev().find_map(|(name, v)| match v {
+        Value::String(reason) if name == REVIEW => Some(reason.as_str()),
+        _ => None,
+    })
+}
+
+/// The record without its [`REVIEW`] marker.
+pub fn without_review(record: &Record) -> Record {
+    record.iter().filter(|(name, _)| name != REVIEW).cloned().collect()
+}
+
 /// The record standing for an unreadable row.
 pub fn row_error_record(message: impl Into<String>) -> Record {
     vec![(ROW_ERROR.to_owned(), Value::String(message.into()))]

@@ -334,6 +334,11 @@ pub(super) async fn commit_batch(
                 serde_json::json!({ "reason": "vendor test lead: never sold" }),
             ));
             "unsold"
+        } else if let Some(reason) = &c.review {
+            // Template-free e-mail extraction only guessed the contacts: held for an
+            // operator (listed by the admin API), not routed.
+            w.events.push(event(&c.lead_id, now, "needs_review", serde_json::json!({ "reason": reason })));
+            "needs_review"
         } else {
             let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
             let facts = routing::LeadFacts {

@@ -14,6 +14,7 @@ pub mod email;
 pub mod handoff;
 pub mod outbox;
 mod reads;
+pub mod review;
 pub mod report;
 mod routing;
 mod vendors;

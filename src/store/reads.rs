@@ -25,7 +25,8 @@ pub struct LeadRecord {
     /// Lifecycle state from scoring thresholds (e.g. `qualified`).
     pub lifecycle: Option<String>,
     /// Distribution: `new`, `routed`, `delivered`, `unsold`, `undelivered`, `offered`,
-    /// `claimed`, `confirmed`, `returned`, `converted`.
+    /// `claimed`, `confirmed`, `returned`, `converted`, or `needs_review` (held: its
+    /// contacts were only guessed from an e-mail without a template).
     pub stage: String,
     /// When the lead entered its stage.
     pub stage_since: Option<String>,

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::lead::normalize::{NormalizeOptions, normalize};
-use crate::parse::template::Templates;
+use crate::parse::template::{Template, Templates};
 use crate::parse::{ParseContext, Record};
 
 fn sample(name: &str) -> Vec<u8> {
@@ -244,4 +244,264 @@ fn fixtures_by_shape() {
     let f = lead(&fixture("forwarded-message-attachment.eml"), &no_templates());
     assert_eq!(f["vendor_lead_id"], "HP-1");
     assert_eq!(f["phone"], "+13035550111");
+}
+
+#[test]
+fn the_look_alike_corpus_is_read_without_templates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/corpus");
+    let report = corpus::run(&dir).unwrap();
+    println!("{report}");
+    assert!(report.messages.len() >= 30, "{} messages", report.messages.len());
+    assert_eq!(report.wrong(), 0, "wrong e-mails/phones:\n{report}");
+    assert!(report.share() >= corpus::TARGET_SHARE, "{report}");
+}
+
+fn corpus_file(stem: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/corpus").join(stem)
+}
+
+fn corpus_raw(stem: &str) -> Vec<u8> {
+    std::fs::read(corpus_file(&format!("{stem}.eml"))).unwrap()
+}
+
+fn expected(stem: &str) -> std::collections::BTreeMap<String, String> {
+    toml::from_str(&std::fs::read_to_string(corpus_file(&format!("{stem}.toml"))).unwrap()).unwrap()
+}
+
+fn flat_lead(record: &Record) -> std::collections::BTreeMap<String, String> {
+    let lead = normalize(&crate::parse::without_review(record), &NormalizeOptions::default()).lead;
+    let mut got = std::collections::BTreeMap::new();
+    crate::parse::template::testing::flatten("", &serde_json::to_value(&lead).unwrap(), &mut got);
+    got
+}
+
+fn field<'e>(e: &'e Extraction, name: &str) -> &'e Extracted {
+    e.fields.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no {name} in {e}"))
+}
+
+#[test]
+fn every_field_says_where_it_came_from_and_how_sure() {
+    let e = &explain(&corpus_raw("01-label-next-line-text"), &no_templates()).unwrap()[0];
+    let email = field(e, "email");
+    assert_eq!((email.origin, email.confidence), (Origin::Label, Confidence::High), "{e}");
+    assert_eq!(email.label.as_deref(), Some("Renter email"));
+    assert_eq!(email.layout, Some(Layout::NextLine));
+    assert_eq!(e.review, None);
+
+    let e = &explain(&corpus_raw("05-html-name-mailto-link-base64"), &no_templates()).unwrap()[0];
+    assert_eq!((field(e, "email").origin, field(e, "email").confidence), (Origin::Link, Confidence::Medium));
+    assert_eq!(field(e, "full_name").value, "Lena Fischer");
+
+    let e = &explain(&corpus_raw("10-html-table-cells-qp"), &no_templates()).unwrap()[0];
+    assert_eq!(field(e, "phone").origin, Origin::TableCell);
+
+    let e = &explain(&corpus_raw("16-no-labels-name-in-subject-html"), &no_templates()).unwrap()[0];
+    assert_eq!(
+        (field(e, "full_name").origin, field(e, "full_name").confidence),
+        (Origin::Subject, Confidence::Low)
+    );
+
+    let e = &explain(&corpus_raw("18-form-tool-reply-to-is-lead"), &no_templates()).unwrap()[0];
+    assert_eq!(field(e, "email").origin, Origin::Header);
+
+    // A template's fields say so.
+    let e = &explain(&sample("labelled_text.eml"), &shipped()).unwrap()[0];
+    assert_eq!(e.template.as_deref(), Some("homepros"));
+    assert!(e.fields.iter().all(|f| f.origin == Origin::Template && f.confidence == Confidence::High));
+    // The printed form names origin and confidence.
+    let printed =
+        explain(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap()[0].to_string();
+    assert!(
+        printed.contains("free text") && printed.contains("low") && printed.contains("needs review"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_lead_whose_contacts_are_all_guessed_is_marked_for_review() {
+    let out = parse(&corpus_raw("15-no-labels-name-in-first-sentence"), &no_templates()).unwrap();
+    let reason = crate::parse::review(&out.records[0]).expect("marked for review");
+    assert!(reason.contains("low confidence"), "{reason}");
+    // Its fields are still all there (the operator sees what was guessed).
+    let got = flat_lead(&out.records[0]);
+    assert_eq!(got.get("email").map(String::as_str), Some("rhea.k@mailbox.example"));
+    assert!(!got.keys().any(|k| k.contains("review")), "{got:?}");
+    // A labelled one is not.
+    let out = parse(&corpus_raw("06-work-and-mobile-labels"), &no_templates()).unwrap();
+    assert_eq!(crate::parse::review(&out.records[0]), None);
+}
+
+#[test]
+fn a_short_template_wins_over_generic_extraction() {
+    let toml = r#"description = "ClinicFinder patient leads"
+[match]
+from = ["*@clinicfinder.example"]
+[fields]
+full_name = { label = "PATIENT NAME", required = true }
+email = { label = "PATIENT EMAIL" }
+phone = { label = "PATIENT PHONE" }
+comments = { label = "REASON" }
+product = { value = "Clinic visit" }
+"#;
+    assert!(toml.lines().count() <= 15);
+    let t = Template::from_toml("clinicfinder", toml, std::path::Path::new("clinicfinder.toml")).unwrap();
+    let mut cx = no_templates();
+    cx.email.templates = Arc::new(Templates::new(vec![t], Vec::new()));
+    let raw = corpus_raw("33-caps-labels-asterisks");
+    let with = parse(&raw, &cx).unwrap();
+    let got = flat_lead(&with.records[0]);
+    assert_eq!(got["comments"], "Back pain consultation");
+    assert_eq!(got["product"], "Clinic visit");
+    assert_eq!(got["email"], "rjones@mailbox.example");
+    assert_eq!(crate::parse::review(&with.records[0]), None);
+    // Generic extraction alone reads the reason as a custom field and knows no product.
+    let without = flat_lead(&parse(&raw, &no_templates()).unwrap().records[0]);
+    assert!(!without.contains_key("product") && !without.contains_key("comments"), "{without:?}");
+    assert_eq!(explain(&raw, &cx).unwrap()[0].template.as_deref(), Some("clinicfinder"));
+}
+
+#[test]
+fn a_suggested_template_reads_its_sample() {
+    for stem in [
+        "01-label-next-line-text",
+        "06-work-and-mobile-labels",
+        "10-html-table-cells-qp",
+        "13-multipart-stub-text-html-table",
+        "27-multipart-mixed-with-pdf",
+        "29-html-label-paragraph-next",
+        "36-html-spans-no-colons",
+        "37-dot-leader-labels",
+    ] {
+        let raw = corpus_raw(stem);
+        let text = suggest::suggest(&raw, None, &MimeLimits::default()).unwrap();
+        let t = Template::from_toml("suggested", &text, std::path::Path::new("suggested.toml"))
+            .unwrap_or_else(|p| panic!("{stem}: {p:?}\n{text}"));
+        let mail = mime::read(&raw, &MimeLimits::default()).unwrap();
+        assert!(t.matches(&mail), "{stem}: the suggestion does not match its sample\n{text}");
+        let out = t.extract(&mail, &no_templates()).unwrap_or_else(|e| panic!("{stem}: {e}\n{text}"));
+        let got = flat_lead(&out.records[0]);
+        for (k, v) in expected(stem) {
+            assert_eq!(got.get(&k), Some(&v), "{stem}: {k}\n{text}\n{got:?}");
+        }
+    }
+}
+
+/// Pieces vendors' HTML is made of, with broken and hostile ones among them.
+fn html_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("<table>".to_owned()),
+        Just("</table>".to_owned()),
+        Just("<tr>".to_owned()),
+        Just("<td>".to_owned()),
+        Just("</td>".to_owned()),
+        Just("<th>".to_owned()),
+        Just("<dl><dt>".to_owned()),
+        Just("</dt><dd>".to_owned()),
+        Just("<b>".to_owned()),
+        Just("</b><br>".to_owned()),
+        Just("<p>".to_owned()),
+        Just("<div>".to_owned()),
+        Just("<a href=\"mailto:".to_owned()),
+        Just("<a href='tel:".to_owned()),
+        Just("\">".to_owned()),
+        Just("</a>".to_owned()),
+        Just("<!--".to_owned()),
+        Just("<script>".to_owned()),
+        Just("&nbsp;&nbsp;".to_owned()),
+        Just("&#x1F600;".to_owned()),
+        Just("Email".to_owned()),
+        Just("Phone:".to_owned()),
+        Just("Renter name".to_owned()),
+        Just("City, State, Zip Code:".to_owned()),
+        Just("ana.ruiz@mailbox.example".to_owned()),
+        Just("(512) 555-0142".to_owned()),
+        Just("Rhea has sent you a message".to_owned()),
+        Just("---------- Forwarded message ---------".to_owned()),
+        Just("> ".to_owned()),
+        Just("\n".to_owned()),
+        "[a-zA-Z0-9@.:<>/=\"'&#; \\n-]{0,24}",
+    ]
+}
+
+fn encode(body: &str, cte: usize) -> (String, &'static str) {
+    use base64::Engine as _;
+    match cte {
+        0 => (body.to_owned(), "8bit"),
+        1 => {
+            let mut qp = String::new();
+            for b in body.bytes() {
+                if b == b'\n' || (b.is_ascii_graphic() && b != b'=') || b == b' ' {
+                    qp.push(b as char);
+                } else {
+                    qp.push_str(&format!("={b:02X}"));
+                }
+            }
+            (qp, "quoted-printable")
+        }
+        _ => (base64::engine::general_purpose::STANDARD.encode(body.as_bytes()), "base64"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// HTML-only and multipart messages (stub text, alternative, mixed, nested message),
+    /// any transfer encoding and charset: parsing, explaining and suggesting never panic,
+    /// and what comes out is the same on a second run (deterministic).
+    #[test]
+    fn html_and_multipart_shapes_never_panic(
+        pieces in proptest::collection::vec(html_piece(), 0..40),
+        text in proptest::collection::vec(html_piece(), 0..10),
+        shape in 0usize..4,
+        cte in 0usize..3,
+        charset in 0usize..3,
+        crlf in any::<bool>(),
+    ) {
+        let html: String = pieces.concat();
+        let text: String = text.concat();
+        let charset = ["utf-8", "iso-8859-1", "windows-1252"][charset];
+        let (html_body, html_cte) = encode(&html, cte);
+        let (text_body, text_cte) = encode(&text, (cte + 1) % 3);
+        let html_part = format!("Content-Type: text/html; charset={charset}\nContent-Transfer-Encoding: {html_cte}\n\n{html_body}\n");
+        let text_part = format!("Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {text_cte}\n\n{text_body}\n");
+        let head = "From: Vendor <noreply@vendor.example>\nReply-To: relay-8f3k2@reply.vendor.example\nSubject: New inquiry from Ana Ruiz\nMIME-Version: 1.0\n";
+        let mut raw = match shape {
+            0 => format!("{head}{html_part}"),
+            1 => format!("{head}Content-Type: multipart/alternative; boundary=\"b\"\n\n--b\n{text_part}--b\n{html_part}--b--\n"),
+            2 => format!("{head}Content-Type: multipart/mixed; boundary=\"m\"\n\n--m\n{text_part}--m\nContent-Type: message/rfc822\n\nFrom: x@y.example\n{html_part}--m--\n"),
+            _ => format!("{head}Content-Type: multipart/alternative; boundary=\"b\"\n\n--b\n{text_part}--b\n{html_part}"),
+        };
+        if crlf {
+            raw = raw.replace('\n', "\r\n");
+        }
+        let first = parse(raw.as_bytes(), &no_templates());
+        let again = parse(raw.as_bytes(), &no_templates());
+        prop_assert_eq!(first, again);
+        let _explained = explain(raw.as_bytes(), &no_templates());
+        let _suggested = suggest::suggest(raw.as_bytes(), None, &MimeLimits::default());
+        let _shipped = parse(raw.as_bytes(), &shipped());
+    }
+
+    /// Generic extraction on arbitrary text lines never panics.
+    #[test]
+    fn generic_extraction_never_panics_on_any_text(body in "\\PC{0,400}") {
+        let raw = format!("From: a@b.example\r\nSubject: {}\r\n\r\n{body}", body.lines().next().unwrap_or(""));
+        let _result = parse(raw.as_bytes(), &no_templates());
+    }
+}
+
+#[test]
+fn extraction_is_bounded_on_huge_lines_and_many_lines() {
+    let mut body = String::from("From: a@b.example\r\nSubject: x\r\n\r\n");
+    body.push_str(&"Email: ".repeat(50_000));
+    body.push_str("\r\n");
+    for i in 0..20_000 {
+        body.push_str(&format!("Label {i}:\r\nvalue (512) 555-{:04}\r\n", i % 10_000));
+    }
+    // Finishes (the limits cut the work) and takes no wrong field from the noise.
+    let out = parse(body.as_bytes(), &no_templates());
+    if let Ok(out) = out {
+        let lead = flat_lead(&out.records[0]);
+        assert!(!lead.contains_key("email"), "{lead:?}");
+    }
 }

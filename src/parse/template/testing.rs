@@ -134,7 +134,7 @@ fn run_one(
 }
 
 /// `{"custom": {"a": 1}}` → `custom.a = "1"`; strings as they are.
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+pub(crate) fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
     match v {
         Value::Object(map) => {
             for (k, v) in map {

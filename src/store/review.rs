@@ -1,0 +1,69 @@
+//! Leads by distribution stage, for the admin API: above all the `needs_review` ones
+//! that template-free e-mail extraction held because it only guessed their contacts.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::clock::rfc3339;
+
+/// The stage of a lead held for an operator's review.
+pub const NEEDS_REVIEW: &str = "needs_review";
+
+/// One lead in a stage listing (its history is at `GET /v1/leads/{id}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StagedLead {
+    pub id: String,
+    pub source: String,
+    pub submission_id: String,
+    pub status: String,
+    pub stage: String,
+    pub fields: serde_json::Value,
+    /// Why it is held (the `needs_review` event's reason), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_reason: Option<String>,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Leads in `stage` (optionally of one source), newest first, at most `limit`.
+    pub async fn leads_in_stage(
+        &self,
+        stage: &str,
+        source: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StagedLead>, StoreError> {
+        let source_clause = if source.is_some() { " AND l.source = $2" } else { "" };
+        let sql = format!(
+            "SELECT l.id, l.source, l.submission_id, l.status, l.stage, l.fields, l.created_at, \
+             (SELECT e.detail FROM lead_events e WHERE e.lead_id = l.id AND e.kind = '{NEEDS_REVIEW}' ORDER BY e.id DESC LIMIT 1) \
+             FROM leads l WHERE l.stage = $1{source_clause} ORDER BY l.created_at DESC, l.id DESC LIMIT {}",
+            limit.clamp(1, 10_000)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stage.to_owned());
+        if let Some(s) = source {
+            q = q.bind(s.to_owned());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let fields: String = r.try_get(5)?;
+                let detail: Option<String> = r.try_get(7)?;
+                let review_reason = detail
+                    .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                    .and_then(|d| d.get("reason").and_then(|v| v.as_str()).map(str::to_owned));
+                Ok(StagedLead {
+                    id: r.try_get(0)?,
+                    source: r.try_get(1)?,
+                    submission_id: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    stage: r.try_get(4)?,
+                    fields: serde_json::from_str(&fields)
+                        .map_err(|source| StoreError::Json { what: "fields", source })?,
+                    review_reason,
+                    created_at: rfc3339(r.try_get(6)?),
+                })
+            })
+            .collect()
+    }
+}
