@@ -36,9 +36,10 @@ impl Store {
         let source_clause = if source.is_some() { " AND l.source = $2" } else { "" };
         let sql = format!(
             "SELECT l.id, l.source, l.submission_id, l.status, l.stage, l.fields, l.created_at, \
-             (SELECT e.detail FROM lead_events e WHERE e.lead_id = l.id AND e.kind = '{NEEDS_REVIEW}' ORDER BY e.id DESC LIMIT 1) \
+             (SELECT e.detail FROM lead_events e WHERE e.lead_id = l.id AND e.kind IN ('{NEEDS_REVIEW}', '{STEPS}') ORDER BY e.id DESC LIMIT 1) \
              FROM leads l WHERE l.stage = $1{source_clause} ORDER BY l.created_at DESC, l.id DESC LIMIT {}",
-            limit.clamp(1, 10_000)
+            limit.clamp(1, 10_000),
+            STEPS = super::commit::STEPS_KIND,
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stage.to_owned());
         if let Some(s) = source {
@@ -51,7 +52,7 @@ impl Store {
                 let detail: Option<String> = r.try_get(7)?;
                 let review_reason = detail
                     .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
-                    .and_then(|d| d.get("reason").and_then(|v| v.as_str()).map(str::to_owned));
+                    .and_then(|d| review_detail(&d).and_then(|v| v.as_str()).map(str::to_owned));
                 Ok(StagedLead {
                     id: r.try_get(0)?,
                     source: r.try_get(1)?,
@@ -65,5 +66,16 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// The reason in a `needs_review` event's detail, or in the `needs_review` step of an
+/// intake row that holds several events (see `commit::compact_events`).
+fn review_detail(detail: &serde_json::Value) -> Option<&serde_json::Value> {
+    match detail.as_array() {
+        Some(steps) => {
+            steps.iter().rev().find(|s| s["kind"] == NEEDS_REVIEW).and_then(|s| s["detail"].get("reason"))
+        }
+        None => detail.get("reason"),
     }
 }
