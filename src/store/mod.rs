@@ -7,6 +7,7 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 pub mod claims;
+pub mod console;
 mod commit;
 pub mod files;
 pub mod email;
