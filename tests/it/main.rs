@@ -26,3 +26,4 @@ mod vendor_google_ads;
 mod vendor_meta;
 mod vendor_forms;
 mod vendor_cli;
+mod web;
