@@ -259,6 +259,7 @@ pub fn all() -> Vec<Endpoint> {
         api(g.clone(), "/openapi.json", Docs, Public, "This document.", || get(openapi::document)),
         api(g.clone(), "/docs", Docs, Public, "The API docs page (Swagger UI).", || get(openapi::docs_index))
             .responses(responses!(303 => "To /docs/.")),
+        api(g.clone(), "/docs/", Docs, Public, "The API docs page's start.", || get(openapi::docs_home)),
         api(g.clone(), "/docs/{*file}", Docs, Public, "The docs page's files.", || get(openapi::docs_file))
             .responses(responses!(200 => "The file.", 404 => "No such file.")),
         // The web pages.

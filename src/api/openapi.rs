@@ -109,11 +109,7 @@ fn operation(e: &Endpoint) -> utoipa::openapi::path::Operation {
     let mut op = OperationBuilder::new()
         .tag(e.tag.as_str())
         .summary(Some(e.summary))
-        .operation_id(Some(format!(
-            "{}_{}",
-            e.method.as_str().to_lowercase(),
-            openapi_path(e.path).trim_matches('/').replace(['/', '{', '}', '.', '-'], "_")
-        )));
+        .operation_id(Some(operation_id(e)));
     for name in path_params(e.path) {
         op = op.parameter(
             ParameterBuilder::new()
@@ -153,6 +149,17 @@ fn operation(e: &Endpoint) -> utoipa::openapi::path::Operation {
         op = op.security(r);
     }
     op.build()
+}
+
+/// `get_v1_leads_id`; `/` is `home`, a trailing `/` adds `_index`.
+fn operation_id(e: &Endpoint) -> String {
+    let mut name = openapi_path(e.path).trim_matches('/').replace(['/', '{', '}', '.', '-'], "_");
+    if name.is_empty() {
+        name = "home".into();
+    } else if e.path.ends_with('/') {
+        name.push_str("_index");
+    }
+    format!("{}_{name}", e.method.as_str().to_lowercase())
 }
 
 fn key_requirements(bearer: &str) -> Vec<SecurityRequirement> {
@@ -221,9 +228,18 @@ pub async fn docs_index() -> Redirect {
 static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")));
 
+/// `GET /docs/`: Swagger UI's page.
+pub async fn docs_home() -> Response {
+    swagger_file("index.html")
+}
+
 /// `GET /docs/{*file}`: Swagger UI's files, from the binary.
 pub async fn docs_file(Path(file): Path<String>) -> Response {
-    match utoipa_swagger_ui::serve(&file, SWAGGER.clone()) {
+    swagger_file(&file)
+}
+
+fn swagger_file(file: &str) -> Response {
+    match utoipa_swagger_ui::serve(file, SWAGGER.clone()) {
         Ok(Some(f)) => {
             let mut r = ([(header::CONTENT_TYPE, f.content_type)], f.bytes.into_owned()).into_response();
             if f.gzpipped {
@@ -266,11 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn the_table_has_no_route_twice() {
+    fn the_table_has_no_route_twice_and_operation_ids_are_unique() {
         let list = endpoints::all();
         let mut seen = std::collections::BTreeSet::new();
+        let mut ids = std::collections::BTreeSet::new();
         for e in &list {
             assert!(seen.insert((e.method.to_string(), e.path)), "{} {} twice", e.method, e.path);
+            assert!(ids.insert(operation_id(e)), "operation id {} twice", operation_id(e));
         }
     }
 }

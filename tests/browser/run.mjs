@@ -135,11 +135,10 @@ try {
     await b.page.goto("/portal");
     const button = (p) => p.locator(`li.offer[data-lead="${contested}"] button.claim`);
     await Promise.all([button(a.page).waitFor(), button(b.page).waitFor()]);
-    await Promise.all([
-      Promise.all([a.page.waitForLoadState("load"), button(a.page).click()]),
-      Promise.all([b.page.waitForLoadState("load"), button(b.page).click()]),
-    ]);
-    await Promise.all([a.page.locator("h1").waitFor(), b.page.locator("h1").waitFor()]);
+    const landed = (p) =>
+      p.waitForFunction(() => ["Your lead", "Someone else took it"].includes(document.querySelector("h1")?.textContent));
+    await Promise.all([button(a.page).click(), button(b.page).click()]);
+    await Promise.all([landed(a.page), landed(b.page)]);
     const headings = [await a.page.locator("h1").textContent(), await b.page.locator("h1").textContent()];
     const winner = headings.indexOf("Your lead");
     const loser = headings.indexOf("Someone else took it");
