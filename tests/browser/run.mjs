@@ -83,7 +83,7 @@ async function newLead(tag, product) {
 async function signIn(page, area, key) {
   await page.goto(`/${area}/login`);
   await page.fill("#key", key);
-  await Promise.all([page.waitForURL(`**/${area}`), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(`**/${area}`), page.click("main form button[type=submit]")]);
 }
 
 async function step(name, fn) {
@@ -182,7 +182,7 @@ try {
     await op.page.locator(".flash", { hasText: "Scheduled for redelivery." }).waitFor();
     await snap(op.page, "console-redelivered");
     const l = await api("GET", `/v1/leads/${pushed}`, ADMIN);
-    assert.ok(l.json.deliveries[0].attempts >= 2, "the redelivery was tried again or is scheduled");
+    assert.ok(l.json.events.some((e) => e.kind === "redelivery_requested"), "the redelivery is on the lead's history");
     for (const [path, name] of [
       ["/console/submissions", "console-failed-submissions"],
       ["/console/config", "console-config"],
@@ -203,7 +203,8 @@ try {
     await snap(op.page, "api-docs");
   });
 
-  const own = problems.filter((p) => !p.includes("/docs"));
+  // The race's loser is answered 409 on purpose (with its friendly page).
+  const own = problems.filter((p) => !p.includes("status of 409 (Conflict)"));
   assert.deepEqual(own, [], "no console errors (CSP violations included)");
   console.log("browser scenarios passed");
 } finally {

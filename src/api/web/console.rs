@@ -61,7 +61,7 @@ fn back_to(fields: &std::collections::HashMap<String, String>, default: &str) ->
 }
 
 fn chrome(s: &Session, page: &str) -> serde_json::Value {
-    serde_json::json!({ "area": AREA, "page": page, "who": "operator", "csrf": s.csrf, "flash": s.flash })
+    serde_json::json!({ "area": AREA, "signed_in": true, "page": page, "who": "operator", "csrf": s.csrf, "flash": s.flash })
 }
 
 fn unavailable(web: &WebState, e: &dyn std::fmt::Display) -> Response {

@@ -81,6 +81,7 @@ fn sla_of(state: &AppState, route: Option<&str>) -> crate::route::Sla {
 fn chrome(p: &Partner, page: &str) -> serde_json::Value {
     serde_json::json!({
         "area": AREA,
+        "signed_in": true,
         "page": page,
         "who": p.buyer.name,
         "csrf": p.session.csrf,
