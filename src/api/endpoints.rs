@@ -130,7 +130,12 @@ fn api(
     }
 }
 
-fn page(method: Method, path: &'static str, summary: &'static str, handler: fn() -> MethodRouter<AppState>) -> Endpoint {
+fn page(
+    method: Method,
+    path: &'static str,
+    summary: &'static str,
+    handler: fn() -> MethodRouter<AppState>,
+) -> Endpoint {
     let responses: &'static [(u16, &'static str)] = if method == Method::POST {
         responses!(303 => "Done: see the page named by Location.", 403 => "No session or a wrong CSRF token.")
     } else {

@@ -10,7 +10,9 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr, Required,
@@ -184,8 +186,14 @@ pub fn build(list: &[Endpoint]) -> OpenApi {
         .security_scheme(scheme::SOURCE_BEARER, bearer("A source's API key."))
         .security_scheme(scheme::BUYER_BEARER, bearer("A buyer's or pull partner's API key."))
         .security_scheme(scheme::ADMIN_BEARER, bearer("An admin key."))
-        .security_scheme(scheme::API_KEY_HEADER, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))))
-        .security_scheme(scheme::SESSION, SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))))
+        .security_scheme(
+            scheme::API_KEY_HEADER,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        )
+        .security_scheme(
+            scheme::SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        )
         .build();
     let tags = [
         (Tag::Intake, "Vendors submit leads."),
@@ -193,7 +201,10 @@ pub fn build(list: &[Endpoint]) -> OpenApi {
         (Tag::Partner, "Pull partners claim leads; buyers report dispositions."),
         (Tag::Admin, "Operators: leads, submissions, replay, redelivery, config."),
         (Tag::Health, "Liveness, readiness, metrics."),
-        (Tag::Web, "The partner portal and operator console (HTML pages, session cookie, CSRF token in every form)."),
+        (
+            Tag::Web,
+            "The partner portal and operator console (HTML pages, session cookie, CSRF token in every form).",
+        ),
         (Tag::Docs, "This document and its page."),
     ]
     .map(|(t, d)| TagBuilder::new().name(t.as_str()).description(Some(d)).build());
@@ -277,7 +288,8 @@ mod tests {
                 );
             }
         }
-        let ops: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+        let ops: usize =
+            doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
         assert_eq!(ops, list.len(), "one operation per table row");
     }
 

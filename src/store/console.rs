@@ -27,7 +27,8 @@ pub struct ConsoleCounts {
     pub leads: Vec<BucketCount>,
     /// Deliveries by current status (`delivered`, `scheduled`, `rejected`, `dead`),
     /// counted in the bucket of their last change; `scheduled` only when a try failed
-    /// already (`attempts > 0`): a temporary failure.
+    /// already (`attempts > 0`): a temporary failure. Pull partners' claims are here too,
+    /// as status `claimed`, in the bucket of the claim.
     pub deliveries: Vec<DeliveryCount>,
 }
 
@@ -170,7 +171,12 @@ fn claim_row(r: &sqlx::any::AnyRow) -> Result<PartnerClaim, StoreError> {
 
 impl Store {
     /// Counts in `[from, to)` in buckets of `bucket_ms`.
-    pub async fn console_counts(&self, from: i64, to: i64, bucket_ms: i64) -> Result<ConsoleCounts, StoreError> {
+    pub async fn console_counts(
+        &self,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> Result<ConsoleCounts, StoreError> {
         let bucket_ms = bucket_ms.max(1);
         let mut out = ConsoleCounts::default();
         for r in sqlx::query(
@@ -209,6 +215,26 @@ impl Store {
                 source: r.try_get(2)?,
                 status: r.try_get(3)?,
                 count: r.try_get(4)?,
+            });
+        }
+        // Claims by pull partners, counted as status `claimed` in the bucket of the claim.
+        for r in sqlx::query(
+            "SELECT (c.claimed_at - $1) / $3, c.partner, l.source, COUNT(*) FROM claims c \
+             JOIN leads l ON l.id = c.lead_id \
+             WHERE c.claimed_at >= $1 AND c.claimed_at < $2 GROUP BY 1, 2, 3",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(bucket_ms)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            out.deliveries.push(DeliveryCount {
+                bucket: r.try_get(0)?,
+                buyer: r.try_get(1)?,
+                source: r.try_get(2)?,
+                status: "claimed".into(),
+                count: r.try_get(3)?,
             });
         }
         Ok(out)

@@ -45,7 +45,10 @@ struct Page {
 impl Page {
     /// The value of the first `name="csrf"` hidden field.
     fn csrf(&self) -> String {
-        let at = self.html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no CSRF field:\n{}", self.html));
+        let at = self
+            .html
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field:\n{}", self.html));
         let rest = &self.html[at + "name=\"csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_string()
     }
@@ -54,7 +57,11 @@ impl Page {
 impl Browser {
     fn new(gw: &Gateway) -> Self {
         Browser {
-            http: reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             base: gw.url(""),
             cookies: HashMap::new(),
             set_cookies: Vec::new(),
@@ -76,7 +83,8 @@ impl Browser {
             self.set_cookies.push(text);
         }
         let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
-        let (status, location, csp) = (r.status().as_u16(), header("location"), header("content-security-policy"));
+        let (status, location, csp) =
+            (r.status().as_u16(), header("location"), header("content-security-policy"));
         // The template engine escapes `/` too (`&#x2f;`), which browsers read as `/`.
         Page { status, location, csp, html: r.text().await.unwrap().replace("&#x2f;", "/") }
     }
@@ -118,11 +126,20 @@ async fn a_partner_signs_in_claims_an_offer_sees_the_lead_and_reports_on_it() {
     each_engine(builder(), async |gw| {
         let id = gw.post_json(&lead(1)).await.lead_id();
         let mut b = Browser::new(gw);
-        assert_eq!(b.get("/portal").await.location.as_deref(), Some("/portal/login"), "signed out: to sign-in");
+        assert_eq!(
+            b.get("/portal").await.location.as_deref(),
+            Some("/portal/login"),
+            "signed out: to sign-in"
+        );
         let signed = b.sign_in("portal", "partner-key-alpha").await;
         assert_eq!((signed.status, signed.location.as_deref()), (303, Some("/portal")));
         let cookie = b.set_cookies.iter().find(|c| c.starts_with("lg_session=")).cloned().unwrap();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/portal"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Strict")
+                && cookie.contains("Path=/portal"),
+            "{cookie}"
+        );
         assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
 
         // The offer is masked exactly as the partner API masks it.
@@ -130,7 +147,11 @@ async fn a_partner_signs_in_claims_an_offer_sees_the_lead_and_reports_on_it() {
         assert_eq!(offers.status, 200);
         assert!(offers.html.contains(&id), "the offer is listed");
         assert!(offers.html.contains("P.R.") && offers.html.contains("Seattle"), "{}", offers.html);
-        assert!(!offers.html.contains("web1@example.com") && !offers.html.contains("Raman") && !offers.html.contains("Pike"));
+        assert!(
+            !offers.html.contains("web1@example.com")
+                && !offers.html.contains("Raman")
+                && !offers.html.contains("Pike")
+        );
         assert!(offers.html.contains("data-deadline"), "timers count down");
 
         let claimed = b.post(&format!("/portal/offers/{id}/claim"), &[("csrf", &offers.csrf())]).await;
@@ -139,8 +160,12 @@ async fn a_partner_signs_in_claims_an_offer_sees_the_lead_and_reports_on_it() {
         assert_eq!(at, format!("/portal/leads/{id}"));
         let page = b.get(&at).await;
         assert_eq!(page.status, 200);
-        assert!(page.html.contains("web1@example.com") && page.html.contains("Raman") && page.html.contains("1 Pike St"));
-        assert!(page.html.contains("Lease ends") && page.html.contains("Report what happened by"));
+        assert!(
+            page.html.contains("web1@example.com")
+                && page.html.contains("Raman")
+                && page.html.contains("1 Pike St")
+        );
+        assert!(page.html.contains("Lease ends") && page.html.contains("Report what happened: due"));
 
         let kept = b.post(&format!("/portal/leads/{id}/confirm"), &[("csrf", &page.csrf())]).await;
         assert_eq!(kept.status, 303);
@@ -150,22 +175,36 @@ async fn a_partner_signs_in_claims_an_offer_sees_the_lead_and_reports_on_it() {
         let csrf = page.csrf();
         b.post(&format!("/portal/leads/{id}/disposition"), &[("csrf", &csrf), ("status", "returned")]).await;
         assert!(b.get(&at).await.html.contains("A return needs a reason."));
-        let done =
-            b.post(&format!("/portal/leads/{id}/disposition"), &[("csrf", &csrf), ("status", "contacted")]).await;
+        let done = b
+            .post(&format!("/portal/leads/{id}/disposition"), &[("csrf", &csrf), ("status", "contacted")])
+            .await;
         assert_eq!(done.status, 303);
         let after = b.get(&at).await;
         assert!(after.html.contains("Recorded: contacted."), "{}", after.html);
         let l = gw.lead(&id).await;
         assert!(l["events"].as_array().unwrap().iter().any(|e| e["kind"] == "disposition"), "{l:#}");
 
+        let mut op = Browser::new(gw);
+        op.sign_in("console", ADMIN_KEY).await;
+        let dash = op.get("/console?period=hour").await;
+        assert!(dash.html.contains("data-total=\"claimed\">1<"), "{}", dash.html);
+
         let history = b.get("/portal/history").await;
-        assert!(history.html.contains(&id) && history.html.contains("contacted") && history.html.contains("confirmed"));
+        assert!(
+            history.html.contains(&id)
+                && history.html.contains("contacted")
+                && history.html.contains("confirmed")
+        );
 
         // Sign-out ends the session on the server.
         let csrf = history.csrf();
-        assert_eq!(b.post("/portal/logout", &[("csrf", &csrf)]).await.location.as_deref(), Some("/portal/login"));
+        assert_eq!(
+            b.post("/portal/logout", &[("csrf", &csrf)]).await.location.as_deref(),
+            Some("/portal/login")
+        );
         let mut replay = Browser::new(gw);
-        replay.cookies = HashMap::from([("lg_session".to_string(), cookie.split(';').next().unwrap()[11..].to_string())]);
+        replay.cookies =
+            HashMap::from([("lg_session".to_string(), cookie.split(';').next().unwrap()[11..].to_string())]);
         assert_eq!(replay.get("/portal").await.status, 303, "the old cookie no longer works");
     })
     .await;
@@ -209,8 +248,9 @@ async fn a_partner_can_never_see_a_lead_not_offered_to_it() {
         let open = g.get(&format!("/portal/leads/{id}")).await;
         assert_eq!(open.status, 404);
         assert!(!open.html.contains("web3@example.com"));
-        let report =
-            g.post(&format!("/portal/leads/{id}/disposition"), &[("csrf", &csrf), ("status", "contacted")]).await;
+        let report = g
+            .post(&format!("/portal/leads/{id}/disposition"), &[("csrf", &csrf), ("status", "contacted")])
+            .await;
         assert_eq!(report.status, 404);
 
         // beta was offered the lead, but alpha claimed it: beta cannot open it either.
@@ -377,11 +417,20 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn every_route_in_the_openapi_document_is_served_and_the_docs_page_loads() {
     let gw = GatewayBuilder::new().start().await;
-    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let doc: Value = http.get(gw.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    for needle in ["/v1/leads", "/v1/partner/offers", "/v1/admin/report", "/healthz", "/v1/sources/{source}/meta", "/portal", "/console"] {
+    for needle in [
+        "/v1/leads",
+        "/v1/partner/offers",
+        "/v1/admin/report",
+        "/healthz",
+        "/v1/sources/{source}/meta",
+        "/portal",
+        "/console",
+    ] {
         assert!(paths.contains_key(needle), "{needle} documented");
     }
     let mut checked = 0;
@@ -402,7 +451,10 @@ async fn every_route_in_the_openapi_document_is_served_and_the_docs_page_loads()
             let status = r.status().as_u16();
             let body = r.text().await.unwrap_or_default();
             // The router's fallback answers `route not found`: nothing documented may hit it.
-            assert!(!body.contains("route not found"), "{method} {path} is documented but not served: {status}");
+            assert!(
+                !body.contains("route not found"),
+                "{method} {path} is documented but not served: {status}"
+            );
             assert!(status < 500, "{method} {path}: {status} {body}");
             checked += 1;
         }

@@ -150,6 +150,8 @@ pub struct Counts {
     pub duplicate: i64,
     pub rejected: i64,
     pub delivered: i64,
+    /// Leads pull partners claimed.
+    pub claimed: i64,
     pub failed: i64,
     pub dead_lettered: i64,
 }
@@ -167,6 +169,7 @@ impl Counts {
     fn add_delivery(&mut self, status: &str, n: i64) {
         match status {
             "delivered" => self.delivered += n,
+            "claimed" => self.claimed += n,
             "dead" => self.dead_lettered += n,
             "rejected" | "scheduled" => self.failed += n,
             _ => {}
@@ -181,8 +184,8 @@ pub struct Chart {
     pub height: i64,
     pub max: i64,
     pub bars: Vec<Bar>,
-    /// (x, text) under the axis.
-    pub labels: Vec<(i64, String)>,
+    /// (x, text-anchor, text) under the axis.
+    pub labels: Vec<(i64, &'static str, String)>,
     /// (class, name) for the legend.
     pub legend: Vec<(&'static str, &'static str)>,
 }
@@ -212,7 +215,8 @@ pub fn chart(
     series: &[(&'static str, &'static str, Vec<i64>)],
     label: impl Fn(usize) -> String,
 ) -> Chart {
-    let totals: Vec<i64> = (0..buckets).map(|i| series.iter().map(|s| s.2.get(i).copied().unwrap_or(0)).sum()).collect();
+    let totals: Vec<i64> =
+        (0..buckets).map(|i| series.iter().map(|s| s.2.get(i).copied().unwrap_or(0)).sum()).collect();
     let max = totals.iter().copied().max().unwrap_or(0).max(1);
     let slot = CHART_W / i64::try_from(buckets.max(1)).unwrap_or(1);
     let w = (slot * 4 / 5).max(1);
@@ -232,12 +236,18 @@ pub fn chart(
         }
         bars.push(Bar { x, w, segments });
     }
-    let mut labels = Vec::new();
-    for i in [0, buckets / 2, buckets.saturating_sub(1)] {
-        let x = i64::try_from(i).unwrap_or(0) * slot + slot / 2;
-        if labels.iter().all(|(lx, _)| *lx != x) {
-            labels.push((x, label(i)));
-        }
+    // First, middle and last bucket; the outer two anchored inside the chart.
+    let last = buckets.saturating_sub(1);
+    let mut labels: Vec<(i64, &'static str, String)> = vec![(0, "start", label(0))];
+    if buckets > 2 {
+        labels.push((
+            i64::try_from(buckets / 2).unwrap_or(0) * slot + slot / 2,
+            "middle",
+            label(buckets / 2),
+        ));
+    }
+    if last > 0 {
+        labels.push((CHART_W, "end", label(last)));
     }
     Chart {
         width: CHART_W,
@@ -277,7 +287,7 @@ pub fn dashboard_view(counts: &ConsoleCounts, period: Period, from: i64) -> serd
         total.add_delivery(&d.status, d.count);
         if let Some(i) = slot(d.bucket) {
             let k = match d.status.as_str() {
-                "delivered" => 0,
+                "delivered" | "claimed" => 0,
                 "dead" => 2,
                 _ => 1,
             };
@@ -298,7 +308,7 @@ pub fn dashboard_view(counts: &ConsoleCounts, period: Period, from: i64) -> serd
         "buyers": buyers,
         "total": total,
         "leads_chart": chart(n, &[("ok", "accepted", accepted), ("dup", "duplicate", duplicate), ("bad", "rejected", rejected)], label),
-        "deliveries_chart": chart(n, &[("ok", "delivered", delivered), ("warn", "failed", failed), ("bad", "dead-lettered", dead)], label),
+        "deliveries_chart": chart(n, &[("ok", "delivered or claimed", delivered), ("warn", "failed", failed), ("bad", "dead-lettered", dead)], label),
     })
 }
 
@@ -328,7 +338,10 @@ pub async fn dashboard(
     let view = dashboard_view(&counts, period, from);
     web.templates.page(
         "console_dashboard.html",
-        page_ctx(chrome(&s, "dashboard"), serde_json::json!({ "period": period.name(), "view": view, "refresh": 30 })),
+        page_ctx(
+            chrome(&s, "dashboard"),
+            serde_json::json!({ "period": period.name(), "view": view, "refresh": 30 }),
+        ),
     )
 }
 
@@ -369,7 +382,10 @@ pub async fn search(
             })
             .collect()
     });
-    web.templates.page("console_search.html", page_ctx(chrome(&s, "search"), serde_json::json!({ "q": text, "hits": list })))
+    web.templates.page(
+        "console_search.html",
+        page_ctx(chrome(&s, "search"), serde_json::json!({ "q": text, "hits": list })),
+    )
 }
 
 /// `GET /console/leads/{id}`: the lead, its events and deliveries on one page.
@@ -394,11 +410,8 @@ pub async fn lead(
         Err(e) => return unavailable(&web, &e),
     };
     let submission = state.store.submission(&lead.submission_id).await.ok().flatten();
-    let fields: Vec<(String, String)> = lead
-        .fields
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
-        .unwrap_or_default();
+    let fields: Vec<(String, String)> =
+        lead.fields.as_object().map(|o| super::field_rows(o)).unwrap_or_default();
     let mut v = serde_json::to_value(&lead).unwrap_or_default();
     v["fields"] = serde_json::Value::Null;
     let events: Vec<serde_json::Value> = lead
@@ -450,7 +463,10 @@ pub async fn dead_letters(
             })
         })
         .collect();
-    web.templates.page("console_dead_letters.html", page_ctx(chrome(&s, "dead-letters"), serde_json::json!({ "rows": list })))
+    web.templates.page(
+        "console_dead_letters.html",
+        page_ctx(chrome(&s, "dead-letters"), serde_json::json!({ "rows": list })),
+    )
 }
 
 /// `POST /console/deliveries/{id}/redeliver`: the admin API's re-queue.
@@ -467,7 +483,9 @@ pub async fn redeliver(
             tracing::info!(delivery_id = %id, "Delivery re-queued from the console.");
             web.sessions.flash(&headers, "Scheduled for redelivery.");
         }
-        Ok(false) => web.sessions.flash(&headers, "That delivery is not dead-lettered or rejected (any more)."),
+        Ok(false) => {
+            web.sessions.flash(&headers, "That delivery is not dead-lettered or rejected (any more).")
+        }
         Err(e) => return unavailable(&web, &e),
     }
     see_other(&back_to(&fields, "/console/dead-letters"))
@@ -495,7 +513,10 @@ pub async fn submissions(
             })
         })
         .collect();
-    web.templates.page("console_submissions.html", page_ctx(chrome(&s, "submissions"), serde_json::json!({ "rows": list })))
+    web.templates.page(
+        "console_submissions.html",
+        page_ctx(chrome(&s, "submissions"), serde_json::json!({ "rows": list })),
+    )
 }
 
 /// `POST /console/submissions/{id}/replay`: the admin API's replay.
@@ -512,13 +533,25 @@ pub async fn replay(
         Ok(SubmissionResult::Processed { results, .. }) => {
             let mut by: BTreeMap<String, usize> = BTreeMap::new();
             for r in &results {
-                *by.entry(serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).or_default() += 1;
+                *by.entry(
+                    serde_json::to_value(r.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                )
+                .or_default() += 1;
             }
             let parts: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
             format!("Replayed: {}.", if parts.is_empty() { "no leads".into() } else { parts.join(", ") })
         }
         Ok(SubmissionResult::Unparseable { error, .. }) => format!("Replayed, still unreadable: {error}"),
-        Ok(other) => format!("Replayed: {}.", serde_json::to_value(&other).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default()),
+        Ok(other) => format!(
+            "Replayed: {}.",
+            serde_json::to_value(&other)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        ),
         Err(crate::replay::ReplayError::NotFound(_)) => "No such submission.".into(),
         Err(e @ crate::replay::ReplayError::UnknownFormat { .. }) => e.to_string(),
         Err(e) => return unavailable(&web, &e),
@@ -568,7 +601,14 @@ pub async fn reload(
 ) -> Response {
     let _ = signed_in!(operator_post(&state, &web, &headers, &body));
     let ok = state.reloader.reload().await;
-    web.sessions.flash(&headers, if ok { "Reloaded: the new config is in service." } else { "Reload refused: the old config stays in service (see below)." });
+    web.sessions.flash(
+        &headers,
+        if ok {
+            "Reloaded: the new config is in service."
+        } else {
+            "Reload refused: the old config stays in service (see below)."
+        },
+    );
     see_other("/console/config")
 }
 
@@ -605,7 +645,10 @@ pub async fn channels(
         .collect();
     web.templates.page(
         "console_channels.html",
-        page_ctx(chrome(&s, "channels"), serde_json::json!({ "mailboxes": mailboxes, "files": files, "ftp": ftp })),
+        page_ctx(
+            chrome(&s, "channels"),
+            serde_json::json!({ "mailboxes": mailboxes, "files": files, "ftp": ftp }),
+        ),
     )
 }
 
@@ -623,9 +666,27 @@ mod tests {
                 BucketCount { bucket: 23, name: "t".into(), status: "rejected".into(), count: 2 },
             ],
             deliveries: vec![
-                DeliveryCount { bucket: 1, buyer: "b".into(), source: "s".into(), status: "delivered".into(), count: 2 },
-                DeliveryCount { bucket: 1, buyer: "b".into(), source: "s".into(), status: "dead".into(), count: 1 },
-                DeliveryCount { bucket: 2, buyer: "c".into(), source: "t".into(), status: "scheduled".into(), count: 1 },
+                DeliveryCount {
+                    bucket: 1,
+                    buyer: "b".into(),
+                    source: "s".into(),
+                    status: "delivered".into(),
+                    count: 2,
+                },
+                DeliveryCount {
+                    bucket: 1,
+                    buyer: "b".into(),
+                    source: "s".into(),
+                    status: "dead".into(),
+                    count: 1,
+                },
+                DeliveryCount {
+                    bucket: 2,
+                    buyer: "c".into(),
+                    source: "t".into(),
+                    status: "scheduled".into(),
+                    count: 1,
+                },
             ],
         };
         let v = dashboard_view(&counts, Period::Day, 0);

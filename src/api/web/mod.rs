@@ -118,6 +118,23 @@ pub fn page_ctx(chrome: serde_json::Value, page: serde_json::Value) -> minijinja
     minijinja::Value::from(minijinja::value::Serde(all))
 }
 
+/// A lead's fields as (label, text) rows: `first_name` reads "first name"; nested values
+/// are shown as compact JSON; empty ones are left out.
+pub fn field_rows(fields: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    use serde_json::Value;
+    fields
+        .iter()
+        .filter(|(_, v)| match v {
+            Value::Null => false,
+            Value::Object(o) => !o.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        })
+        .map(|(k, v)| (k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect()
+}
+
 /// A 303 to `to`.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()

@@ -21,7 +21,9 @@ use crate::api::partner::{preview, relay_for};
 use crate::auth::Principal;
 use crate::clock::rfc3339;
 use crate::route::{Buyer, PullTarget, Target};
-use crate::store::claims::{ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery};
+use crate::store::claims::{
+    ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery,
+};
 
 const AREA: &str = "portal";
 
@@ -140,7 +142,10 @@ pub async fn offers(
             v
         })
         .collect();
-    let ctx = page_ctx(chrome(&p, "offers"), serde_json::json!({ "offers": list, "masked": p.terms.preview == crate::route::Preview::Masked, "lease": humanize(p.terms.lease) }));
+    let ctx = page_ctx(
+        chrome(&p, "offers"),
+        serde_json::json!({ "offers": list, "masked": p.terms.preview == crate::route::Preview::Masked, "lease": humanize(p.terms.lease) }),
+    );
     web.templates.page("portal_offers.html", ctx)
 }
 
@@ -162,13 +167,17 @@ pub async fn claim(
         Ok(o) => o,
         Err(e) => return unavailable(&web, &e),
     };
-    let gone = |title: &str, text: &str| web.templates.message(StatusCode::CONFLICT, AREA, title, text, "/portal");
+    let gone =
+        |title: &str, text: &str| web.templates.message(StatusCode::CONFLICT, AREA, title, text, "/portal");
     match outcome {
         ClaimOutcome::Claimed(c) => {
             crate::telemetry::claim_event(&p.buyer.name, &c.lead_id, "claimed");
             web.sessions.flash(
                 &headers,
-                format!("It is yours until {}: confirm it to keep it.", c.lease_expires_at.replacen('T', " ", 1)),
+                format!(
+                    "It is yours until {}: confirm it to keep it.",
+                    c.lease_expires_at.replacen('T', " ", 1)
+                ),
             );
             see_other(&format!("/portal/leads/{}", urlencode(&c.lead_id)))
         }
@@ -223,14 +232,7 @@ pub async fn lead(
         .map(|w| rfc3339(c.claimed_at_ms.saturating_add(ms(w))));
     let return_by = rfc3339(c.claimed_at_ms.saturating_add(ms(p.buyer.returns.window)));
     let fields = serde_json::to_value(&held.fields).unwrap_or_default();
-    let fields: Vec<(String, String)> = fields
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| (k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let fields: Vec<(String, String)> = fields.as_object().map(super::field_rows).unwrap_or_default();
     let history: Vec<serde_json::Value> = held
         .dispositions
         .iter()
@@ -238,7 +240,10 @@ pub async fn lead(
             serde_json::json!({ "kind": kind, "reason": reason, "value": value, "at": rfc3339(*at) })
         })
         .collect();
-    let ctx = page_ctx(chrome(&p, "lead"), serde_json::json!({ "lead_id": lead_id, "fields": fields, "score": held.score, "grade": held.grade, "status": c.status.clone(), "leased": leased, "lease_until": leased.then(|| rfc3339(c.lease_until_ms)), "claimed_at": rfc3339(c.claimed_at_ms), "disposition_by": disposition_by, "return_by": return_by, "dispositions": history }));
+    let ctx = page_ctx(
+        chrome(&p, "lead"),
+        serde_json::json!({ "lead_id": lead_id, "fields": fields, "score": held.score, "grade": held.grade, "status": c.status.clone(), "leased": leased, "lease_until": leased.then(|| rfc3339(c.lease_until_ms)), "claimed_at": rfc3339(c.claimed_at_ms), "disposition_by": disposition_by, "return_by": return_by, "dispositions": history }),
+    );
     web.templates.page("portal_lead.html", ctx)
 }
 
@@ -355,7 +360,8 @@ pub async fn history(
             })
         })
         .collect();
-    web.templates.page("portal_history.html", page_ctx(chrome(&p, "history"), serde_json::json!({ "claims": list })))
+    web.templates
+        .page("portal_history.html", page_ctx(chrome(&p, "history"), serde_json::json!({ "claims": list })))
 }
 
 /// A store failure: logged, and a page that says to try again.

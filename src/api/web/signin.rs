@@ -22,7 +22,13 @@ fn area_name(area: Area) -> &'static str {
     }
 }
 
-fn form(web: &WebState, area: Area, headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+fn form(
+    web: &WebState,
+    area: Area,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
     let token = session::random_token();
     let mut r = web.templates.render(
         status,
@@ -46,13 +52,9 @@ pub fn page(web: &WebState, area: Area, headers: &HeaderMap) -> Response {
 fn allowed(state: &AppState, area: Area, who: &Principal) -> bool {
     match (area, who) {
         (Area::Console, Principal::Admin) => true,
-        (Area::Portal, Principal::Buyer(name)) => state
-            .config
-            .load()
-            .routing
-            .buyers
-            .get(name)
-            .is_some_and(|b| matches!(b.target, Target::Pull(_))),
+        (Area::Portal, Principal::Buyer(name)) => {
+            state.config.load().routing.buyers.get(name).is_some_and(|b| matches!(b.target, Target::Pull(_)))
+        }
         _ => false,
     }
 }
@@ -81,7 +83,13 @@ pub fn submit(state: &AppState, web: &WebState, area: Area, headers: &HeaderMap,
         return form(web, area, headers, StatusCode::UNAUTHORIZED, Some(hint));
     };
     let Some(token) = web.sessions.create(area, who.clone(), state.clock.now_ms()) else {
-        return form(web, area, headers, StatusCode::SERVICE_UNAVAILABLE, Some("Could not start a session. Try again."));
+        return form(
+            web,
+            area,
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("Could not start a session. Try again."),
+        );
     };
     match &who {
         Principal::Buyer(name) => tracing::info!(partner = %name, "Partner signed in to the portal."),
