@@ -25,10 +25,10 @@ use crate::store::console::{ConsoleCounts, LeadSearch};
 
 const AREA: &str = "console";
 
-fn operator(state: &AppState, web: &WebState, headers: &HeaderMap) -> Result<Session, Response> {
+fn operator(state: &AppState, web: &WebState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     match web.sessions.get(headers, Area::Console, state.clock.now_ms()) {
         Some(s) if s.principal == Principal::Admin => Ok(s),
-        _ => Err(see_other(Area::Console.login_path())),
+        _ => Err(Box::new(see_other(Area::Console.login_path()))),
     }
 }
 
@@ -37,17 +37,17 @@ fn operator_post(
     web: &WebState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Session, std::collections::HashMap<String, String>), Response> {
+) -> Result<(Session, std::collections::HashMap<String, String>), Box<Response>> {
     let s = operator(state, web, headers)?;
     let fields = form_fields(body);
     if !s.csrf_ok(fields.get("csrf").map(String::as_str)) {
-        return Err(web.templates.message(
+        return Err(Box::new(web.templates.message(
             StatusCode::FORBIDDEN,
             AREA,
             "Please try again",
             "The form had expired (or came from another site). Reload the page and try again.",
             "/console",
-        ));
+        )));
     }
     Ok((s, fields))
 }
@@ -79,7 +79,7 @@ macro_rules! signed_in {
     ($e:expr) => {
         match $e {
             Ok(x) => x,
-            Err(r) => return r,
+            Err(r) => return *r,
         }
     };
 }
@@ -410,8 +410,7 @@ pub async fn lead(
         Err(e) => return unavailable(&web, &e),
     };
     let submission = state.store.submission(&lead.submission_id).await.ok().flatten();
-    let fields: Vec<(String, String)> =
-        lead.fields.as_object().map(|o| super::field_rows(o)).unwrap_or_default();
+    let fields: Vec<(String, String)> = lead.fields.as_object().map(super::field_rows).unwrap_or_default();
     let mut v = serde_json::to_value(&lead).unwrap_or_default();
     v["fields"] = serde_json::Value::Null;
     let events: Vec<serde_json::Value> = lead

@@ -35,8 +35,8 @@ struct Partner {
 }
 
 /// The partner of the request's session, or the redirect to the sign-in page.
-fn partner(state: &AppState, web: &WebState, headers: &HeaderMap) -> Result<Partner, Response> {
-    let to_login = || see_other(Area::Portal.login_path());
+fn partner(state: &AppState, web: &WebState, headers: &HeaderMap) -> Result<Partner, Box<Response>> {
+    let to_login = || Box::new(see_other(Area::Portal.login_path()));
     let session = web.sessions.get(headers, Area::Portal, state.clock.now_ms()).ok_or_else(to_login)?;
     let Principal::Buyer(name) = &session.principal else { return Err(to_login()) };
     // The partner may have been removed or turned into a push buyer by a reload.
@@ -52,17 +52,17 @@ fn partner_post(
     web: &WebState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Partner, std::collections::HashMap<String, String>), Response> {
+) -> Result<(Partner, std::collections::HashMap<String, String>), Box<Response>> {
     let p = partner(state, web, headers)?;
     let fields = form_fields(body);
     if !p.session.csrf_ok(fields.get("csrf").map(String::as_str)) {
-        return Err(web.templates.message(
+        return Err(Box::new(web.templates.message(
             StatusCode::FORBIDDEN,
             AREA,
             "Please try again",
             "The form had expired (or came from another site). Reload the page and try again.",
             "/portal",
-        ));
+        )));
     }
     Ok((p, fields))
 }
@@ -124,7 +124,7 @@ pub async fn offers(
 ) -> Response {
     let p = match partner(&state, &web, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = state.clock.now_ms();
     let query = OfferQuery { limit: 100, ..OfferQuery::default() };
@@ -160,7 +160,7 @@ pub async fn claim(
 ) -> Response {
     let (p, _) = match partner_post(&state, &web, &headers, &body) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lease = ms(p.terms.lease);
     let outcome = match state.store.claim(&lead_id, &p.buyer, lease, state.clock.now_ms()).await {
@@ -207,7 +207,7 @@ pub async fn lead(
 ) -> Response {
     let p = match partner(&state, &web, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = state.clock.now_ms();
     let held = match state.store.partner_lead(&lead_id, &p.buyer.name, now).await {
@@ -257,7 +257,7 @@ pub async fn confirm(
 ) -> Response {
     let (p, _) = match partner_post(&state, &web, &headers, &body) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.store.confirm(&lead_id, &p.buyer.name, state.clock.now_ms()).await {
         Ok(ConfirmOutcome::Confirmed) => web.sessions.flash(&headers, "Confirmed: the lead is yours."),
@@ -286,7 +286,7 @@ pub async fn disposition(
 ) -> Response {
     let (p, fields) = match partner_post(&state, &web, &headers, &body) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let back = format!("/portal/leads/{}", urlencode(&lead_id));
     let kind = match fields.get("status").map(String::as_str) {
@@ -338,7 +338,7 @@ pub async fn history(
 ) -> Response {
     let p = match partner(&state, &web, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = state.clock.now_ms();
     let rows = match state.store.partner_claims(&p.buyer.name, 200).await {
@@ -390,9 +390,9 @@ pub(crate) fn humanize(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
-        60..3600 if s % 60 == 0 => format!("{}m", s / 60),
+        60..3600 if s.is_multiple_of(60) => format!("{}m", s / 60),
         60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86_400 if s % 3600 == 0 => format!("{}h", s / 3600),
+        3600..86_400 if s.is_multiple_of(3600) => format!("{}h", s / 3600),
         3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d", s / 86_400),
     }
