@@ -55,7 +55,7 @@ pub enum Auth {
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
     pub name: &'static str,
-    /// JSON Schema type: `string` or `integer`.
+    /// `string`, `integer`, `date-time` (RFC 3339) or `enum:a|b|c`.
     pub kind: &'static str,
     pub description: &'static str,
 }
@@ -218,7 +218,7 @@ pub fn all() -> Vec<Endpoint> {
             .body(Body::FormOrJson).responses(responses!(201 => "Success in LeadConduit's shape.", 200 => "Failure or duplicate in LeadConduit's shape.", 401 => "Missing or unknown key.", 404 => "No such endpoint for this source.")),
         // Partner API.
         api(g.clone(), "/v1/partner/offers", Partner, BuyerKey, "Open offers this partner may claim, previewed per its terms.", || get(partner::list_offers))
-            .query(&[q!("order", "string", "`newest` (default) or `score`."), q!("limit", "integer", "1–500, default 50."), q!("offset", "integer", "Paging."), q!("product", "string", "Only this product."), q!("min_score", "integer", "Only this score or more."), q!("state", "string", "Only leads in this state.")])
+            .query(&[q!("order", "enum:newest|score", "`newest` (default) or `score`."), q!("limit", "integer", "1–500, default 50."), q!("offset", "integer", "Paging."), q!("product", "string", "Only this product."), q!("min_score", "integer", "Only this score or more."), q!("state", "string", "Only leads in this state.")])
             .responses(responses!(200 => "The offers and the next offset.", 400 => "Bad query.")),
         api(p.clone(), "/v1/partner/offers/{lead_id}/claim", Partner, BuyerKey, "Claim one offer: exactly one partner wins.", || post(partner::claim))
             .responses(responses!(200 => "Claimed: the whole lead and the lease.", 404 => "No such offer for this partner.", 409 => "Taken, not eligible yet, or a cap is reached.")),
@@ -234,7 +234,7 @@ pub fn all() -> Vec<Endpoint> {
         api(g.clone(), "/v1/leads/{id}", Admin, AdminKey, "A lead with its submission and whole history.", || get(admin::get_lead))
             .responses(responses!(200 => "The lead.", 404 => "No such lead.")),
         api(g.clone(), "/v1/admin/submissions", Admin, AdminKey, "Submissions, newest first.", || get(admin::list_submissions))
-            .query(&[q!("status", "string", "`processed` or `failed`."), q!("source", "string", "Only this source."), q!("limit", "integer", "Most rows (default 100).")]),
+            .query(&[q!("status", "enum:processed|failed", "`processed` or `failed`."), q!("source", "string", "Only this source."), q!("limit", "integer", "Most rows (default 100).")]),
         api(g.clone(), "/v1/admin/submissions/{id}", Admin, AdminKey, "A submission with its raw body and leads.", || get(admin::get_submission))
             .responses(responses!(200 => "The submission.", 404 => "No such submission.")),
         api(p.clone(), "/v1/admin/submissions/{id}/replay", Admin, AdminKey, "Run a stored submission through the pipeline again.", || post(admin::replay_submission))
@@ -244,7 +244,7 @@ pub fn all() -> Vec<Endpoint> {
         api(p.clone(), "/v1/admin/config/reload", Admin, AdminKey, "Reload the config tree (like SIGHUP).", || post(admin::reload_config))
             .responses(responses!(200 => "The new tree is in service.", 422 => "Refused: the problems.")),
         api(g.clone(), "/v1/admin/report", Admin, AdminKey, "The funnel per source and buyer over a period.", || get(admin::report))
-            .query(&[q!("from", "string", "RFC 3339; default 30 days before `to`."), q!("to", "string", "RFC 3339; default now."), q!("format", "string", "`json` (default) or `csv`.")])
+            .query(&[q!("from", "date-time", "RFC 3339; default 30 days before `to`."), q!("to", "date-time", "RFC 3339; default now."), q!("format", "enum:json|csv", "`json` (default) or `csv`.")])
             .responses(responses!(200 => "The report.", 400 => "Bad period or format.")),
         api(g.clone(), "/v1/admin/buyers", Admin, AdminKey, "Buyers and those the outbox disabled.", || get(admin::buyers)),
         api(p.clone(), "/v1/admin/buyers/{name}/enable", Admin, AdminKey, "Lift a buyer's 410 disablement.", || post(admin::enable_buyer))
@@ -290,7 +290,7 @@ pub fn all() -> Vec<Endpoint> {
             .public().responses(responses!(303 => "Signed in: to the dashboard.", 401 => "Unknown key: the page again.", 403 => "Wrong CSRF token.")),
         page(p.clone(), "/console/logout", "Sign out.", || post(web::console::logout)),
         page(g.clone(), "/console", "Counts per source and buyer, with charts.", || get(web::console::dashboard))
-            .query(&[q!("period", "string", "`hour`, `day` (default) or `month` (30 days).")]),
+            .query(&[q!("period", "enum:hour|day|month", "`hour`, `day` (default) or `month` (30 days).")]),
         page(g.clone(), "/console/leads", "Lead search by e-mail, phone, vendor id or lead id.", || get(web::console::search))
             .query(&[q!("q", "string", "What to look for.")]),
         page(g.clone(), "/console/leads/{id}", "A lead's whole history on one page.", || get(web::console::lead))

@@ -47,6 +47,20 @@ fn http_method(m: &Method) -> HttpMethod {
     }
 }
 
+/// A query parameter's schema from its table kind: `integer`, `string`, `date-time`, or
+/// `enum:a|b|c`.
+fn param_schema(kind: &str) -> serde_json::Value {
+    match kind {
+        "date-time" => serde_json::json!({"type": "string", "format": "date-time"}),
+        k => match k.strip_prefix("enum:") {
+            Some(values) => {
+                serde_json::json!({"type": "string", "enum": values.split('|').collect::<Vec<_>>()})
+            }
+            None => serde_json::json!({"type": k}),
+        },
+    }
+}
+
 /// `{name}` and `{*name}` segments of an axum path.
 fn path_params(path: &str) -> Vec<String> {
     path.split('/')
@@ -128,7 +142,7 @@ fn operation(e: &Endpoint) -> utoipa::openapi::path::Operation {
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
                 .description(Some(p.description))
-                .schema(schema(serde_json::json!({"type": p.kind}))),
+                .schema(schema(param_schema(p.kind))),
         );
     }
     op = op.request_body(request_body(e.body));
