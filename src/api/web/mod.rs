@@ -11,6 +11,7 @@
 //! masked offers before a claim, the whole lead only for the partner's own claim.
 
 pub mod console;
+mod dashboard;
 mod render;
 pub mod portal;
 mod session;
