@@ -471,3 +471,38 @@ async fn every_route_in_the_openapi_document_is_served_and_the_docs_page_loads()
     let init = http.get(gw.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
 }
+
+#[tokio::test]
+async fn behind_a_tls_proxy_the_session_cookie_is_secure() {
+    let gw = builder().start().await;
+    let http =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = http.get(gw.url("/portal/login")).header("x-forwarded-proto", "https").send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        login_cookie.contains("; Secure") && login_cookie.contains("Path=/portal/login"),
+        "{login_cookie}"
+    );
+    let token = login_cookie.split(';').next().unwrap().trim_start_matches("lg_login=").to_string();
+    let signed = http
+        .post(gw.url("/portal/login"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("lg_login={token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&key=partner-key-alpha"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("lg_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("; Secure"),
+        "{session}"
+    );
+}
