@@ -175,8 +175,9 @@ pub async fn claim(
             web.sessions.flash(
                 &headers,
                 format!(
-                    "It is yours until {}: confirm it to keep it.",
-                    c.lease_expires_at.replacen('T', " ", 1)
+                    "It is yours for {} (until {} UTC): confirm it to keep it.",
+                    humanize(p.terms.lease),
+                    c.lease_expires_at.get(11..16).unwrap_or_default()
                 ),
             );
             see_other(&format!("/portal/leads/{}", urlencode(&c.lead_id)))
