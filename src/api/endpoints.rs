@@ -276,7 +276,10 @@ pub fn all() -> Vec<Endpoint> {
         page(p.clone(), "/portal/login", "Partner sign-in (the partner's API key).", || post(web::portal::login))
             .public().responses(responses!(303 => "Signed in: to the offers.", 401 => "Unknown key: the page again.", 403 => "Wrong CSRF token.")),
         page(p.clone(), "/portal/logout", "Sign out.", || post(web::portal::logout)),
-        page(g.clone(), "/portal", "Open offers, masked, with their timers.", || get(web::portal::offers)),
+        page(g.clone(), "/portal", "Open offers, masked, with their timers.", || get(web::portal::offers))
+            .query(&[q!("order", "enum:newest|score", "`newest` (default) or `score`.")]),
+        page(p.clone(), "/portal/claims/next", "Claim the best offer (the partner's claim order).", || post(web::portal::claim_next))
+            .responses(responses!(303 => "Claimed: to the lead; or nothing to claim: to the offers.", 403 => "No session or a wrong CSRF token.")),
         page(p.clone(), "/portal/offers/{lead_id}/claim", "Claim an offer (the API's atomic claim).", || post(web::portal::claim))
             .responses(responses!(303 => "Claimed: to the lead.", 403 => "No session or a wrong CSRF token.", 409 => "Someone else took it (a page saying so).")),
         page(g.clone(), "/portal/leads/{lead_id}", "A lead this partner claimed, in full.", || get(web::portal::lead))

@@ -506,3 +506,21 @@ async fn behind_a_tls_proxy_the_session_cookie_is_secure() {
         "{session}"
     );
 }
+
+#[tokio::test]
+async fn claim_the_next_one_takes_the_best_offer_and_says_when_there_is_none() {
+    each_engine(builder(), async |gw| {
+        let first = gw.post_json(&lead(5)).await.lead_id();
+        let mut b = Browser::new(gw);
+        b.sign_in("portal", "partner-key-beta").await;
+        let page = b.get("/portal?order=score").await;
+        assert!(page.html.contains(&first) && page.html.contains("Claim the next one"));
+        let csrf = page.csrf();
+        let got = b.post("/portal/claims/next", &[("csrf", &csrf)]).await;
+        assert_eq!(got.location, Some(format!("/portal/leads/{first}")));
+        let none = b.post("/portal/claims/next", &[("csrf", &csrf)]).await;
+        assert_eq!(none.location.as_deref(), Some("/portal"));
+        assert!(b.get("/portal").await.html.contains("Nothing to claim right now."));
+    })
+    .await;
+}

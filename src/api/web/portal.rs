@@ -116,18 +116,25 @@ pub async fn logout(
     signin::sign_out(&state, &web, Area::Portal, &headers, &body)
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct OffersQuery {
+    order: Option<String>,
+}
+
 /// `GET /portal`: the open offers, newest first (or best score first with `?order=score`).
 pub async fn offers(
     State(state): State<AppState>,
     Extension(web): Extension<WebState>,
     headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<OffersQuery>,
 ) -> Response {
     let p = match partner(&state, &web, &headers) {
         Ok(p) => p,
         Err(r) => return *r,
     };
     let now = state.clock.now_ms();
-    let query = OfferQuery { limit: 100, ..OfferQuery::default() };
+    let by_score = q.order.as_deref() == Some("score");
+    let query = OfferQuery { limit: 100, by_score, ..OfferQuery::default() };
     let rows = match state.store.offers_for(&p.buyer.name, now, &query).await {
         Ok(rows) => rows,
         Err(e) => return unavailable(&web, &e),
@@ -144,7 +151,7 @@ pub async fn offers(
         .collect();
     let ctx = page_ctx(
         chrome(&p, "offers"),
-        serde_json::json!({ "offers": list, "masked": p.terms.preview == crate::route::Preview::Masked, "lease": humanize(p.terms.lease) }),
+        serde_json::json!({ "offers": list, "masked": p.terms.preview == crate::route::Preview::Masked, "lease": humanize(p.terms.lease), "order": if by_score { "score" } else { "newest" } }),
     );
     web.templates.page("portal_offers.html", ctx)
 }
@@ -196,6 +203,36 @@ pub async fn claim(
             "This offer is not (or no longer) open to you.",
             "/portal",
         ),
+    }
+}
+
+/// `POST /portal/claims/next`: the best offer by the partner's claim order, like
+/// `POST /v1/partner/claims/next`.
+pub async fn claim_next(
+    State(state): State<AppState>,
+    Extension(web): Extension<WebState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (p, _) = match partner_post(&state, &web, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let lease = ms(p.terms.lease);
+    match state.store.claim_next(&p.buyer, p.terms.claim_order, lease, state.clock.now_ms()).await {
+        Ok(Some(c)) => {
+            crate::telemetry::claim_event(&p.buyer.name, &c.lead_id, "claimed");
+            web.sessions.flash(
+                &headers,
+                format!("It is yours for {}: confirm it to keep it.", humanize(p.terms.lease)),
+            );
+            see_other(&format!("/portal/leads/{}", urlencode(&c.lead_id)))
+        }
+        Ok(None) => {
+            web.sessions.flash(&headers, "Nothing to claim right now.");
+            see_other("/portal")
+        }
+        Err(e) => unavailable(&web, &e),
     }
 }
 
