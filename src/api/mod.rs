@@ -1,9 +1,15 @@
-//! The HTTP surface: vendor intake, admin API, health.
+//! The HTTP surface: vendor intake, partner and admin APIs, health, the OpenAPI
+//! document, and the web pages (partner portal, operator console).
+//!
+//! Every route comes from the one table in [`endpoints`].
 
 pub mod admin;
+pub mod endpoints;
 pub mod health;
+pub mod openapi;
 pub mod partner;
 pub mod response;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -13,7 +19,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -63,31 +68,13 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.load();
     let limit = config.server.max_body_bytes;
     let timeout = config.server.request_timeout;
-    Router::new()
-        .route("/v1/leads", post(crate::intake::http::post_lead))
-        .route("/v1/leads/{id}", get(admin::get_lead))
-        .route("/v1/admin/submissions", get(admin::list_submissions))
-        .route("/v1/admin/submissions/{id}", get(admin::get_submission))
-        .route("/v1/admin/submissions/{id}/replay", post(admin::replay_submission))
-        .route("/v1/admin/mailboxes", get(admin::mailboxes))
-        .route("/v1/admin/leads", get(admin::leads_by_stage))
-        .route("/v1/admin/review", get(admin::review))
-        .route("/v1/admin/config", get(admin::config_status))
-        .route("/v1/admin/report", get(admin::report))
-        .route("/v1/admin/buyers", get(admin::buyers))
-        .route("/v1/admin/buyers/{name}/enable", post(admin::enable_buyer))
-        .route("/v1/admin/config/reload", post(admin::reload_config))
-        .route("/v1/admin/deliveries/{id}/redeliver", post(admin::redeliver))
-        .route("/v1/partner/offers", get(partner::list_offers))
-        .route("/v1/partner/offers/{lead_id}/claim", post(partner::claim))
-        .route("/v1/partner/claims/next", post(partner::claim_next))
-        .route("/v1/partner/claims/{lead_id}/confirm", post(partner::confirm))
-        .route("/v1/partner/leads/{lead_id}/disposition", post(partner::partner_disposition))
-        .route("/v1/deliveries/{delivery_id}/disposition", post(partner::delivery_disposition))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .merge(crate::intake::vendors::routes())
+    let mut routes = Router::new();
+    for e in endpoints::all() {
+        routes = routes.route(e.path, (e.handler)());
+    }
+    routes
+        .layer(middleware::from_fn(web::security_headers))
+        .layer(axum::Extension(web::WebState::new()))
         .fallback(|| async { ApiError::not_found("route") })
         // Defence in depth for bodies without Content-Length: reads stop at the limit.
         .layer(RequestBodyLimitLayer::new(limit))

@@ -285,7 +285,7 @@ async fn record(
 }
 
 /// The closed-loop relay to the lead's source, when its config asks for this status.
-async fn relay_for(
+pub(crate) async fn relay_for(
     state: &AppState,
     lead_id: &str,
     buyer: &Buyer,

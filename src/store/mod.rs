@@ -8,6 +8,7 @@
 
 mod checkpoint;
 pub mod claims;
+pub mod console;
 mod commit;
 pub mod files;
 pub mod email;

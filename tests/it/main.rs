@@ -41,3 +41,4 @@ mod vendor_cli;
 fn every_test_also_runs_on_postgresql() {
     support::service_env("LEADGATE_TEST_POSTGRES");
 }
+mod web;

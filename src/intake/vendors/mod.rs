@@ -25,37 +25,16 @@ pub mod web_to_lead;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
 use base64::Engine as _;
 
-use crate::api::AppState;
 use crate::api::response::{ApiError, code};
 use crate::auth::{Principal, presented_key};
 use crate::config::{Config, Source};
 use crate::parse::Format;
 use crate::pipeline::LeadResult;
 use crate::submission::{Submission, channel, new_id};
-
-/// The vendor routes (merged into the API router, which adds the body limit and layers).
-pub fn routes() -> Router<AppState> {
-    const HUBSPOT_FORM: &str =
-        "/v1/sources/{source}/hubspot/submissions/v3/integration/submit/{portal}/{form}";
-    const HUBSPOT_SECURE: &str =
-        "/v1/sources/{source}/hubspot/submissions/v3/integration/secure/submit/{portal}/{form}";
-    Router::new()
-        .route("/v1/sources/{source}/google-ads", post(google_ads::post))
-        .route("/v1/sources/{source}/meta", get(meta::verify).post(meta::notify))
-        .route("/v1/sources/{source}/hubspot", post(hubspot::post))
-        .route(HUBSPOT_FORM, post(hubspot::post_form))
-        .route(HUBSPOT_SECURE, post(hubspot::post_form))
-        .route("/v1/sources/{source}/web-to-lead", post(web_to_lead::post))
-        .route("/v1/sources/{source}/leadconduit", post(leadconduit::post))
-        .route("/v1/admin/meta/fetches", get(meta::list_fetches))
-        .route("/v1/admin/meta/fetches/{id}/retry", post(meta::retry_fetch))
-}
 
 /// The source named in the path, when it exists and has enabled this endpoint (`has`).
 /// Unknown sources and sources without the endpoint get the same 404.
