@@ -101,6 +101,7 @@ async fn bench() {
                     .await;
             print(&r, Some(&base));
             sink.drain(before, r.accepted).await;
+            commit_stats(gw.addr).await;
         }
     }
     if wanted("intake") {
@@ -316,6 +317,33 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The gateway's own view of its commits so far (`/metrics`, open to loopback): how many
+/// requests and attempt results shared a commit, and how long a commit took.
+async fn commit_stats(addr: SocketAddr) {
+    let mut conn = Conn::open(addr).await;
+    let request = format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\n\r\n").into_bytes();
+    let status = conn.post(&request).await;
+    let text = String::from_utf8_lossy(&conn.buf).to_string();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let commits = value("leadgate_commit_seconds_count");
+    if status != 200 || commits == 0.0 {
+        println!("  (no commit metrics: /metrics answered {status})");
+        return;
+    }
+    println!(
+        "  gateway so far: {commits:.0} commits, {:.1} requests or attempt results each, {:.2} ms each",
+        value("leadgate_commit_batch_submissions_sum")
+            / value("leadgate_commit_batch_submissions_count").max(1.0),
+        1e3 * value("leadgate_commit_seconds_sum") / commits
+    );
 }
 
 /// Sequential leads on an idle gateway: from the request leaving to the webhook arriving.
