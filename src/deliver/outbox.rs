@@ -110,9 +110,21 @@ impl Outbox {
                 () = shutdown.cancelled() => break,
                 d = recv(&mut handed) => match d {
                     Some(d) => {
-                        let (me, permits) = (self.clone(), permits.clone());
+                        let (me, permits, stop) = (self.clone(), permits.clone(), shutdown.clone());
                         in_flight.spawn(async move {
-                            let Ok(permit) = permits.acquire_owned().await else { return };
+                            // One that has not started when the gateway stops is left to the
+                            // shutdown, which releases its lease (due again at once).
+                            let permit = tokio::select! {
+                                p = permits.acquire_owned() => p,
+                                () = stop.cancelled() => {
+                                    me.pending.done();
+                                    return;
+                                }
+                            };
+                            let Ok(permit) = permit else {
+                                me.pending.done();
+                                return;
+                            };
                             me.attempt_handed(d).await;
                             drop(permit);
                         });

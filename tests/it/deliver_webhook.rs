@@ -296,3 +296,37 @@ async fn private_targets_are_refused_unless_allowed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deliveries_waiting_in_memory_at_a_graceful_stop_go_out_right_after_the_restart() {
+    let r = TestReceiver::start().await;
+    // One attempt at a time, and the default two-minute lease: a delivery still leased after
+    // the stop would wait far longer than `wait_lead` does.
+    let builder = GatewayBuilder::new()
+        .main("[outbox]\nconcurrency = 1\n")
+        .buyer(
+            "one-at-a-time",
+            &format!(
+                "delivery = \"webhook\"\n[webhook]\nurl = \"{}\"\ntimeout = \"5s\"\nallow_private = [\"127.0.0.0/8\"]\n",
+                r.url()
+            ),
+        )
+        .routes(&one_route(&["one-at-a-time"]));
+    each_engine(builder, async |gw| {
+        let n = r.count();
+        r.script(vec![Mode::Slow(Duration::from_millis(1500))]);
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(gw.post_json(&lead(&format!("stop{i}"))).await.lead_id());
+        }
+        // The first attempt is in flight; the other two wait in memory for the one worker.
+        r.wait_for(n + 1).await;
+        gw.restart().await;
+        for id in &ids {
+            let l = gw.wait_lead(id, |l| l["stage"] == "delivered").await;
+            assert_eq!(l["deliveries"][0]["attempts"], 1, "{l:#}");
+        }
+        assert_eq!(r.count() - n, 3, "each delivered once");
+    })
+    .await;
+}
