@@ -143,7 +143,9 @@ impl Outbox {
     async fn poll(&self, free: usize) -> (Vec<Leased>, bool) {
         self.sweep().await;
         if free == 0 {
-            return (Vec::new(), true);
+            // Every worker is busy (with handed-over deliveries, typically): look again at
+            // the next due time, or when woken, not in a loop.
+            return (Vec::new(), false);
         }
         match self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64).await {
             Ok(l) => {
