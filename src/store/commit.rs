@@ -618,22 +618,17 @@ fn decide_lead<'j>(
 ) -> Result<LeadResult, StoreError> {
     let s = &job.submission;
     let earlier = if job.replay { w.earlier.get(&(s.id.clone(), index as i64)).cloned() } else { None };
+    let first: Option<LeadResult> = match c.vendor_key.as_ref().and_then(|key| answers.get(key)) {
+        Some((_, stored)) => Some(
+            serde_json::from_str(stored)
+                .map_err(|source| StoreError::Json { what: "idempotency", source })?,
+        ),
+        None => None,
+    };
     // The vendor id's answer is this very lead's (a replay of it): not a retry.
-    let mut own_answer = false;
+    let own_answer = first.as_ref().is_some_and(|f| f.lead_id == c.lead_id);
     // A vendor retry: the same answer as the first time, no new lead.
-    if let Some(key) = &c.vendor_key
-        && let Some((_, stored)) = answers.get(key)
-    {
-        let first: LeadResult = serde_json::from_str(stored)
-            .map_err(|source| StoreError::Json { what: "idempotency", source })?;
-        own_answer = first.lead_id == c.lead_id;
-    }
-    if let Some(key) = &c.vendor_key
-        && let Some((_, stored)) = answers.get(key)
-        && !own_answer
-    {
-        let first: LeadResult = serde_json::from_str(stored)
-            .map_err(|source| StoreError::Json { what: "idempotency", source })?;
+    if let Some(first) = first.filter(|_| !own_answer) {
         w.events.push(event(
             &first.lead_id,
             now,
