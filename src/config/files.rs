@@ -299,7 +299,7 @@ pub fn read<T: DeserializeOwned>(path: &Path, problems: &mut Vec<ConfigProblem>)
 /// A CEL compile error of the expression at `span` (the TOML string, quotes included) of
 /// `path`, placed at the file's line and column rather than the expression's: an operator
 /// edits the file, not the expression. The CEL message starts `line L, column C: `, counted
-/// inside the expression (C is one past the character's 1-based column). Escapes in a basic
+/// inside the expression (both 1-based). Escapes in a basic
 /// string are not unfolded, so a position after one is off by the escape's length.
 pub fn cel_problem(path: &Path, field: String, span: std::ops::Range<usize>, message: &str) -> ConfigProblem {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -329,8 +329,7 @@ pub fn cel_problem(path: &Path, field: String, span: std::ops::Range<usize>, mes
         }
     }
     let line_text = text.get(offset..).unwrap_or("");
-    // The parser's columns are already 1-based and the message adds one more.
-    offset += line_text.chars().take(column.saturating_sub(2)).map(char::len_utf8).sum::<usize>();
+    offset += line_text.chars().take(column.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
     let (line, column) = line_col(&text, offset.min(span.end));
     ConfigProblem { file: path.to_path_buf(), line, column, field: Some(field), message: rest.to_owned() }
 }

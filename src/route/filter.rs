@@ -34,7 +34,7 @@ impl Condition {
                 errors
                     .errors
                     .iter()
-                    .map(|e| format!("line {}, column {}: {}", e.pos.0.max(1), e.pos.1 + 1, e.msg))
+                    .map(|e| format!("line {}, column {}: {}", e.pos.0.max(1), e.pos.1.max(1), e.msg))
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
@@ -129,5 +129,8 @@ mod tests {
     fn syntax_errors_name_the_position() {
         let e = Condition::compile("lead.state == ").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
+        // `)` is the expression's 15th character: columns count from 1, as an editor's do.
+        let e = Condition::compile("lead.state == )").unwrap_err();
+        assert!(e.starts_with("line 1, column 15: "), "{e}");
     }
 }
