@@ -15,6 +15,37 @@ use leadgate::parse::{self, Format};
 use leadgate::pipeline::{self, Prepared, SubmissionResult};
 use leadgate::submission::{Submission, channel, new_id};
 
+/// `println!` that stops quietly when standard output is closed (`leadgate report | head`)
+/// instead of panicking, and reports any other write error.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+/// `print!` with [`outln!`]'s handling of a closed standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+/// A reader that went away (`| head`) has what it wanted: exit quietly, as `cat` does
+/// (with success: the work the command did is done). Any other failure is an error.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1)
+}
+
 /// mimalloc instead of glibc's allocator: under load about a fifth of the gateway's CPU
 /// was in glibc's malloc and free (arena locks, `malloc_consolidate`) across the runtime's
 /// threads and SQLite's, and its per-thread arenas inflate a long import's RSS.
@@ -289,10 +320,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("use a password of at least 8 characters");
             }
             let hash = leadgate::config::file_intake::hash_password(password).map_err(anyhow::Error::msg)?;
-            println!("{hash}");
-            println!();
-            println!("Put it in the source's file, e.g.");
-            println!("  [ftp]\n  user = \"acme\"\n  password = '{hash}'");
+            outln!("{hash}");
+            outln!();
+            outln!("Put it in the source's file, e.g.");
+            outln!("  [ftp]\n  user = \"acme\"\n  password = '{hash}'");
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, database, failed, source, id } => {
@@ -313,9 +344,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.close().await;
             let r = leadgate::report::compute(&rows, from, to);
             match format.as_str() {
-                "table" => print!("{}", leadgate::report::to_table(&r)),
-                "csv" => print!("{}", leadgate::report::to_csv(&r)),
-                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                "table" => out!("{}", leadgate::report::to_table(&r)),
+                "csv" => out!("{}", leadgate::report::to_csv(&r)),
+                "json" => outln!("{}", serde_json::to_string_pretty(&r)?),
                 other => bail!("unknown format {other:?}; use table, csv or json"),
             }
             Ok(ExitCode::SUCCESS)
@@ -323,13 +354,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { command: KeysCommand::New } => {
             let (key, hash) =
                 leadgate::auth::generate().context("Failed to read random bytes for a new key")?;
-            println!("key:  {key}");
-            println!("hash: {}", hash.to_config_string());
-            println!();
-            println!(
-                "Give the key to its owner (it is not stored anywhere) and put the hash in config, e.g."
-            );
-            println!("  keys = [\"{}\"]", hash.to_config_string());
+            outln!("key:  {key}");
+            outln!("hash: {}", hash.to_config_string());
+            outln!();
+            outln!("Give the key to its owner (it is not stored anywhere) and put the hash in config, e.g.");
+            outln!("  keys = [\"{}\"]", hash.to_config_string());
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { config, database } => {
@@ -337,7 +366,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let url = app::database_url(&cfg, database.as_deref());
             let store = app::open_store(&cfg, &url).await?;
             store.close().await;
-            println!("Migrations applied to {}.", app::redact_url(&url));
+            outln!("Migrations applied to {}.", app::redact_url(&url));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -351,16 +380,16 @@ fn check(dir: &std::path::Path) -> ExitCode {
     match Config::load(dir) {
         Ok(c) => {
             for w in &c.warnings {
-                println!("warning: {w}");
+                outln!("warning: {w}");
             }
-            println!("{}: OK ({} sources)", dir.display(), c.sources.len());
+            outln!("{}: OK ({} sources)", dir.display(), c.sources.len());
             ExitCode::SUCCESS
         }
         Err(e) => {
             for p in &e.0 {
-                println!("{p}");
+                outln!("{p}");
             }
-            println!("{}: {} problem(s)", dir.display(), e.0.len());
+            outln!("{}: {} problem(s)", dir.display(), e.0.len());
             ExitCode::FAILURE
         }
     }
@@ -463,8 +492,8 @@ fn parse_file(
             bail!("--explain is for --format email");
         }
         match parse::email::explain(&body, &source.parse) {
-            Ok(list) => list.iter().for_each(|e| print!("{e}")),
-            Err(e) => println!("no lead: {e}"),
+            Ok(list) => list.iter().for_each(|e| out!("{e}")),
+            Err(e) => outln!("no lead: {e}"),
         }
     }
     let submission = Submission {
@@ -492,7 +521,7 @@ fn parse_file(
                     "score": c.score.points,
                     "grade": c.score.grade,
                 });
-                println!("{line}");
+                outln!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -593,7 +622,7 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let t = report.tally;
     if dry {
-        println!(
+        outln!(
             "Dry run of {}: {} rows, {} valid, {} invalid (nothing stored).",
             args.file.display(),
             t.rows,
@@ -601,7 +630,7 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
             t.rejected
         );
     } else {
-        println!(
+        outln!(
             "Imported {}: {} rows: {} accepted, {} duplicate, {} rejected.",
             args.file.display(),
             t.rows,
@@ -610,15 +639,15 @@ async fn import(args: ImportArgs) -> Result<ExitCode> {
             t.rejected
         );
     }
-    println!("{:.1} s, {:.0} rows/s; digest sha256:{}", secs, t.rows as f64 / secs, report.digest);
+    outln!("{:.1} s, {:.0} rows/s; digest sha256:{}", secs, t.rows as f64 / secs, report.digest);
     if let Some(id) = &report.file_id {
-        println!("File record: {id}");
+        outln!("File record: {id}");
     }
     if let Some(p) = &report.results_path {
-        println!("Results: {}", p.display());
+        outln!("Results: {}", p.display());
     }
     if let Some(f) = &report.failure {
-        println!("error: the file could not be read to its end: {f}");
+        outln!("error: the file could not be read to its end: {f}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -638,7 +667,7 @@ fn parsers_suggest(
         }
     };
     match output {
-        None => print!("{text}"),
+        None => out!("{text}"),
         Some(path) => {
             let mut f =
                 std::fs::OpenOptions::new().write(true).create_new(true).open(path).with_context(|| {
@@ -646,7 +675,7 @@ fn parsers_suggest(
                 })?;
             std::io::Write::write_all(&mut f, text.as_bytes())
                 .with_context(|| format!("Failed to write {}", path.display()))?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -677,20 +706,20 @@ fn parsers_test(
         }
     };
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     let reports = testing::run(&Arc::new(templates));
     let failed = reports.iter().filter(|r| !r.passed()).count();
     for r in &reports {
-        println!("{r}");
+        outln!("{r}");
     }
-    println!("templates: {} passed, {failed} failed", reports.len() - failed);
+    outln!("templates: {} passed, {failed} failed", reports.len() - failed);
     let default_corpus = PathBuf::from("tests/fixtures/email/corpus");
     let corpus = corpus.or_else(|| default_corpus.is_dir().then_some(default_corpus));
     let mut corpus_ok = true;
     if let Some(dir) = corpus {
         let report = parse::email::corpus::run(&dir).map_err(|e| anyhow::anyhow!(e))?;
-        println!("{report}");
+        outln!("{report}");
         corpus_ok = report.passed();
     }
     Ok(if failed == 0 && problems.is_empty() && corpus_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -728,25 +757,25 @@ async fn replay(
         match r {
             Ok(SubmissionResult::Processed { submission_id, results, .. }) => {
                 for l in results {
-                    println!("{submission_id}: {} {}", l.outcome.as_str(), l.lead_id);
+                    outln!("{submission_id}: {} {}", l.outcome.as_str(), l.lead_id);
                 }
             }
             Ok(SubmissionResult::Unparseable { submission_id, error, line, column }) => {
                 ok = false;
                 let at = parse::ParseError { message: error.clone(), line: *line, column: *column };
-                println!("{submission_id}: still unparseable: {at}");
+                outln!("{submission_id}: still unparseable: {at}");
             }
             Ok(SubmissionResult::IdempotencyConflict { submission_id }) => {
-                println!("{submission_id}: idempotency conflict")
+                outln!("{submission_id}: idempotency conflict")
             }
             Err(e) => {
                 ok = false;
-                println!("error: {e}");
+                outln!("error: {e}");
             }
         }
     }
     if results.is_empty() {
-        println!("Nothing to replay.");
+        outln!("Nothing to replay.");
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -778,7 +807,7 @@ async fn redeliver(
     let mut missing = 0;
     for id in &ids {
         if store.requeue(id, now).await? {
-            println!("{id}: re-queued");
+            outln!("{id}: re-queued");
             requeued += 1;
         } else {
             // The same words as the API's 404 for this delivery.
@@ -787,6 +816,6 @@ async fn redeliver(
         }
     }
     store.close().await;
-    println!("{requeued} delivery(ies) re-queued; a running gateway delivers them now.");
+    outln!("{requeued} delivery(ies) re-queued; a running gateway delivers them now.");
     Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

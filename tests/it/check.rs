@@ -32,6 +32,25 @@ fn the_example_config_passes_check() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    // `leadgate check | head -0`: the pipe is closed before the command writes a line.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut child = leadgate()
+        .arg("check")
+        .arg("--config")
+        .arg(&example)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}
+
+#[test]
 fn check_names_file_line_and_field_of_every_problem() {
     let dir = tree(&[
         ("leadgate.toml", "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytez = 5\n"),
