@@ -112,11 +112,13 @@ impl Store {
                         // A 64 MiB page cache per connection keeps the indexes the write path
                         // probes (dedupe keys, ids) out of read() calls. (Not mmap: it remaps
                         // on every commit that grows the file.)
-                        // 16 KiB pages for a new file (an existing one keeps its size):
-                        // a commit appends many rows to the same few pages, and every page it
-                        // writes to the WAL is one write call, the cost that bounds a commit
-                        // here more than the bytes do.
-                        conn.execute("PRAGMA page_size = 16384").await?;
+                        // 4 KiB pages for a new file (an existing one keeps its size): a
+                        // commit dirties one page in each of some twenty B-trees plus one per
+                        // new dedupe key (random places), and it writes and syncs all of them
+                        // to the WAL; with 16 KiB pages that was ~770 KB per commit and the
+                        // bytes, not the write calls, bounded it (4 KiB: +14 % leads/s with
+                        // delivery, +20 % intake only, +9 % import, measured A B A B).
+                        conn.execute("PRAGMA page_size = 4096").await?;
                         let pragmas = match sync {
                             "FULL" => "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
                             _ => "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
