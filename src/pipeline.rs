@@ -48,6 +48,9 @@ pub struct Job {
     pub submission: Submission,
     /// The submission is already stored (replay): update it instead of inserting it.
     pub replay: bool,
+    /// A replay an operator asked for to release this lead from `needs_review`: the lead is
+    /// routed as it stands (once: a lead no longer held is left as it is).
+    pub release: Option<String>,
     pub prepared: Prepared,
 }
 
@@ -116,6 +119,17 @@ impl SubmissionResult {
 /// Parses, normalizes and validates `submission` for `source`. Pure: no I/O, no panics
 /// escape (a parser panic becomes a parse error, so the submission is still stored).
 pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> Prepared {
+    prepare_releasing(submission, source, routing, None)
+}
+
+/// [`prepare`], with the record at `release` planned for routing even if it carries a
+/// review marker (an operator released it; the commit decides whether it still may be).
+fn prepare_releasing(
+    submission: &Submission,
+    source: &Source,
+    routing: &Routing,
+    release: Option<usize>,
+) -> Prepared {
     // Only the parser settings cross the unwind boundary (a source also holds clients).
     let cx = &source.parse;
     let parsed = std::panic::catch_unwind(|| parse::parse(submission.format, &submission.body, cx))
@@ -124,8 +138,12 @@ pub fn prepare(submission: &Submission, source: &Source, routing: &Routing) -> P
         Ok(o) => o,
         Err(e) => return Prepared::Failed(e),
     };
-    let candidates =
-        output.records.iter().map(|record| candidate(record, submission, source, routing)).collect();
+    let candidates = output
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| candidate(record, submission, source, routing, release == Some(i)))
+        .collect();
     Prepared::Parsed { batch: output.batch, candidates }
 }
 
@@ -134,6 +152,7 @@ fn candidate(
     submission: &Submission,
     source: &Source,
     routing: &Routing,
+    released: bool,
 ) -> Candidate {
     // Review marker (generic e-mail extraction): taken out before normalizing.
     let review = parse::review(record).map(str::to_owned);
@@ -178,7 +197,7 @@ fn candidate(
     );
     let score = routing.score(&n.lead, &source.name);
     // A lead held for review is not routed (its plan stays empty) until an operator looks.
-    let plan = if sellable && review.is_none() {
+    let plan = if sellable && (review.is_none() || released) {
         let view = LeadView {
             lead: &n.lead,
             lead_id: &lead_id,
@@ -213,5 +232,17 @@ pub fn job(config: &Config, submission: Submission, replay: bool) -> Job {
             Prepared::Failed(ParseError::new(format!("source {:?} is not in the config", submission.source)))
         }
     };
-    Job { submission, replay, prepared }
+    Job { submission, replay, release: None, prepared }
+}
+
+/// A replay of `submission` that releases its lead `lead_id` (record `record_index`) from
+/// review: that record is planned for routing despite its review marker.
+pub fn release_job(config: &Config, submission: Submission, lead_id: &str, record_index: usize) -> Job {
+    let prepared = match config.source(&submission.source) {
+        Some(source) => prepare_releasing(&submission, source, &config.routing, Some(record_index)),
+        None => {
+            Prepared::Failed(ParseError::new(format!("source {:?} is not in the config", submission.source)))
+        }
+    };
+    Job { submission, replay: true, release: Some(lead_id.to_owned()), prepared }
 }

@@ -15,6 +15,10 @@ pub enum ReplayError {
     NotFound(String),
     #[error("submission {id} has format {format:?}, which this build cannot parse")]
     UnknownFormat { id: String, format: String },
+    #[error("lead {0} not found")]
+    LeadNotFound(String),
+    #[error("lead {id} is not held for review (its stage is {stage})")]
+    NotHeld { id: String, stage: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,14 +43,51 @@ pub async fn replay_one(
     replay_stored(writer, config, stored).await
 }
 
+/// Releases a lead held in `needs_review`: its submission is replayed with the lead's
+/// contacts taken as they are, so the lead is routed (and, if sold, delivered) like any
+/// accepted lead, keeping its id; its history shows `released`. Returns the lead's stage
+/// afterwards. A lead that is not held is refused (`NotHeld`), and of two releases at
+/// once the second finds it no longer held and changes nothing.
+pub async fn release_held(
+    store: &Store,
+    writer: &Writer,
+    config: &Config,
+    lead_id: &str,
+) -> Result<String, ReplayError> {
+    let held = crate::store::review::NEEDS_REVIEW;
+    let (submission_id, record_index, stage) =
+        store.lead_stage(lead_id).await?.ok_or_else(|| ReplayError::LeadNotFound(lead_id.to_owned()))?;
+    if stage != held {
+        return Err(ReplayError::NotHeld { id: lead_id.to_owned(), stage });
+    }
+    let stored = store
+        .submission(&submission_id)
+        .await?
+        .ok_or_else(|| ReplayError::NotFound(submission_id.clone()))?;
+    let index = usize::try_from(record_index).unwrap_or(usize::MAX);
+    let submission = stored_submission(stored)?;
+    writer.submit(pipeline::release_job(config, submission, lead_id, index)).await?;
+    match store.lead_stage(lead_id).await? {
+        Some((_, _, stage)) if stage == held => Err(ReplayError::NotHeld { id: lead_id.to_owned(), stage }),
+        Some((_, _, stage)) => Ok(stage),
+        None => Err(ReplayError::LeadNotFound(lead_id.to_owned())),
+    }
+}
+
 async fn replay_stored(
     writer: &Writer,
     config: &Config,
     s: StoredSubmission,
 ) -> Result<SubmissionResult, ReplayError> {
+    let job = pipeline::job(config, stored_submission(s)?, true);
+    Ok(writer.submit(job).await?)
+}
+
+/// A stored submission as the pipeline takes it, to run again.
+fn stored_submission(s: StoredSubmission) -> Result<Submission, ReplayError> {
     let format = Format::from_name(&s.format)
         .ok_or_else(|| ReplayError::UnknownFormat { id: s.id.clone(), format: s.format.clone() })?;
-    let submission = Submission {
+    Ok(Submission {
         id: s.id,
         source: s.source,
         channel: channel::REPLAY,
@@ -56,9 +97,7 @@ async fn replay_stored(
         body: s.body,
         received_at: s.received_at_ms,
         idempotency_key: None,
-    };
-    let job = pipeline::job(config, submission, true);
-    Ok(writer.submit(job).await?)
+    })
 }
 
 /// Replays every failed submission (optionally of one source), oldest first.

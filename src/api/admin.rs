@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -111,9 +111,38 @@ pub async fn replay_submission(
     let config = state.config.load_full();
     match replay::replay_one(&state.store, &state.writer, &config, &id).await {
         Ok(result) => Ok(submission_answer(result, Shape::Json)),
-        Err(ReplayError::NotFound(_)) => Err(ApiError::not_found("submission")),
-        Err(e @ ReplayError::UnknownFormat { .. }) => Err(ApiError::bad_request(e.to_string())),
-        Err(ReplayError::Store(e)) => Err(ApiError::internal(&e)),
+        Err(e) => Err(replay_error(e)),
+    }
+}
+
+/// The API's answer for a replay or a release that could not run.
+fn replay_error(e: ReplayError) -> ApiError {
+    match e {
+        ReplayError::NotFound(_) => ApiError::not_found("submission"),
+        ReplayError::LeadNotFound(_) => ApiError::not_found("lead"),
+        e @ ReplayError::NotHeld { .. } => {
+            ApiError::new(StatusCode::CONFLICT, crate::api::response::code::NOT_HELD, e.to_string())
+        }
+        e @ ReplayError::UnknownFormat { .. } => ApiError::bad_request(e.to_string()),
+        ReplayError::Store(e) => ApiError::internal(&e),
+    }
+}
+
+/// `POST /v1/admin/review/{lead_id}/release`: route a lead held in `needs_review` as it
+/// stands (the operator vouches for its guessed contacts). 200 with its new stage; 404 for
+/// an unknown lead; 409 for a lead that is not held (released already, or never held).
+pub async fn release_lead(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let config = state.config.load_full();
+    match replay::release_held(&state.store, &state.writer, &config, &id).await {
+        Ok(stage) => {
+            Ok(Json(serde_json::json!({ "lead_id": id, "released": true, "stage": stage })).into_response())
+        }
+        Err(e) => Err(replay_error(e)),
     }
 }
 

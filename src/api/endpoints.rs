@@ -245,6 +245,8 @@ pub fn all() -> Vec<Endpoint> {
             .responses(responses!(200 => "The leads.", 400 => "No stage given.")),
         api(g.clone(), "/v1/admin/review", Admin, AdminKey, "Leads held for review (template-free e-mail extraction only guessed their contacts).", || get(admin::review))
             .query(&[q!("source", "string", "Only this source."), q!("limit", "integer", "Most rows (default 100).")]),
+        api(p.clone(), "/v1/admin/review/{lead_id}/release", Admin, AdminKey, "Route a lead held for review as it stands (keeps its id; its history shows `released`).", || post(admin::release_lead))
+            .responses(responses!(200 => "Released: the lead's new stage.", 404 => "No such lead.", 409 => "The lead is not held for review.")),
         api(g.clone(), "/v1/admin/config", Admin, AdminKey, "The loaded config and the last reload's result.", || get(admin::config_status)),
         api(p.clone(), "/v1/admin/config/reload", Admin, AdminKey, "Reload the config tree (like SIGHUP).", || post(admin::reload_config))
             .responses(responses!(200 => "The new tree is in service.", 422 => "Refused: the problems.")),

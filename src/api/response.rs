@@ -38,6 +38,8 @@ pub mod code {
     pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
     pub const BAD_REQUEST: &str = "bad_request";
     pub const NOT_FOUND: &str = "not_found";
+    /// A release of a lead that is not held for review.
+    pub const NOT_HELD: &str = "not_held";
     pub const INTERNAL: &str = "internal";
     pub const UNAVAILABLE: &str = "unavailable";
 }

@@ -269,8 +269,20 @@ pub(super) async fn commit_batch(
     idem_keys.dedup();
     dedupe_keys.sort();
     dedupe_keys.dedup();
-    let all: Vec<String> =
-        idem_keys.iter().chain(dedupe_keys.iter()).chain(buyer_keys.iter()).cloned().collect();
+    // A replay decides on its earlier leads as read below (routed before or not): two
+    // replays of one submission (or a replay and a release) take turns, and the second
+    // sees what the first did.
+    let mut replay_keys: Vec<String> =
+        jobs.iter().filter(|j| j.replay).map(|j| format!("replay:{}", j.submission.id)).collect();
+    replay_keys.sort();
+    replay_keys.dedup();
+    let all: Vec<String> = idem_keys
+        .iter()
+        .chain(dedupe_keys.iter())
+        .chain(replay_keys.iter())
+        .chain(buyer_keys.iter())
+        .cloned()
+        .collect();
     lock_keys(store, &mut tx, &all).await?;
 
     // What earlier commits decided about those keys.
@@ -441,6 +453,14 @@ const LEAD_STAGE_COLUMN: usize = 15;
 struct Earlier {
     id: String,
     status: String,
+    stage: String,
+}
+
+impl Earlier {
+    /// This earlier lead is the one a job releases (`release`), and it is still held.
+    fn released_by(&self, release: Option<&str>) -> bool {
+        release == Some(self.id.as_str()) && self.stage == super::review::NEEDS_REVIEW
+    }
 }
 
 /// The leads earlier runs made of the replayed submissions in `jobs`, by (submission,
@@ -454,13 +474,16 @@ async fn earlier_leads(
     if ids.is_empty() {
         return Ok(out);
     }
-    for row in
-        select_in(tx, "SELECT submission_id, record_index, id, status FROM leads WHERE submission_id", &ids)
-            .await?
+    for row in select_in(
+        tx,
+        "SELECT submission_id, record_index, id, status, stage FROM leads WHERE submission_id",
+        &ids,
+    )
+    .await?
     {
         out.insert(
             (row.try_get("submission_id")?, row.try_get("record_index")?),
-            Earlier { id: row.try_get("id")?, status: row.try_get("status")? },
+            Earlier { id: row.try_get("id")?, status: row.try_get("status")?, stage: row.try_get("stage")? },
         );
     }
     Ok(out)
@@ -475,10 +498,15 @@ fn with_earlier_ids<'j>(
         return std::borrow::Cow::Borrowed(job);
     }
     let mut job = job.clone();
+    let release = job.release.clone();
     if let Prepared::Parsed { candidates, .. } = &mut job.prepared {
         for (i, c) in candidates.iter_mut().enumerate() {
             if let Some(e) = earlier.get(&(job.submission.id.clone(), i as i64)) {
                 c.lead_id = e.id.clone();
+                if e.released_by(release.as_deref()) {
+                    // The operator vouches for the guessed contacts.
+                    c.review = None;
+                }
             }
         }
     }
@@ -680,7 +708,20 @@ fn decide_lead<'j>(
         now.into(),
     ]);
     let row = w.leads.len() - 1;
-    let accepted_before = earlier.as_ref().is_some_and(|e| e.status == Outcome::Accepted.as_str());
+    let released = earlier.as_ref().is_some_and(|e| e.released_by(job.release.as_deref()));
+    // A lead held for review was accepted but never routed: a replay that no longer holds
+    // it (a template now reads it, or the operator released it) routes it.
+    let accepted_before = earlier
+        .as_ref()
+        .is_some_and(|e| e.status == Outcome::Accepted.as_str() && e.stage != super::review::NEEDS_REVIEW);
+    if released {
+        w.events.push(event(
+            &c.lead_id,
+            now,
+            "released",
+            serde_json::json!({ "from": super::review::NEEDS_REVIEW }),
+        ));
+    }
     if earlier.is_some() {
         w.updates.insert(row);
     }

@@ -69,6 +69,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A lead's submission, record index and stage (what releasing it from review needs).
+    pub async fn lead_stage(&self, id: &str) -> Result<Option<(String, i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT submission_id, record_index, stage FROM leads WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+    }
+}
+
 /// The reason in a `needs_review` event's detail, or in the `needs_review` step of an
 /// intake row that holds several events (see `commit::compact_events`).
 fn review_detail(detail: &serde_json::Value) -> Option<&serde_json::Value> {

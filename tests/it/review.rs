@@ -52,3 +52,43 @@ async fn a_lead_whose_contacts_are_only_guessed_is_held_for_review_and_listed() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_held_lead_released_by_the_operator_is_routed_once_with_its_id() {
+    let r = TestReceiver::start().await;
+    let builder = GatewayBuilder::new()
+        .webhook_buyer("b", &r.url(), "")
+        .routes("[[route]]\nname = \"main\"\nbuyers = [\"b\"]\n");
+    each_engine(builder, async |gw| {
+        let before = r.count();
+        let held_id = gw.post("message/rfc822", fixture(GUESSED)).await.lead_id();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(r.count(), before, "a held lead is not sold");
+        // Replayed as it is (no template yet), it stays held.
+        let submission = gw.lead(&held_id).await["submission_id"].as_str().unwrap().to_owned();
+        let replayed = gw.post_admin(&format!("/v1/admin/submissions/{submission}/replay")).await;
+        assert_eq!(replayed.lead_id(), held_id, "{}", replayed.text);
+        assert_eq!(gw.lead(&held_id).await["stage"], "needs_review");
+
+        let released = gw.post_admin(&format!("/v1/admin/review/{held_id}/release")).await;
+        assert_eq!(released.status, 200, "{}", released.text);
+        assert_eq!(released.json()["lead_id"], held_id.as_str(), "{}", released.text);
+        let lead = gw.wait_lead(&held_id, |l| l["stage"] == "delivered").await;
+        assert!(events(&lead).contains(&"released".to_owned()), "{lead:#}");
+        assert_eq!(lead["deliveries"].as_array().unwrap().len(), 1, "{lead:#}");
+        // The guessed contacts went out as they were.
+        assert_eq!(lead["fields"]["email"], "rhea.k@mailbox.example");
+
+        // Released once: again is a conflict naming why, and nothing more is sold.
+        let again = gw.post_admin(&format!("/v1/admin/review/{held_id}/release")).await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        assert!(again.text.contains("not held for review"), "{}", again.text);
+        assert_eq!(gw.post_admin("/v1/admin/review/no-such-lead/release").await.status, 404);
+        let list = gw.get_admin("/v1/admin/review").await;
+        assert!(list.json()["leads"].as_array().unwrap().is_empty(), "{}", list.text);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(r.count(), before + 1, "delivered exactly once");
+        assert_eq!(gw.lead(&held_id).await["deliveries"].as_array().unwrap().len(), 1);
+    })
+    .await;
+}

@@ -379,8 +379,12 @@ impl Taker<'_> {
         };
         if let Some((status, why)) = refused {
             tracing::warn!(mailbox = %self.mb.id, submission_id = %id, reason = %why, "Message not taken as a lead.");
-            let job =
-                pipeline::Job { submission, replay: false, prepared: Prepared::Failed(ParseError::new(why)) };
+            let job = pipeline::Job {
+                submission,
+                replay: false,
+                release: None,
+                prepared: Prepared::Failed(ParseError::new(why)),
+            };
             let result = self.cx.writer.submit(job).await?;
             crate::telemetry::submission_committed(&result);
             if status != "failed" {
