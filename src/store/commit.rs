@@ -276,14 +276,12 @@ pub(super) async fn commit_batch(
         jobs.iter().filter(|j| j.replay).map(|j| format!("replay:{}", j.submission.id)).collect();
     replay_keys.sort();
     replay_keys.dedup();
-    let all: Vec<String> = idem_keys
-        .iter()
-        .chain(dedupe_keys.iter())
-        .chain(replay_keys.iter())
-        .chain(buyer_keys.iter())
-        .cloned()
-        .collect();
-    lock_keys(store, &mut tx, &all).await?;
+    // The buyers' locks come later, just before routing: every batch that routes to a
+    // buyer waits on its lock, so it is held for as little of the transaction as can be.
+    // (Every transaction takes buyer locks only after all of its other locks: no cycle.)
+    let keys: Vec<String> =
+        idem_keys.iter().chain(dedupe_keys.iter()).chain(replay_keys.iter()).cloned().collect();
+    lock_keys(store, &mut tx, &keys).await?;
 
     // What earlier commits decided about those keys.
     let mut answers: HashMap<String, (Option<String>, String)> = HashMap::new();
@@ -331,7 +329,48 @@ pub(super) async fn commit_batch(
         results.push(result);
     }
 
+    // What does not depend on routing is written before the buyers' locks are taken.
+    insert_rows(
+        &mut tx,
+        "INSERT INTO submissions (id, source, channel, format, content_type, meta, body, received_at, status, error, attempts, updated_at)",
+        12,
+        std::mem::take(&mut w.submissions),
+        "",
+    )
+    .await?;
+    for (id, status, error) in std::mem::take(&mut w.replayed) {
+        sqlx::query(
+            "UPDATE submissions SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Keys decided free or expired above: take them over.
+    insert_rows(
+        &mut tx,
+        "INSERT INTO dedupe_keys (key_hash, lead_id, created_at)",
+        3,
+        std::mem::take(&mut w.dedupe),
+        "ON CONFLICT (key_hash) DO UPDATE SET lead_id = excluded.lead_id, created_at = excluded.created_at",
+    )
+    .await?;
+    insert_rows(
+        &mut tx,
+        "INSERT INTO idempotency (key, body_hash, result, created_at)",
+        4,
+        std::mem::take(&mut w.idempotency),
+        "",
+    )
+    .await?;
+
+    let recorded = super::outbox::record_attempts_in(&mut tx, store.dialect, records).await?;
+
     // Routing: accepted leads, in order, under the buyers' locks.
+    lock_keys(store, &mut tx, &buyer_keys).await?;
     let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
     w.restaged.extend(accepted.iter().map(|(row, _, _)| *row));
     let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
@@ -374,25 +413,6 @@ pub(super) async fn commit_batch(
     let fresh = std::mem::take(&mut route_writes.fresh);
     let created_deliveries = routing::write(&mut tx, store.dialect, route_writes).await?;
 
-    insert_rows(
-        &mut tx,
-        "INSERT INTO submissions (id, source, channel, format, content_type, meta, body, received_at, status, error, attempts, updated_at)",
-        12,
-        w.submissions,
-        "",
-    )
-    .await?;
-    for (id, status, error) in w.replayed {
-        sqlx::query(
-            "UPDATE submissions SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
-        )
-        .bind(status)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
     type Rows = Vec<(usize, Vec<Arg>)>;
     let (updates, inserts): (Rows, Rows) =
         w.leads.into_iter().enumerate().partition(|(i, _)| w.updates.contains(i));
@@ -408,24 +428,6 @@ pub(super) async fn commit_batch(
         update_lead(&mut tx, row, w.restaged.contains(&i)).await?;
     }
     insert_rows(&mut tx, EVENT_INSERT, 4, compact_events(w.events), "").await?;
-    // Keys decided free or expired above: take them over.
-    insert_rows(
-        &mut tx,
-        "INSERT INTO dedupe_keys (key_hash, lead_id, created_at)",
-        3,
-        w.dedupe,
-        "ON CONFLICT (key_hash) DO UPDATE SET lead_id = excluded.lead_id, created_at = excluded.created_at",
-    )
-    .await?;
-    insert_rows(
-        &mut tx,
-        "INSERT INTO idempotency (key, body_hash, result, created_at)",
-        4,
-        w.idempotency,
-        "",
-    )
-    .await?;
-    let recorded = super::outbox::record_attempts_in(&mut tx, store.dialect, records).await?;
     tx.commit().await?;
     // Rows the poller has to find: deliveries written unleased, and what a retry, a
     // rejection or a dead letter changed.
