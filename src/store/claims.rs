@@ -231,7 +231,7 @@ impl Store {
         now: i64,
     ) -> Result<ClaimOutcome, StoreError> {
         let mut tx = begin_write(self).await?;
-        lock_keys(self, &mut tx, &[routing::lock_key(&partner.name)]).await?;
+        lock_keys(&mut tx, &[routing::lock_key(&partner.name)]).await?;
         let row = sqlx::query(
             "SELECT partners, exclusive_ms, open_at, created_at, status, expires_at, claimed_by FROM offers WHERE lead_id = $1",
         )
@@ -284,7 +284,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<Claimed>, StoreError> {
         let mut tx = begin_write(self).await?;
-        lock_keys(self, &mut tx, &[routing::lock_key(&partner.name)]).await?;
+        lock_keys(&mut tx, &[routing::lock_key(&partner.name)]).await?;
         let order_by = match order {
             ClaimOrder::Fifo => "created_at ASC, lead_id",
             ClaimOrder::Score => "score DESC, created_at ASC, lead_id",
@@ -435,7 +435,7 @@ impl Store {
         now: i64,
     ) -> Result<DispositionOutcome, StoreError> {
         let mut tx = begin_write(self).await?;
-        lock_keys(self, &mut tx, &[routing::lock_key(&buyer.name)]).await?;
+        lock_keys(&mut tx, &[routing::lock_key(&buyer.name)]).await?;
         // When did the buyer get the lead?
         let got_at: Option<i64> = match delivery_id {
             Some(id) => sqlx::query(
@@ -560,7 +560,7 @@ impl Store {
             let (lead_id, claim_id, partner): (String, String, String) =
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             let mut tx = begin_write(self).await?;
-            lock_keys(self, &mut tx, &[routing::lock_key(&partner)]).await?;
+            lock_keys(&mut tx, &[routing::lock_key(&partner)]).await?;
             let reopened = sqlx::query(
                 "UPDATE offers SET status = 'open', claim_id = NULL, claimed_by = NULL, lease_until = NULL, updated_at = $1 \
                  WHERE lead_id = $2 AND claim_id = $3 AND status = 'claimed'",
@@ -631,7 +631,7 @@ impl Store {
         let mut keys: Vec<String> = plan.buyers().map(routing::lock_key).collect();
         keys.sort();
         keys.dedup();
-        lock_keys(self, &mut tx, &keys).await?;
+        lock_keys(&mut tx, &keys).await?;
         let done = sqlx::query(
             "UPDATE offers SET status = 'expired', updated_at = $1 WHERE lead_id = $2 AND status = 'open'",
         )
@@ -645,7 +645,7 @@ impl Store {
         }
         let mut events = vec![event(lead_id, now, "offer_expired", serde_json::json!({ "route": route }))];
         let stage =
-            routing::assign_one(&mut tx, self.dialect, &plan, &lead.facts(lead_id), now, &mut events).await?;
+            routing::assign_one(&mut tx, &plan, &lead.facts(lead_id), now, &mut events).await?;
         insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
         set_stage(&mut tx, lead_id, stage, now).await?;
         tx.commit().await?;

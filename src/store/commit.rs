@@ -14,45 +14,16 @@
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::handoff::{Handoff, Reservation};
 use super::outbox::{AttemptWrite, Leased};
-use super::{Dialect, Store, StoreError, param_list, positional, routing, value_rows};
+pub(crate) use super::tx::Arg;
+use super::tx::{Exec, Row};
+use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
 use crate::deliver::retry;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
 use crate::route::strategy;
-
-/// A bindable value (the `Any` driver takes these types on both engines).
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Text(String),
-    OptText(Option<String>),
-    Int(i64),
-    OptInt(Option<i64>),
-    Blob(Vec<u8>),
-}
-
-impl From<String> for Arg {
-    fn from(v: String) -> Self {
-        Arg::Text(v)
-    }
-}
-impl From<&str> for Arg {
-    fn from(v: &str) -> Self {
-        Arg::Text(v.to_string())
-    }
-}
-impl From<Option<String>> for Arg {
-    fn from(v: Option<String>) -> Self {
-        Arg::OptText(v)
-    }
-}
-impl From<i64> for Arg {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
-    }
-}
 
 /// Rows per multi-row statement, largest first.
 const CHUNK_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
@@ -62,13 +33,14 @@ const MAX_PARAMS: usize = 30_000;
 
 /// Runs `INSERT … VALUES (…), (…) <suffix>` in chunks that stay under the parameter limit.
 pub(crate) async fn insert_rows(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     head: &str,
     cols: usize,
     rows: Vec<Vec<Arg>>,
     suffix: &str,
 ) -> Result<(), StoreError> {
     let max_rows = (MAX_PARAMS / cols).max(1);
+    let positional = tx.dialect() == Dialect::Sqlite;
     let mut rows = rows.into_iter().peekable();
     let mut left = rows.len();
     while rows.peek().is_some() {
@@ -76,46 +48,23 @@ pub(crate) async fn insert_rows(
         // whatever the batch size.
         let size = CHUNK_ROWS.iter().copied().find(|&n| n <= left && n <= max_rows).unwrap_or(1);
         left -= size;
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(size).collect();
-        let sql = format!("{head} VALUES {} {suffix}", value_rows(chunk.len(), cols, positional(tx)));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for row in chunk {
-            for arg in row {
-                q = bind(q, arg);
-            }
+        let mut args = Vec::with_capacity(size * cols);
+        for row in rows.by_ref().take(size) {
+            args.extend(row);
         }
-        q.execute(&mut **tx).await?;
+        let sql = format!("{head} VALUES {} {suffix}", value_rows(size, cols, positional));
+        tx.execute(&sql, args).await?;
     }
     Ok(())
 }
 
-pub(crate) fn bind<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    arg: Arg,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
-    match arg {
-        Arg::Text(v) => q.bind(v),
-        Arg::OptText(v) => q.bind(v),
-        Arg::Int(v) => q.bind(v),
-        Arg::OptInt(v) => q.bind(v),
-        Arg::Blob(v) => q.bind(v),
-    }
-}
-
 /// `SELECT <cols> FROM <table> WHERE <key_col> IN (…)` for many keys, chunked.
-async fn select_in(
-    tx: &mut Transaction<'_, Any>,
-    select: &str,
-    keys: &[String],
-) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+async fn select_in(tx: &mut impl Exec, select: &str, keys: &[String]) -> Result<Vec<Row>, StoreError> {
     let mut out = Vec::new();
+    let positional = tx.dialect() == Dialect::Sqlite;
     for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = format!("{select} IN ({})", param_list(chunk.len(), positional(tx)));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for k in chunk {
-            q = q.bind(k.clone());
-        }
-        out.extend(q.fetch_all(&mut **tx).await?);
+        let sql = format!("{select} IN ({})", param_list(chunk.len(), positional));
+        out.extend(tx.fetch(&sql, chunk.iter().map(|k| Arg::Text(k.clone())).collect()).await?);
     }
     Ok(out)
 }
@@ -143,21 +92,8 @@ pub(crate) async fn begin_write_on<'c>(
 
 /// Serializes writers that touch the same keys (PostgreSQL only; SQLite's write lock
 /// already serializes every writer).
-pub(crate) async fn lock_keys(
-    store: &Store,
-    tx: &mut Transaction<'_, Any>,
-    keys: &[String],
-) -> Result<(), StoreError> {
-    lock_keys_on(store.dialect, tx, keys).await
-}
-
-/// [`lock_keys`] for a transaction on a connection the caller holds.
-pub(crate) async fn lock_keys_on(
-    dialect: Dialect,
-    tx: &mut Transaction<'_, Any>,
-    keys: &[String],
-) -> Result<(), StoreError> {
-    if dialect != Dialect::Postgres || keys.is_empty() {
+pub(crate) async fn lock_keys(tx: &mut impl Exec, keys: &[String]) -> Result<(), StoreError> {
+    if tx.dialect() != Dialect::Postgres || keys.is_empty() {
         return Ok(());
     }
     let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
@@ -170,7 +106,7 @@ pub(crate) async fn lock_keys_on(
             "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(x) AS l FROM (VALUES {}) AS v(x) ORDER BY x) AS s",
             values.join(", ")
         );
-        sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        tx.execute(&sql, Vec::new()).await?;
     }
     Ok(())
 }
@@ -236,16 +172,15 @@ pub(crate) fn compact_events(rows: Vec<Vec<Arg>>) -> Vec<Vec<Arg>> {
     out
 }
 
-/// Commits `jobs` in one transaction and returns one result per job, in order.
+/// Writes `jobs` and `records` in the caller's transaction (which the caller commits) and
+/// returns one result per job, in order.
 pub(super) async fn commit_batch(
-    store: &Store,
-    conn: &mut sqlx::AnyConnection,
+    tx: &mut impl Exec,
     jobs: &[Job],
     records: &[AttemptWrite],
     handoff: Option<&Handoff>,
     now: i64,
 ) -> Result<Committed, StoreError> {
-    let mut tx = begin_write_on(store.dialect, conn).await?;
 
     // Every key this batch may read or claim.
     let mut idem_keys: Vec<String> = Vec::new();
@@ -281,32 +216,27 @@ pub(super) async fn commit_batch(
     // (Every transaction takes buyer locks only after all of its other locks: no cycle.)
     let keys: Vec<String> =
         idem_keys.iter().chain(dedupe_keys.iter()).chain(replay_keys.iter()).cloned().collect();
-    lock_keys(store, &mut tx, &keys).await?;
+    lock_keys(tx, &keys).await?;
 
     // What earlier commits decided about those keys.
     let mut answers: HashMap<String, (Option<String>, String)> = HashMap::new();
-    for row in
-        select_in(&mut tx, "SELECT key, body_hash, result FROM idempotency WHERE key", &idem_keys).await?
-    {
-        answers.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    for row in select_in(tx, "SELECT key, body_hash, result FROM idempotency WHERE key", &idem_keys).await? {
+        answers.insert(row.get("key")?, (row.get("body_hash")?, row.get("result")?));
     }
     let mut owners: HashMap<String, crate::dedupe::Owner> = HashMap::new();
-    for row in select_in(
-        &mut tx,
-        "SELECT key_hash, lead_id, created_at FROM dedupe_keys WHERE key_hash",
-        &dedupe_keys,
-    )
-    .await?
+    for row in
+        select_in(tx, "SELECT key_hash, lead_id, created_at FROM dedupe_keys WHERE key_hash", &dedupe_keys)
+            .await?
     {
         owners.insert(
-            row.try_get("key_hash")?,
-            crate::dedupe::Owner { lead_id: row.try_get("lead_id")?, at: row.try_get("created_at")? },
+            row.get("key_hash")?,
+            crate::dedupe::Owner { lead_id: row.get("lead_id")?, at: row.get("created_at")? },
         );
     }
 
     // A replayed submission's leads keep their ids: the new run updates each lead it had
     // (its history gets the new run's steps) instead of adding a duplicate of itself.
-    let earlier = earlier_leads(&mut tx, jobs).await?;
+    let earlier = earlier_leads(tx, jobs).await?;
     let jobs: Vec<std::borrow::Cow<'_, Job>> = jobs.iter().map(|j| with_earlier_ids(j, &earlier)).collect();
     let mut w = Writes { earlier, ..Writes::default() };
     let mut results = Vec::with_capacity(jobs.len());
@@ -331,7 +261,7 @@ pub(super) async fn commit_batch(
 
     // What does not depend on routing is written before the buyers' locks are taken.
     insert_rows(
-        &mut tx,
+        tx,
         "INSERT INTO submissions (id, source, channel, format, content_type, meta, body, received_at, status, error, attempts, updated_at)",
         12,
         std::mem::take(&mut w.submissions),
@@ -339,19 +269,15 @@ pub(super) async fn commit_batch(
     )
     .await?;
     for (id, status, error) in std::mem::take(&mut w.replayed) {
-        sqlx::query(
+        tx.execute(
             "UPDATE submissions SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
+            vec![status.into(), error.into(), now.into(), id.into()],
         )
-        .bind(status)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
         .await?;
     }
     // Keys decided free or expired above: take them over.
     insert_rows(
-        &mut tx,
+        tx,
         "INSERT INTO dedupe_keys (key_hash, lead_id, created_at)",
         3,
         std::mem::take(&mut w.dedupe),
@@ -359,7 +285,7 @@ pub(super) async fn commit_batch(
     )
     .await?;
     insert_rows(
-        &mut tx,
+        tx,
         "INSERT INTO idempotency (key, body_hash, result, created_at)",
         4,
         std::mem::take(&mut w.idempotency),
@@ -367,13 +293,13 @@ pub(super) async fn commit_batch(
     )
     .await?;
 
-    let recorded = super::outbox::record_attempts_in(&mut tx, store.dialect, records).await?;
+    let recorded = super::outbox::record_attempts_in(tx, records).await?;
 
     // Routing: accepted leads, in order, under the buyers' locks.
-    lock_keys(store, &mut tx, &buyer_keys).await?;
+    lock_keys(tx, &buyer_keys).await?;
     let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
     w.restaged.extend(accepted.iter().map(|(row, _, _)| *row));
-    let mut state = routing::load_state(&mut tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
+    let mut state = routing::load_state(tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
     let mut route_writes = routing::RouteWrites::default();
     for (row, c, source) in &accepted {
         let stage = if c.lead.test {
@@ -404,20 +330,20 @@ pub(super) async fn commit_batch(
             *slot = stage.into();
         }
     }
-    routing::save_state(&mut tx, &state, now).await?;
+    routing::save_state(tx, &state, now).await?;
     // Deliveries this instance's outbox will take from memory are leased to it as written.
     let reservation = handoff.and_then(|h| h.reserve(route_writes.fresh.len()));
     if let (Some(_), Some(h)) = (&reservation, handoff) {
         route_writes.lease_to(h.owner(), h.lease_until(now));
     }
     let fresh = std::mem::take(&mut route_writes.fresh);
-    let created_deliveries = routing::write(&mut tx, store.dialect, route_writes).await?;
+    let created_deliveries = routing::write(tx, route_writes).await?;
 
     type Rows = Vec<(usize, Vec<Arg>)>;
     let (updates, inserts): (Rows, Rows) =
         w.leads.into_iter().enumerate().partition(|(i, _)| w.updates.contains(i));
     insert_rows(
-        &mut tx,
+        tx,
         "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage, stage_since)",
         17,
         inserts.into_iter().map(|(_, row)| row).collect(),
@@ -425,10 +351,9 @@ pub(super) async fn commit_batch(
     )
     .await?;
     for (i, row) in updates {
-        update_lead(&mut tx, row, w.restaged.contains(&i)).await?;
+        update_lead(tx, row, w.restaged.contains(&i)).await?;
     }
-    insert_rows(&mut tx, EVENT_INSERT, 4, compact_events(w.events), "").await?;
-    tx.commit().await?;
+    insert_rows(tx, EVENT_INSERT, 4, compact_events(w.events), "").await?;
     // Rows the poller has to find: deliveries written unleased, and what a retry, a
     // rejection or a dead letter changed.
     let needs_poll = (created_deliveries && reservation.is_none())
@@ -468,7 +393,7 @@ impl Earlier {
 /// The leads earlier runs made of the replayed submissions in `jobs`, by (submission,
 /// record index).
 async fn earlier_leads(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     jobs: &[Job],
 ) -> Result<HashMap<(String, i64), Earlier>, StoreError> {
     let ids: Vec<String> = jobs.iter().filter(|j| j.replay).map(|j| j.submission.id.clone()).collect();
@@ -484,8 +409,8 @@ async fn earlier_leads(
     .await?
     {
         out.insert(
-            (row.try_get("submission_id")?, row.try_get("record_index")?),
-            Earlier { id: row.try_get("id")?, status: row.try_get("status")?, stage: row.try_get("stage")? },
+            (row.get("submission_id")?, row.get("record_index")?),
+            Earlier { id: row.get("id")?, status: row.get("status")?, stage: row.get("stage")? },
         );
     }
     Ok(out)
@@ -517,7 +442,7 @@ fn with_earlier_ids<'j>(
 
 /// Rewrites a replayed lead's row with the new run's result; its stage only when the new
 /// run routed it.
-async fn update_lead(tx: &mut Transaction<'_, Any>, row: Vec<Arg>, restaged: bool) -> Result<(), StoreError> {
+async fn update_lead(tx: &mut impl Exec, row: Vec<Arg>, restaged: bool) -> Result<(), StoreError> {
     let mut cols = row.into_iter();
     let mut next = || cols.next().unwrap_or(Arg::OptText(None));
     let id = next();
@@ -533,16 +458,13 @@ async fn update_lead(tx: &mut Transaction<'_, Any>, row: Vec<Arg>, restaged: boo
         "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
          updated_at = $7, score = $8, grade = $9, lifecycle = $10 WHERE id = $11"
     };
-    let mut q = sqlx::query(sql);
-    for arg in
-        [status, fields, reasons, warnings, duplicate_of, vendor_lead_id, updated_at, score, grade, lifecycle]
-    {
-        q = bind(q, arg);
-    }
+    let mut args =
+        vec![status, fields, reasons, warnings, duplicate_of, vendor_lead_id, updated_at, score, grade, lifecycle];
     if restaged {
-        q = bind(bind(q, stage), stage_since);
+        args.extend([stage, stage_since]);
     }
-    bind(q, id).execute(&mut **tx).await?;
+    args.push(id);
+    tx.execute(sql, args).await?;
     Ok(())
 }
 

@@ -14,10 +14,12 @@ pub mod files;
 pub mod email;
 pub mod handoff;
 pub mod outbox;
+mod raw;
 mod reads;
 pub mod review;
 pub mod report;
 mod routing;
+pub(crate) mod tx;
 mod vendors;
 pub mod writer;
 
@@ -55,6 +57,10 @@ pub enum StoreError {
     Closed,
     #[error("commit failed: {0}")]
     Commit(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored column {column}: {problem}")]
+    Column { column: String, problem: String },
 }
 
 impl StoreError {
@@ -65,6 +71,10 @@ impl StoreError {
                 matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517"))
             }
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
             _ => false,
         }
     }
@@ -84,6 +94,9 @@ pub struct StoreOptions {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: the file, for the writer's own connection (`None` in memory).
+    sqlite_file: Option<std::path::PathBuf>,
+    synchronous_full: bool,
 }
 
 impl Store {
@@ -130,7 +143,11 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        let store = Store { pool, dialect };
+        let sqlite_file = match dialect {
+            Dialect::Sqlite => sqlite_path(&opts.url).map(std::path::PathBuf::from),
+            Dialect::Postgres => None,
+        };
+        let store = Store { pool, dialect, sqlite_file, synchronous_full: opts.synchronous_full };
         store.migrate().await?;
         if dialect == Dialect::Sqlite {
             checkpoint::spawn(store.pool.clone());
@@ -172,12 +189,15 @@ pub fn dialect_of(url: &str) -> Result<Dialect, StoreError> {
     }
 }
 
-fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+/// The file a `sqlite:` URL names (`None` for an in-memory database).
+fn sqlite_path(url: &str) -> Option<&str> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
     if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;

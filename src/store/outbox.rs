@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys_on};
+use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
+use super::tx::Exec;
 use super::{Dialect, Store, StoreError, routing};
 use crate::deliver::Payload;
 use crate::route::{LeadView, Routing};
@@ -177,7 +178,7 @@ impl Store {
     /// The outbox records through the writer's group commit instead ([`record_attempts_in`]).
     pub async fn record_attempt(&self, write: &AttemptWrite) -> Result<bool, StoreError> {
         let mut tx = begin_write(self).await?;
-        let done = record_attempts_in(&mut tx, self.dialect, std::slice::from_ref(write)).await?;
+        let done = record_attempts_in(&mut tx, std::slice::from_ref(write)).await?;
         tx.commit().await?;
         Ok(done.first().copied().unwrap_or(false))
     }
@@ -311,8 +312,7 @@ pub struct AttemptWrite {
 /// the common case, are written with a handful of multi-row statements whatever their
 /// number; the rest row by row.
 pub(crate) async fn record_attempts_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    dialect: Dialect,
+    tx: &mut impl Exec,
     writes: &[AttemptWrite],
 ) -> Result<Vec<bool>, StoreError> {
     let mut done = vec![false; writes.len()];
@@ -359,7 +359,7 @@ pub(crate) async fn record_attempts_in(
     }
     for (i, w) in writes.iter().enumerate() {
         if !matches!(w.resolution, Resolution::Delivered) {
-            done[i] = record_one_in(tx, dialect, w).await?;
+            done[i] = record_one_in(tx, w).await?;
         }
     }
     Ok(done)
@@ -369,7 +369,7 @@ const ATTEMPT_INSERT: &str = "INSERT INTO delivery_attempts (delivery_id, attemp
 
 /// Marks deliveries delivered where the lease is still the writer's; returns their ids.
 async fn mark_delivered(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut impl Exec,
     writes: &[AttemptWrite],
     which: &[usize],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
@@ -382,15 +382,20 @@ async fn mark_delivered(
              FROM (VALUES {}) AS v \
              WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column3 AND deliveries.lease_until = v.column4 \
              RETURNING deliveries.id",
-            super::value_rows(chunk.len(), 4, super::positional(tx))
+            super::value_rows(chunk.len(), 4, tx.dialect() == Dialect::Sqlite)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut args = Vec::with_capacity(chunk.len() * 4);
         for &i in chunk {
             let w = &writes[i];
-            q = q.bind(w.leased.id.clone()).bind(w.now).bind(w.owner.clone()).bind(w.leased.lease_until);
+            args.extend([
+                w.leased.id.clone().into(),
+                w.now.into(),
+                w.owner.clone().into(),
+                w.leased.lease_until.into(),
+            ]);
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            won.insert(row.try_get::<String, _>(0)?);
+        for row in tx.fetch(&sql, args).await? {
+            won.insert(row.get::<String>("id")?);
         }
     }
     Ok(won)
@@ -399,31 +404,28 @@ async fn mark_delivered(
 /// `stage = delivered` for leads one of whose deliveries just succeeded (what
 /// [`update_stage`] would derive), unless a partner or buyer stage is set.
 async fn mark_leads_delivered(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut impl Exec,
     leads: &[(String, i64)],
 ) -> Result<(), StoreError> {
     let Some(now) = leads.iter().map(|(_, at)| *at).max() else { return Ok(()) };
     for chunk in leads.chunks(512) {
-        let positional = super::positional(tx);
+        let positional = tx.dialect() == Dialect::Sqlite;
         let (p1, p2) = if positional { ("?", "?") } else { ("$1", "$2") };
         let sql = format!(
             "UPDATE leads SET stage = 'delivered', stage_since = CASE WHEN stage = 'delivered' THEN stage_since ELSE {p1} END, \
              updated_at = {p2} WHERE id IN ({}) AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
             super::param_list_at(3, chunk.len(), positional),
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(now);
-        for (id, _) in chunk {
-            q = q.bind(id.clone());
-        }
-        q.execute(&mut **tx).await?;
+        let mut args: Vec<Arg> = vec![now.into(), now.into()];
+        args.extend(chunk.iter().map(|(id, _)| Arg::Text(id.clone())));
+        tx.execute(&sql, args).await?;
     }
     Ok(())
 }
 
 /// One attempt, written row by row (retries, rejections, dead letters: the rare cases).
 async fn record_one_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    dialect: Dialect,
+    tx: &mut impl Exec,
     write: &AttemptWrite,
 ) -> Result<bool, StoreError> {
     let AttemptWrite { leased: d, owner, record: attempt, resolution, config, now } = write;
@@ -444,38 +446,43 @@ async fn record_one_in(
         keys.push(routing::lock_key(&d.buyer));
         keys.sort();
         keys.dedup();
-        lock_keys_on(dialect, tx, &keys).await?;
+        lock_keys(tx, &keys).await?;
     }
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
-         lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
-    )
-    .bind(status)
-    .bind(next_at)
-    .bind(attempt.error.clone())
-    .bind(now)
-    .bind(d.id.clone())
-    .bind(owner.clone())
-    .bind(d.lease_until)
-    .execute(&mut **tx)
-    .await?;
-    if updated.rows_affected() == 0 {
+    let updated = tx
+        .execute(
+            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
+             lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+            vec![
+                status.into(),
+                next_at.into(),
+                attempt.error.clone().into(),
+                now.into(),
+                d.id.clone().into(),
+                owner.clone().into(),
+                d.lease_until.into(),
+            ],
+        )
+        .await?;
+    if updated == 0 {
         // Nothing was written: the transaction goes on with the rest of the batch.
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    insert_rows(
+        tx,
+        ATTEMPT_INSERT,
+        8,
+        vec![vec![
+            d.id.clone().into(),
+            (d.attempts + 1).into(),
+            attempt.started_at.into(),
+            attempt.duration_ms.into(),
+            outcome.into(),
+            attempt.status_code.map(i64::from).into(),
+            attempt.error.clone().into(),
+            Arg::OptText(Some(attempt.response.clone())),
+        ]],
+        "",
     )
-    .bind(d.id.clone())
-    .bind(d.attempts + 1)
-    .bind(attempt.started_at)
-    .bind(attempt.duration_ms)
-    .bind(outcome)
-    .bind(attempt.status_code.map(i64::from))
-    .bind(attempt.error.clone())
-    .bind(attempt.response.clone())
-    .execute(&mut **tx)
     .await?;
 
     // One event per attempt: named after how the delivery ended when it did
@@ -496,14 +503,15 @@ async fn record_one_in(
         }),
     )];
     if let Resolution::Gone { .. } = resolution {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
              ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
+            vec![
+                d.buyer.clone().into(),
+                now.into(),
+                attempt.error.clone().unwrap_or_else(|| "410 Gone".into()).into(),
+            ],
         )
-        .bind(d.buyer.clone())
-        .bind(now)
-        .bind(attempt.error.clone().unwrap_or_else(|| "410 Gone".into()))
-        .execute(&mut **tx)
         .await?;
         events.push(event(
             &d.lead_id,
@@ -514,7 +522,7 @@ async fn record_one_in(
     }
 
     if releases || reroute {
-        reroute_in_tx(tx, dialect, d, reroute, routing, now, &mut events).await?;
+        reroute_in_tx(tx, d, reroute, routing, now, &mut events).await?;
     }
     insert_rows(tx, EVENT_INSERT, 4, events, "").await?;
     update_stage(tx, &d.lead_id, now).await?;
@@ -522,8 +530,7 @@ async fn record_one_in(
 }
 
 async fn reroute_in_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    dialect: Dialect,
+    tx: &mut impl Exec,
     d: &Leased,
     reroute: bool,
     routing: &Routing,
@@ -536,19 +543,18 @@ async fn reroute_in_tx(
         return Ok(());
     }
     let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
-    let tried: Vec<String> = sqlx::query("SELECT buyer FROM deliveries WHERE lead_id = $1")
-        .bind(d.lead_id.clone())
-        .fetch_all(&mut **tx)
+    let tried: Vec<String> = tx
+        .fetch("SELECT buyer FROM deliveries WHERE lead_id = $1", vec![d.lead_id.clone().into()])
         .await?
         .iter()
-        .map(|r| r.try_get(0))
+        .map(|r| r.get("buyer"))
         .collect::<Result<_, _>>()?;
     let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
     // Only the route the rejected delivery came from continues its waterfall.
     plan.routes.retain(|r| {
         r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
     });
-    routing::assign_one(tx, dialect, &plan, &lead.facts(&d.lead_id), now, events).await?;
+    routing::assign_one(tx, &plan, &lead.facts(&d.lead_id), now, events).await?;
     Ok(())
 }
 
@@ -637,45 +643,40 @@ impl StoredLead {
     }
 }
 
-pub(crate) async fn stored_lead(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    lead_id: &str,
-) -> Result<Option<StoredLead>, StoreError> {
-    let Some(row) = sqlx::query("SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1")
-        .bind(lead_id.to_string())
-        .fetch_optional(&mut **tx)
+pub(crate) async fn stored_lead(tx: &mut impl Exec, lead_id: &str) -> Result<Option<StoredLead>, StoreError> {
+    let Some(row) = tx
+        .fetch_optional(
+            "SELECT fields, source, score, grade, created_at FROM leads WHERE id = $1",
+            vec![lead_id.into()],
+        )
         .await?
     else {
         return Ok(None);
     };
-    let fields: String = row.try_get(0)?;
+    let fields: String = row.get("fields")?;
     Ok(Some(StoredLead {
         fields: serde_json::from_str(&fields)
             .map_err(|source| StoreError::Json { what: "fields", source })?,
-        source: row.try_get(1)?,
-        score: row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
-        grade: row.try_get(3)?,
-        created_at: row.try_get(4)?,
+        source: row.get("source")?,
+        score: row.get::<Option<i64>>("score")?.unwrap_or(0),
+        grade: row.get("grade")?,
+        created_at: row.get("created_at")?,
     }))
 }
 
 /// Derives a lead's distribution stage from its push deliveries (after an attempt).
 /// Stages set by partners and buyers (`claimed`, `confirmed`, `returned`, `converted`)
 /// are not overwritten by delivery bookkeeping.
-async fn update_stage(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    lead_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let statuses: Vec<String> =
-        sqlx::query("SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2")
-            .bind(lead_id.to_string())
-            .bind(CLOSED_LOOP_ROUTE)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+async fn update_stage(tx: &mut impl Exec, lead_id: &str, now: i64) -> Result<(), StoreError> {
+    let statuses: Vec<String> = tx
+        .fetch(
+            "SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2",
+            vec![lead_id.into(), CLOSED_LOOP_ROUTE.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get("status"))
+        .collect::<Result<_, _>>()?;
     if statuses.is_empty() {
         return Ok(());
     }
@@ -689,32 +690,21 @@ async fn update_stage(
     } else {
         "unsold"
     };
-    sqlx::query(
+    tx.execute(
         "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 \
          WHERE id = $3 AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
+        vec![stage.into(), now.into(), lead_id.into()],
     )
-    .bind(stage)
-    .bind(now)
-    .bind(lead_id.to_string())
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Sets a lead's stage (and when it entered it, if it changed).
-pub(crate) async fn set_stage(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    lead_id: &str,
-    stage: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(crate) async fn set_stage(tx: &mut impl Exec, lead_id: &str, stage: &str, now: i64) -> Result<(), StoreError> {
+    tx.execute(
         "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 WHERE id = $3",
+        vec![stage.into(), now.into(), lead_id.into()],
     )
-    .bind(stage.to_string())
-    .bind(now)
-    .bind(lead_id.to_string())
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }

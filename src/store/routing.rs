@@ -3,11 +3,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
-
 use super::commit::{Arg, event, insert_rows};
 use super::outbox::Leased;
-use super::{Dialect, StoreError, param_list, param_list_at, positional};
+use super::tx::Exec;
+use super::{Dialect, StoreError, param_list, param_list_at};
 use crate::route::OfferMode;
 use crate::route::caps::Counter;
 use crate::route::strategy::{BuyerState, Choice, State};
@@ -20,7 +19,7 @@ pub(crate) fn lock_key(buyer: &str) -> String {
 
 /// Reads counters and buyer state for every buyer (and counter key) of `plans`.
 pub(crate) async fn load_state<'a>(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     plans: impl Iterator<Item = &'a Plan>,
 ) -> Result<State, StoreError> {
     let mut buyers = BTreeSet::new();
@@ -39,33 +38,27 @@ pub(crate) async fn load_state<'a>(
     }
     let buyers: Vec<String> = buyers.into_iter().collect();
     let periods: Vec<String> = periods.into_iter().collect();
+    let positional = tx.dialect() == Dialect::Sqlite;
     if !periods.is_empty() {
         let sql = format!(
             "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",
-            param_list(buyers.len(), positional(tx)),
-            param_list_at(buyers.len() + 1, periods.len(), positional(tx))
+            param_list(buyers.len(), positional),
+            param_list_at(buyers.len() + 1, periods.len(), positional)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for b in buyers.iter().chain(periods.iter()) {
-            q = q.bind(b.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            state.counters.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        let args = buyers.iter().chain(periods.iter()).map(|b| Arg::Text(b.clone())).collect();
+        for row in tx.fetch(&sql, args).await? {
+            state.counters.insert((row.get("buyer")?, row.get("period")?), row.get("count")?);
         }
     }
     let sql = format!(
         "SELECT buyer, assigned_seq, disabled_at FROM buyer_state WHERE buyer IN ({})",
-        param_list(buyers.len(), positional(tx))
+        param_list(buyers.len(), positional)
     );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for b in &buyers {
-        q = q.bind(b.clone());
-    }
-    for row in q.fetch_all(&mut **tx).await? {
-        let seq: i64 = row.try_get(1)?;
-        let disabled: Option<i64> = row.try_get(2)?;
+    for row in tx.fetch(&sql, buyers.iter().map(|b| Arg::Text(b.clone())).collect()).await? {
+        let seq: i64 = row.get("assigned_seq")?;
+        let disabled: Option<i64> = row.get("disabled_at")?;
         state.next_seq = state.next_seq.max(seq + 1);
-        state.buyers.insert(row.try_get(0)?, BuyerState { seq, disabled: disabled.is_some() });
+        state.buyers.insert(row.get("buyer")?, BuyerState { seq, disabled: disabled.is_some() });
     }
     Ok(state)
 }
@@ -75,8 +68,7 @@ pub(crate) async fn load_state<'a>(
 /// state back, in the caller's transaction (which holds the buyers' locks). Returns the
 /// lead's new stage. First routing does the same for a whole batch in the writer.
 pub(crate) async fn assign_one(
-    tx: &mut Transaction<'_, Any>,
-    dialect: Dialect,
+    tx: &mut impl Exec,
     plan: &Plan,
     lead: &LeadFacts<'_>,
     now: i64,
@@ -87,13 +79,13 @@ pub(crate) async fn assign_one(
     let mut writes = RouteWrites::default();
     let stage = apply(choice, plan, lead, now, &mut writes, events)?;
     save_state(tx, &state, now).await?;
-    write(tx, dialect, writes).await?;
+    write(tx, writes).await?;
     Ok(stage)
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
 pub(crate) async fn save_state(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     state: &State,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -133,20 +125,13 @@ pub(crate) async fn save_state(
 }
 
 /// Adds `counters` to `buyer`'s cap counters (under the buyer's lock).
-pub(crate) async fn take_counters(
-    tx: &mut Transaction<'_, Any>,
-    buyer: &str,
-    counters: &[Counter],
-) -> Result<(), StoreError> {
+pub(crate) async fn take_counters(tx: &mut impl Exec, buyer: &str, counters: &[Counter]) -> Result<(), StoreError> {
     for c in counters {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO cap_counters (buyer, period, count) VALUES ($1, $2, $3) \
              ON CONFLICT (buyer, period) DO UPDATE SET count = cap_counters.count + excluded.count",
+            vec![buyer.into(), c.key.clone().into(), c.amount.into()],
         )
-        .bind(buyer.to_string())
-        .bind(c.key.clone())
-        .bind(c.amount)
-        .execute(&mut **tx)
         .await?;
     }
     Ok(())
@@ -154,18 +139,15 @@ pub(crate) async fn take_counters(
 
 /// Gives back what a delivery or claim took (the buyer rejected the lead, a lease expired).
 pub(crate) async fn release_counters(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     buyer: &str,
     counters: &[Counter],
 ) -> Result<(), StoreError> {
     for c in counters {
-        sqlx::query(
+        tx.execute(
             "UPDATE cap_counters SET count = CASE WHEN count > $3 THEN count - $3 ELSE 0 END WHERE buyer = $1 AND period = $2",
+            vec![buyer.into(), c.key.clone().into(), c.amount.into()],
         )
-        .bind(buyer.to_string())
-        .bind(c.key.clone())
-        .bind(c.amount)
-        .execute(&mut **tx)
         .await?;
     }
     Ok(())
@@ -173,19 +155,19 @@ pub(crate) async fn release_counters(
 
 /// Whether `counters` still fit under their limits for `buyer`.
 pub(crate) async fn fits(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Exec,
     buyer: &str,
     counters: &[Counter],
 ) -> Result<Option<String>, StoreError> {
     for c in counters {
-        let used: Option<i64> =
-            sqlx::query("SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2")
-                .bind(buyer.to_string())
-                .bind(c.key.clone())
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+        let used: Option<i64> = tx
+            .fetch_optional(
+                "SELECT count FROM cap_counters WHERE buyer = $1 AND period = $2",
+                vec![buyer.into(), c.key.clone().into()],
+            )
+            .await?
+            .map(|r| r.get("count"))
+            .transpose()?;
         if used.unwrap_or(0).saturating_add(c.amount) > c.limit {
             return Ok(Some(format!("cap {} of {} reached", c.key, c.limit)));
         }
@@ -306,17 +288,13 @@ pub(crate) fn apply(
 pub(crate) const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
 
 /// Writes what [`apply`] produced; returns whether deliveries were created.
-pub(crate) async fn write(
-    tx: &mut Transaction<'_, Any>,
-    dialect: Dialect,
-    w: RouteWrites,
-) -> Result<bool, StoreError> {
+pub(crate) async fn write(tx: &mut impl Exec, w: RouteWrites) -> Result<bool, StoreError> {
     let created = !w.deliveries.is_empty();
     insert_rows(tx, DELIVERY_INSERT, DELIVERY_COLUMNS, w.deliveries, "").await?;
     insert_rows(tx, OFFER_INSERT, 13, w.offers, "").await?;
-    if created && !w.leased && dialect == Dialect::Postgres {
+    if created && !w.leased && tx.dialect() == Dialect::Postgres {
         // Wakes the outbox workers of every instance (delivered on commit).
-        sqlx::query("SELECT pg_notify('leadgate_outbox', '')").execute(&mut **tx).await?;
+        tx.execute("SELECT pg_notify('leadgate_outbox', '')", Vec::new()).await?;
     }
     Ok(created)
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handoff::Handoff;
 use super::outbox::AttemptWrite;
+use super::raw::RawConn;
 use super::{Store, StoreError, commit};
 use crate::clock::Clock;
 use crate::pipeline::{Job, SubmissionResult};
@@ -38,6 +39,18 @@ enum Request {
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// One commit loop: jobs commit in the order they were queued.
+    ordered: bool,
+}
+
+/// A job queued for commit; its answer comes once the transaction holding it is durable.
+#[derive(Debug)]
+pub struct Queued(oneshot::Receiver<Result<SubmissionResult, StoreError>>);
+
+impl Queued {
+    pub async fn answer(self) -> Result<SubmissionResult, StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -80,24 +93,53 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Request>(batch_max * 4);
         let rx = Arc::new(Mutex::new(rx));
         let mut set = JoinSet::new();
-        for _ in 0..opts.writers.max(1) {
+        // SQLite on a file: one writer thread that owns its connection (see `super::raw`).
+        let raw = store.sqlite_file.is_some();
+        let writers = if raw { 1 } else { opts.writers.max(1) };
+        for _ in 0..writers {
             let cx = Loop {
                 store: store.clone(),
                 clock: clock.clone(),
                 wake: wake.clone(),
                 handoff: opts.handoff.clone(),
                 batch_max,
+                raw,
             };
-            set.spawn(run(cx, rx.clone(), opts.stop.clone()));
+            let (rx, stop) = (rx.clone(), opts.stop.clone());
+            if raw {
+                // The thread runs the loop's future to completion; its statements are plain
+                // synchronous calls, its waits (the queue, a retry's backoff) use the runtime.
+                let handle = tokio::runtime::Handle::current();
+                let thread = tokio::task::spawn_blocking(move || handle.block_on(run(cx, rx, stop)));
+                set.spawn(async move {
+                    if let Err(e) = thread.await {
+                        tracing::error!(error.message = %e, "The SQLite writer thread failed.");
+                    }
+                });
+            } else {
+                set.spawn(run(cx, rx, stop));
+            }
         }
-        (Writer { tx }, set)
+        (Writer { tx, ordered: writers == 1 }, set)
     }
 
     /// Commits `job` and returns its answer, once the transaction holding it is durable.
     pub async fn submit(&self, job: Job) -> Result<SubmissionResult, StoreError> {
+        self.queue(job).await?.answer().await
+    }
+
+    /// Queues `job` for commit without waiting for its answer, so a caller can queue the
+    /// next one meanwhile (file import keeps the writer busy this way).
+    pub async fn queue(&self, job: Job) -> Result<Queued, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Request::Submit { job, reply }).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        Ok(Queued(rx))
+    }
+
+    /// Whether jobs commit in the order they were queued (one commit loop, as on SQLite).
+    /// With several loops (PostgreSQL), a caller that needs an order waits for each answer.
+    pub fn ordered(&self) -> bool {
+        self.ordered
     }
 
     /// Records a delivery attempt in the next group commit; false when the lease was lost
@@ -116,12 +158,21 @@ struct Loop {
     wake: Arc<Notify>,
     handoff: Option<Handoff>,
     batch_max: usize,
+    /// This loop runs on a thread of its own with a rusqlite connection.
+    raw: bool,
+}
+
+/// The writer's connection, kept across commits: a pooled one would come back with a cold
+/// page cache (SQLite re-reads what other connections changed) on every commit.
+enum Conn {
+    /// PostgreSQL (and SQLite in memory): a sqlx connection taken from the pool once.
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+    /// SQLite on a file: the writer thread's own connection.
+    Raw(RawConn),
 }
 
 async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: CancellationToken) {
-    // The writer keeps its connection: a pooled one would come back with a cold page
-    // cache (SQLite re-reads what other connections changed) on every commit.
-    let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
+    let mut conn: Option<Conn> = None;
     let mut last_batch = 0;
     loop {
         let mut batch = Vec::new();
@@ -147,7 +198,11 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             // an idle gateway commits a lone request at once.
             if last_batch > 1 {
                 for _ in 0..LINGER_YIELDS {
-                    tokio::task::yield_now().await;
+                    if cx.raw {
+                        std::thread::yield_now();
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
                     while batch.len() < cx.batch_max {
                         match rx.try_recv() {
                             Ok(r) => batch.push(r),
@@ -159,11 +214,11 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             last_batch = batch.len();
         }
         if conn.is_none() {
-            conn = match writer_connection(&cx.store).await {
+            conn = match writer_connection(&cx.store, cx.raw).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(error.message = %e, "The writer cannot get a database connection.");
-                    fail_all(batch, &StoreError::Database(e));
+                    fail_all(batch, &e);
                     continue;
                 }
             };
@@ -180,13 +235,16 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
 /// checkpoint copies pages into the database file and syncs it, and would hold up the
 /// commit that triggered it; the store's checkpointer does it beside the writer
 /// ([`super::checkpoint`]).
-async fn writer_connection(store: &Store) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+async fn writer_connection(store: &Store, raw: bool) -> Result<Conn, StoreError> {
     use sqlx::Executor as _;
+    if let (true, Some(file)) = (raw, &store.sqlite_file) {
+        return Ok(Conn::Raw(RawConn::open(file, store.synchronous_full)?));
+    }
     let mut c = store.pool.acquire().await?;
     if store.dialect == super::Dialect::Sqlite {
         c.execute("PRAGMA wal_autocheckpoint = 0").await?;
     }
-    Ok(c)
+    Ok(Conn::Pooled(c))
 }
 
 fn fail_all(batch: Vec<Request>, e: &StoreError) {
@@ -212,7 +270,7 @@ struct Split {
 }
 
 /// Commits a batch and answers its requesters; false when the commit failed.
-async fn commit_and_answer(cx: &Loop, conn: &mut sqlx::AnyConnection, batch: Vec<Request>) -> bool {
+async fn commit_and_answer(cx: &Loop, conn: &mut Conn, batch: Vec<Request>) -> bool {
     let mut b = Split::default();
     for r in batch {
         match r {
@@ -291,20 +349,45 @@ fn answer(cx: &Loop, committed: commit::Committed, replies: Vec<Reply>, record_r
 
 async fn commit_with_retry(
     cx: &Loop,
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     jobs: &[Job],
     records: &[AttemptWrite],
 ) -> Result<commit::Committed, StoreError> {
     let mut attempt = 0;
     loop {
         let now = cx.clock.now_ms();
-        match commit::commit_batch(&cx.store, conn, jobs, records, cx.handoff.as_ref(), now).await {
+        match commit_once(cx, conn, jobs, records, now).await {
             Err(e) if e.is_transient() && attempt < 5 => {
                 attempt += 1;
                 tracing::debug!(error.message = %e, attempt, "Transient commit failure; retrying.");
                 tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
             }
             other => return other,
+        }
+    }
+}
+
+/// One transaction: begin, write the batch, commit.
+async fn commit_once(
+    cx: &Loop,
+    conn: &mut Conn,
+    jobs: &[Job],
+    records: &[AttemptWrite],
+    now: i64,
+) -> Result<commit::Committed, StoreError> {
+    let handoff = cx.handoff.as_ref();
+    match conn {
+        Conn::Pooled(c) => {
+            let mut tx = commit::begin_write_on(cx.store.dialect, c).await?;
+            let done = commit::commit_batch(&mut tx, jobs, records, handoff, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        }
+        Conn::Raw(c) => {
+            let mut tx = c.begin()?;
+            let done = commit::commit_batch(&mut tx, jobs, records, handoff, now).await?;
+            tx.commit()?;
+            Ok(done)
         }
     }
 }

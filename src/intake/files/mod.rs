@@ -12,8 +12,9 @@
 //!    like any submission) carrying the Idempotency-Key `file:<digest>:<chunk_rows>:<n>`.
 //!    The chunk's leads, dedupe decisions and that key commit in one transaction. Up to
 //!    [`IN_FLIGHT`] chunks are prepared (parsed, normalized, validated) in the background
-//!    while the one before them commits; commits go in file order, so of two duplicate
-//!    rows the earlier is the one accepted.
+//!    while the ones before them commit; commits go in file order, so of two duplicate
+//!    rows the earlier is the one accepted. With one commit loop (SQLite) the next chunk
+//!    is queued to the writer before the previous one's answer is back.
 //! 4. Row identity is file digest + row number, through the chunk key: after a crash the
 //!    file is read again from the start, chunks already committed are answered from their
 //!    stored answer (without being submitted again) and the others are committed. No row
@@ -25,7 +26,7 @@
 //!    `failed` with the reason when it could not be read to its end).
 //!
 //! Memory is bounded by the chunk size, not the file size: at most [`IN_FLIGHT`] chunks
-//! being committed plus 2 waiting in the channel (XLSX also keeps its shared-string table).
+//! being prepared, two being committed and 2 waiting in the channel (XLSX also keeps its shared-string table).
 
 mod chunks;
 pub mod reader;
@@ -52,8 +53,17 @@ use chunks::{Step, answers_for, prepare_chunk};
 use reader::{Chunk, Event, Facts, ReadPlan};
 use results::{ColumnIndex, ResultsWriter};
 
-/// Chunks being committed at once for one file.
+/// Chunks being prepared at once for one file.
 pub const IN_FLIGHT: usize = 3;
+
+/// Chunks queued for commit at once for one file (with an ordered writer).
+const COMMITS_IN_FLIGHT: usize = 2;
+
+/// A chunk's answer: stored already, or on its way from the writer.
+enum Answer {
+    Ready(crate::pipeline::SubmissionResult),
+    Queued(crate::store::writer::Queued),
+}
 
 /// What file processing needs. Without a store and writer it is a dry run: rows are
 /// parsed, normalized and validated, nothing is stored.
@@ -346,6 +356,8 @@ async fn run(
     let mut done_reading = false;
     // Chunks being prepared (or looked up) in the background, in file order.
     let mut queue: VecDeque<(Chunk, JoinHandle<Step>)> = VecDeque::with_capacity(IN_FLIGHT);
+    // Chunks queued for commit (or answered already), in file order.
+    let mut committing: VecDeque<(Chunk, Answer)> = VecDeque::with_capacity(COMMITS_IN_FLIGHT);
     loop {
         while !done_reading && queue.len() < IN_FLIGHT {
             match rx.recv().await {
@@ -369,27 +381,44 @@ async fn run(
                 }
             }
         }
-        let Some((chunk, step)) = queue.pop_front() else { break };
-        if cx.shutdown.is_cancelled() {
-            return Err(FileError::Interrupted);
+        // Answers are taken in file order; with an ordered writer (SQLite) the next chunk
+        // is queued before the one before it has its answer, so the writer always has the
+        // next chunk at hand when a commit ends.
+        let depth = match &cx.commit {
+            Some((_, writer)) if writer.ordered() => COMMITS_IN_FLIGHT,
+            _ => 1,
+        };
+        if let Some((chunk, step)) = queue.pop_front() {
+            if cx.shutdown.is_cancelled() {
+                return Err(FileError::Interrupted);
+            }
+            let step = step.await.map_err(|e| FileError::Io {
+                what: "chunk preparation".into(),
+                source: std::io::Error::other(e),
+            })?;
+            // Commits go in file order, so the first of two duplicate rows is always the
+            // one accepted, however the preparations finish.
+            let answer = match step {
+                Step::Answered(answer) => Answer::Ready(answer),
+                Step::Prepared(job) => match &cx.commit {
+                    Some((_, writer)) => Answer::Queued(writer.queue(*job).await?),
+                    None => return Err(FileError::Interrupted),
+                },
+                Step::Failed(e) => return Err(e),
+            };
+            committing.push_back((chunk, answer));
+            if committing.len() < depth {
+                continue;
+            }
         }
-        let step = step.await.map_err(|e| FileError::Io {
-            what: "chunk preparation".into(),
-            source: std::io::Error::other(e),
-        })?;
-        // Commits go one chunk at a time in file order, so the first of two duplicate
-        // rows is always the one accepted, however the preparations finish.
-        let answer = match step {
-            Step::Answered(answer) => answer,
-            Step::Prepared(job) => match &cx.commit {
-                Some((_, writer)) => {
-                    let answer = writer.submit(*job).await?;
-                    crate::telemetry::submission_committed(&answer);
-                    answer
-                }
-                None => return Err(FileError::Interrupted),
-            },
-            Step::Failed(e) => return Err(e),
+        let Some((chunk, answer)) = committing.pop_front() else { break };
+        let answer = match answer {
+            Answer::Ready(answer) => answer,
+            Answer::Queued(queued) => {
+                let answer = queued.answer().await?;
+                crate::telemetry::submission_committed(&answer);
+                answer
+            }
         };
         match answers_for(&chunk, answer) {
             Ok(answers) => {
