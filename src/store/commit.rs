@@ -181,7 +181,6 @@ pub(super) async fn commit_batch(
     handoff: Option<&Handoff>,
     now: i64,
 ) -> Result<Committed, StoreError> {
-
     // Every key this batch may read or claim.
     let mut idem_keys: Vec<String> = Vec::new();
     let mut dedupe_keys: Vec<String> = Vec::new();
@@ -458,8 +457,18 @@ async fn update_lead(tx: &mut impl Exec, row: Vec<Arg>, restaged: bool) -> Resul
         "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
          updated_at = $7, score = $8, grade = $9, lifecycle = $10 WHERE id = $11"
     };
-    let mut args =
-        vec![status, fields, reasons, warnings, duplicate_of, vendor_lead_id, updated_at, score, grade, lifecycle];
+    let mut args = vec![
+        status,
+        fields,
+        reasons,
+        warnings,
+        duplicate_of,
+        vendor_lead_id,
+        updated_at,
+        score,
+        grade,
+        lifecycle,
+    ];
     if restaged {
         args.extend([stage, stage_since]);
     }

@@ -71,10 +71,9 @@ impl StoreError {
                 matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517"))
             }
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
             _ => false,
         }
     }

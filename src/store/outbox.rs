@@ -403,10 +403,7 @@ async fn mark_delivered(
 
 /// `stage = delivered` for leads one of whose deliveries just succeeded (what
 /// [`update_stage`] would derive), unless a partner or buyer stage is set.
-async fn mark_leads_delivered(
-    tx: &mut impl Exec,
-    leads: &[(String, i64)],
-) -> Result<(), StoreError> {
+async fn mark_leads_delivered(tx: &mut impl Exec, leads: &[(String, i64)]) -> Result<(), StoreError> {
     let Some(now) = leads.iter().map(|(_, at)| *at).max() else { return Ok(()) };
     for chunk in leads.chunks(512) {
         let positional = tx.dialect() == Dialect::Sqlite;
@@ -424,10 +421,7 @@ async fn mark_leads_delivered(
 }
 
 /// One attempt, written row by row (retries, rejections, dead letters: the rare cases).
-async fn record_one_in(
-    tx: &mut impl Exec,
-    write: &AttemptWrite,
-) -> Result<bool, StoreError> {
+async fn record_one_in(tx: &mut impl Exec, write: &AttemptWrite) -> Result<bool, StoreError> {
     let AttemptWrite { leased: d, owner, record: attempt, resolution, config, now } = write;
     let (routing, now) = (&config.routing, *now);
     let (status, next_at, outcome) = match resolution {
@@ -700,7 +694,12 @@ async fn update_stage(tx: &mut impl Exec, lead_id: &str, now: i64) -> Result<(),
 }
 
 /// Sets a lead's stage (and when it entered it, if it changed).
-pub(crate) async fn set_stage(tx: &mut impl Exec, lead_id: &str, stage: &str, now: i64) -> Result<(), StoreError> {
+pub(crate) async fn set_stage(
+    tx: &mut impl Exec,
+    lead_id: &str,
+    stage: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 WHERE id = $3",
         vec![stage.into(), now.into(), lead_id.into()],

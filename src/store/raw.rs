@@ -28,7 +28,8 @@ pub(crate) struct RawConn {
 impl RawConn {
     /// Opens the store's SQLite file (already created and migrated by the pool) the way
     /// the writer wants it: WAL, `synchronous` as configured, no automatic checkpoints
-    /// (the store's checkpointer runs them beside the writer).
+    /// (the store's checkpointer runs them beside the writer), a 64 MiB page cache (8 and
+    /// 2 MiB measured 15–25 % slower with delivery).
     pub(crate) fn open(path: &Path, synchronous_full: bool) -> Result<RawConn, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -82,7 +83,9 @@ impl RawTx<'_> {
             } else {
                 i
             };
-            let arg = args.get(at - 1).ok_or_else(|| StoreError::Commit(format!("no argument for parameter {at}")))?;
+            let arg = args
+                .get(at - 1)
+                .ok_or_else(|| StoreError::Commit(format!("no argument for parameter {at}")))?;
             match arg {
                 Arg::Text(v) => stmt.raw_bind_parameter(i, v.as_str())?,
                 Arg::OptText(v) => stmt.raw_bind_parameter(i, v.as_deref())?,
@@ -163,9 +166,10 @@ mod tests {
         conn.conn.execute_batch("CREATE TABLE c (buyer TEXT, period TEXT, count INTEGER)").unwrap();
         let mut tx = conn.begin().unwrap();
         block_on(async {
-            tx.execute("INSERT INTO c VALUES (?, ?, ?), (?, ?, ?)", vec![
-                "a".into(), "day".into(), 5i64.into(), "b".into(), "day".into(), 1i64.into(),
-            ])
+            tx.execute(
+                "INSERT INTO c VALUES (?, ?, ?), (?, ?, ?)",
+                vec!["a".into(), "day".into(), 5i64.into(), "b".into(), "day".into(), 1i64.into()],
+            )
             .await
             .unwrap();
             // `$3` comes first in the text: it still binds the third argument.

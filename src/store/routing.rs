@@ -84,11 +84,7 @@ pub(crate) async fn assign_one(
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
-pub(crate) async fn save_state(
-    tx: &mut impl Exec,
-    state: &State,
-    now: i64,
-) -> Result<(), StoreError> {
+pub(crate) async fn save_state(tx: &mut impl Exec, state: &State, now: i64) -> Result<(), StoreError> {
     let counters: BTreeSet<&(String, String)> = state.touched_counters.iter().collect();
     let rows: Vec<Vec<Arg>> = counters
         .into_iter()
@@ -125,7 +121,11 @@ pub(crate) async fn save_state(
 }
 
 /// Adds `counters` to `buyer`'s cap counters (under the buyer's lock).
-pub(crate) async fn take_counters(tx: &mut impl Exec, buyer: &str, counters: &[Counter]) -> Result<(), StoreError> {
+pub(crate) async fn take_counters(
+    tx: &mut impl Exec,
+    buyer: &str,
+    counters: &[Counter],
+) -> Result<(), StoreError> {
     for c in counters {
         tx.execute(
             "INSERT INTO cap_counters (buyer, period, count) VALUES ($1, $2, $3) \

@@ -80,14 +80,15 @@ impl Row {
     /// The value of column `name`, converted; an error names the column when it is
     /// missing or of another type.
     pub(crate) fn get<T: FromValue>(&self, name: &str) -> Result<T, StoreError> {
-        let i = self
-            .names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| StoreError::Column { column: name.to_string(), problem: "no such column".into() })?;
+        let i = self.names.iter().position(|n| n == name).ok_or_else(|| StoreError::Column {
+            column: name.to_string(),
+            problem: "no such column".into(),
+        })?;
         let v = self.values.get(i).unwrap_or(&Value::Null);
-        T::from_value(v)
-            .ok_or_else(|| StoreError::Column { column: name.to_string(), problem: format!("unexpected {v:?}") })
+        T::from_value(v).ok_or_else(|| StoreError::Column {
+            column: name.to_string(),
+            problem: format!("unexpected {v:?}"),
+        })
     }
 }
 
@@ -150,7 +151,11 @@ pub(crate) trait Exec: Send {
     fn execute(&mut self, sql: &str, args: Vec<Arg>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Runs a query and returns its rows.
-    fn fetch(&mut self, sql: &str, args: Vec<Arg>) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    fn fetch(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
     /// The first row of a query, if any.
     fn fetch_optional(

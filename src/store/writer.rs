@@ -110,10 +110,22 @@ impl Writer {
                 // The thread runs the loop's future to completion; its statements are plain
                 // synchronous calls, its waits (the queue, a retry's backoff) use the runtime.
                 let handle = tokio::runtime::Handle::current();
-                let thread = tokio::task::spawn_blocking(move || handle.block_on(run(cx, rx, stop)));
+                let (done, finished) = oneshot::channel::<()>();
+                let thread = std::thread::Builder::new().name("leadgate-writer".into()).spawn(move || {
+                    handle.block_on(run(cx, rx, stop));
+                    let _ignored = done.send(());
+                });
                 set.spawn(async move {
-                    if let Err(e) = thread.await {
-                        tracing::error!(error.message = %e, "The SQLite writer thread failed.");
+                    match thread {
+                        // Also received (as an error) if the thread panicked.
+                        Ok(_) => {
+                            if finished.await.is_err() {
+                                tracing::error!("The SQLite writer thread stopped unexpectedly.");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error.message = %e, "Cannot start the SQLite writer thread.")
+                        }
                     }
                 });
             } else {
