@@ -40,7 +40,7 @@ pub(crate) async fn insert_rows(
     suffix: &str,
 ) -> Result<(), StoreError> {
     let max_rows = (MAX_PARAMS / cols).max(1);
-    let positional = tx.dialect() == Dialect::Sqlite;
+    let positional = tx.positional();
     let mut rows = rows.into_iter().peekable();
     let mut left = rows.len();
     while rows.peek().is_some() {
@@ -61,7 +61,7 @@ pub(crate) async fn insert_rows(
 /// `SELECT <cols> FROM <table> WHERE <key_col> IN (…)` for many keys, chunked.
 async fn select_in(tx: &mut impl Exec, select: &str, keys: &[String]) -> Result<Vec<Row>, StoreError> {
     let mut out = Vec::new();
-    let positional = tx.dialect() == Dialect::Sqlite;
+    let positional = tx.positional();
     for chunk in keys.chunks(MAX_PARAMS) {
         let sql = format!("{select} IN ({})", param_list(chunk.len(), positional));
         out.extend(tx.fetch(&sql, chunk.iter().map(|k| Arg::Text(k.clone())).collect()).await?);

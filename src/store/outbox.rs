@@ -382,7 +382,7 @@ async fn mark_delivered(
              FROM (VALUES {}) AS v \
              WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column3 AND deliveries.lease_until = v.column4 \
              RETURNING deliveries.id",
-            super::value_rows(chunk.len(), 4, tx.dialect() == Dialect::Sqlite)
+            super::value_rows(chunk.len(), 4, tx.positional())
         );
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for &i in chunk {
@@ -406,7 +406,7 @@ async fn mark_delivered(
 async fn mark_leads_delivered(tx: &mut impl Exec, leads: &[(String, i64)]) -> Result<(), StoreError> {
     let Some(now) = leads.iter().map(|(_, at)| *at).max() else { return Ok(()) };
     for chunk in leads.chunks(512) {
-        let positional = tx.dialect() == Dialect::Sqlite;
+        let positional = tx.positional();
         let (p1, p2) = if positional { ("?", "?") } else { ("$1", "$2") };
         let sql = format!(
             "UPDATE leads SET stage = 'delivered', stage_since = CASE WHEN stage = 'delivered' THEN stage_since ELSE {p1} END, \

@@ -38,7 +38,7 @@ pub(crate) async fn load_state<'a>(
     }
     let buyers: Vec<String> = buyers.into_iter().collect();
     let periods: Vec<String> = periods.into_iter().collect();
-    let positional = tx.dialect() == Dialect::Sqlite;
+    let positional = tx.positional();
     if !periods.is_empty() {
         let sql = format!(
             "SELECT buyer, period, count FROM cap_counters WHERE buyer IN ({}) AND period IN ({})",

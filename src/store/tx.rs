@@ -147,6 +147,11 @@ impl<T: FromValue> FromValue for Option<T> {
 pub(crate) trait Exec: Send {
     fn dialect(&self) -> Dialect;
 
+    /// Whether statements take anonymous `?` placeholders (SQLite, see [`super::value_rows`]).
+    fn positional(&self) -> bool {
+        self.dialect() == Dialect::Sqlite
+    }
+
     /// Runs a statement; returns the number of rows it changed.
     fn execute(&mut self, sql: &str, args: Vec<Arg>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
