@@ -6,6 +6,7 @@
 //! then applies caps and round-robin state under the database's protection
 //! ([`strategy::choose`]) and writes the deliveries into the outbox.
 
+pub(crate) mod assign;
 pub mod caps;
 pub mod filter;
 pub mod render;

@@ -644,7 +644,8 @@ impl Store {
             return Ok(false);
         }
         let mut events = vec![event(lead_id, now, "offer_expired", serde_json::json!({ "route": route }))];
-        let stage = routing::assign_one(&mut tx, &plan, &lead.facts(lead_id), now, &mut events).await?;
+        let stage =
+            crate::route::assign::assign_one(&mut tx, &plan, lead.facts(lead_id), now, &mut events).await?;
         insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
         set_stage(&mut tx, lead_id, stage, now).await?;
         tx.commit().await?;

@@ -21,9 +21,8 @@ use super::outbox::{AttemptWrite, Leased};
 pub(crate) use super::tx::Arg;
 use super::tx::{Exec, Row};
 use super::{Dialect, Store, StoreError, param_list, routing, value_rows};
-use crate::deliver::retry;
 use crate::pipeline::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
-use crate::route::strategy;
+use crate::route::assign::{LeadFacts, ToAssign, assign};
 
 /// Rows per multi-row statement, largest first.
 const CHUNK_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
@@ -298,10 +297,10 @@ pub(super) async fn commit_batch(
     lock_keys(tx, &buyer_keys).await?;
     let accepted: Vec<(usize, &Candidate, &str)> = std::mem::take(&mut w.accepted);
     w.restaged.extend(accepted.iter().map(|(row, _, _)| *row));
-    let mut state = routing::load_state(tx, accepted.iter().map(|(_, c, _)| &c.plan)).await?;
-    let mut route_writes = routing::RouteWrites::default();
+    let mut to_assign = Vec::with_capacity(accepted.len());
+    let mut assigned_rows = Vec::with_capacity(accepted.len());
     for (row, c, source) in &accepted {
-        let stage = if c.lead.test {
+        let held = if c.lead.test {
             // A vendor's test lead is stored and flagged, never sold (pushed or offered).
             w.events.push(event(
                 &c.lead_id,
@@ -316,27 +315,39 @@ pub(super) async fn commit_batch(
             w.events.push(event(&c.lead_id, now, "needs_review", serde_json::json!({ "reason": reason })));
             "needs_review"
         } else {
-            let choice = strategy::choose(&c.plan, &mut state, retry::random_unit());
-            let facts = routing::LeadFacts {
-                lead_id: &c.lead_id,
-                source,
-                product: c.lead.product.as_deref(),
-                score: c.score.points,
-            };
-            routing::apply(choice, &c.plan, &facts, now, &mut route_writes, &mut w.events)?
+            to_assign.push(ToAssign {
+                plan: &c.plan,
+                lead: LeadFacts {
+                    lead_id: &c.lead_id,
+                    source,
+                    product: c.lead.product.as_deref(),
+                    score: c.score.points,
+                },
+            });
+            assigned_rows.push(*row);
+            continue;
         };
-        if let Some(slot) = w.leads.get_mut(*row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
-            *slot = stage.into();
-        }
+        set_stage_column(&mut w.leads, *row, held);
     }
-    routing::save_state(tx, &state, now).await?;
     // Deliveries this instance's outbox will take from memory are leased to it as written.
-    let reservation = handoff.and_then(|h| h.reserve(route_writes.fresh.len()));
-    if let (Some(_), Some(h)) = (&reservation, handoff) {
-        route_writes.lease_to(h.owner(), h.lease_until(now));
+    let mut reservation = None;
+    let assigned = assign(
+        tx,
+        &to_assign,
+        now,
+        |n| {
+            let h = handoff?;
+            reservation = Some(h.reserve(n)?);
+            Some((h.owner().to_string(), h.lease_until(now)))
+        },
+        &mut w.events,
+    )
+    .await?;
+    for (row, stage) in assigned_rows.into_iter().zip(assigned.stages) {
+        set_stage_column(&mut w.leads, row, stage);
     }
-    let fresh = std::mem::take(&mut route_writes.fresh);
-    let created_deliveries = routing::write(tx, route_writes).await?;
+    let fresh = assigned.fresh;
+    let created_deliveries = !fresh.is_empty();
 
     type Rows = Vec<(usize, Vec<Arg>)>;
     let (updates, inserts): (Rows, Rows) =
@@ -373,6 +384,12 @@ pub(super) struct Committed {
 
 /// Index of `stage` in a lead row (set after routing).
 const LEAD_STAGE_COLUMN: usize = 15;
+
+fn set_stage_column(leads: &mut [Vec<Arg>], row: usize, stage: &str) {
+    if let Some(slot) = leads.get_mut(row).and_then(|r| r.get_mut(LEAD_STAGE_COLUMN)) {
+        *slot = stage.into();
+    }
+}
 
 /// A lead an earlier run of a replayed submission made.
 #[derive(Debug, Clone)]

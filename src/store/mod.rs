@@ -9,7 +9,7 @@
 mod checkpoint;
 pub mod claims;
 pub mod console;
-mod commit;
+pub(crate) mod commit;
 pub mod files;
 pub mod email;
 pub mod handoff;
@@ -18,7 +18,7 @@ mod raw;
 mod reads;
 pub mod review;
 pub mod report;
-mod routing;
+pub(crate) mod routing;
 pub(crate) mod tx;
 mod vendors;
 pub mod writer;

@@ -548,7 +548,7 @@ async fn reroute_in_tx(
     plan.routes.retain(|r| {
         r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
     });
-    routing::assign_one(tx, &plan, &lead.facts(&d.lead_id), now, events).await?;
+    crate::route::assign::assign_one(tx, &plan, lead.facts(&d.lead_id), now, events).await?;
     Ok(())
 }
 
@@ -627,8 +627,8 @@ impl StoredLead {
         }
     }
 
-    pub fn facts<'a>(&'a self, lead_id: &'a str) -> routing::LeadFacts<'a> {
-        routing::LeadFacts {
+    pub fn facts<'a>(&'a self, lead_id: &'a str) -> crate::route::assign::LeadFacts<'a> {
+        crate::route::assign::LeadFacts {
             lead_id,
             source: &self.source,
             product: self.fields.product.as_deref(),

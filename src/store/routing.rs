@@ -1,15 +1,14 @@
 //! Routing state in the store: cap counters and round-robin order read under lock,
 //! written back with the deliveries, all in the caller's transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use super::commit::{Arg, event, insert_rows};
+use super::commit::{Arg, insert_rows};
 use super::outbox::Leased;
 use super::tx::Exec;
 use super::{Dialect, StoreError, param_list, param_list_at};
-use crate::route::OfferMode;
 use crate::route::caps::Counter;
-use crate::route::strategy::{BuyerState, Choice, State};
+use crate::route::strategy::{BuyerState, State};
 use crate::route::{Offer, Plan};
 
 /// Lock key of a buyer's counters and state (PostgreSQL advisory lock).
@@ -61,26 +60,6 @@ pub(crate) async fn load_state<'a>(
         state.buyers.insert(row.get("buyer")?, BuyerState { seq, disabled: disabled.is_some() });
     }
     Ok(state)
-}
-
-/// Routes one stored lead again (after a buyer's rejection, when its offer expired): loads
-/// the plan's buyer state and counters, chooses, writes the deliveries or offer and the
-/// state back, in the caller's transaction (which holds the buyers' locks). Returns the
-/// lead's new stage. First routing does the same for a whole batch in the writer.
-pub(crate) async fn assign_one(
-    tx: &mut impl Exec,
-    plan: &Plan,
-    lead: &LeadFacts<'_>,
-    now: i64,
-    events: &mut Vec<Vec<Arg>>,
-) -> Result<&'static str, StoreError> {
-    let mut state = load_state(tx, std::iter::once(plan)).await?;
-    let choice = crate::route::strategy::choose(plan, &mut state, crate::deliver::retry::random_unit());
-    let mut writes = RouteWrites::default();
-    let stage = apply(choice, plan, lead, now, &mut writes, events)?;
-    save_state(tx, &state, now).await?;
-    write(tx, writes).await?;
-    Ok(stage)
 }
 
 /// Writes back the counters and buyer state `choose`/`release` changed.
@@ -205,84 +184,37 @@ impl RouteWrites {
     }
 }
 
-/// What the pool needs to know about a lead it is offered.
-pub(crate) struct LeadFacts<'a> {
-    pub lead_id: &'a str,
-    pub source: &'a str,
-    pub product: Option<&'a str>,
-    pub score: i64,
-}
-
-/// Turns a choice (or none) into outbox rows, an offer or an `unsold` event; returns the
-/// lead's new stage.
-pub(crate) fn apply(
-    choice: Option<Choice<'_>>,
-    plan: &Plan,
-    lead: &LeadFacts<'_>,
+/// One `offers` row: `lead_id` offered on `route` to `partners`, open to all at `open_at`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn offer_row(
+    lead_id: &str,
+    route: &str,
+    source: &str,
+    product: Option<&str>,
+    score: i64,
+    partners: &[&str],
+    exclusive_ms: i64,
+    open_at: i64,
+    expires_at: i64,
     now: i64,
-    w: &mut RouteWrites,
-    events: &mut Vec<Vec<Arg>>,
-) -> Result<&'static str, StoreError> {
-    let Some(choice) = choice else {
-        events.push(event(lead.lead_id, now, "unsold", unsold_detail(plan)));
-        return Ok("unsold");
-    };
-    if let Some(pull) = choice.route.pull {
-        let partners: Vec<&str> = choice.offers.iter().map(|o| o.buyer.as_str()).collect();
-        let exclusive_ms = match pull.mode {
-            OfferMode::Open => 0,
-            OfferMode::ExclusiveFirst => {
-                i64::try_from(pull.exclusive_for.as_millis()).unwrap_or(i64::MAX / 4)
-            }
-        };
-        let open_at = now.saturating_add(exclusive_ms.saturating_mul(partners.len() as i64));
-        let expires_at = now.saturating_add(i64::try_from(pull.ttl.as_millis()).unwrap_or(i64::MAX / 4));
-        let partners_json = serde_json::to_string(&partners)
-            .map_err(|source| StoreError::Json { what: "partners", source })?;
-        w.offers.push(vec![
-            lead.lead_id.into(),
-            choice.route.route.clone().into(),
-            lead.source.into(),
-            lead.product.map(str::to_string).into(),
-            lead.score.into(),
-            partners_json.into(),
-            exclusive_ms.into(),
-            open_at.into(),
-            "open".into(),
-            expires_at.into(),
-            0i64.into(),
-            now.into(),
-            now.into(),
-        ]);
-        events.push(event(
-            lead.lead_id,
-            now,
-            "offered",
-            serde_json::json!({
-                "route": choice.route.route, "mode": pull.mode, "partners": partners,
-                "open_at": crate::clock::rfc3339(open_at), "expires_at": crate::clock::rfc3339(expires_at),
-                "skipped": skipped(choice.route.skipped.iter()),
-            }),
-        ));
-        return Ok("offered");
-    }
-    for offer in &choice.offers {
-        w.deliveries.push(delivery_row(lead.lead_id, &choice.route.route, offer, now)?);
-        if let Some(payload) = &offer.payload {
-            w.fresh.push(Leased {
-                id: offer.delivery_id.clone(),
-                lead_id: lead.lead_id.to_string(),
-                buyer: offer.buyer.clone(),
-                route: choice.route.route.clone(),
-                payload: payload.clone(),
-                attempts: 0,
-                lease_until: 0,
-                cap_periods: offer.caps.clone(),
-            });
-        }
-    }
-    events.push(event(lead.lead_id, now, "routed", routed_detail(&choice)));
-    Ok("routed")
+) -> Result<Vec<Arg>, StoreError> {
+    let partners_json =
+        serde_json::to_string(partners).map_err(|source| StoreError::Json { what: "partners", source })?;
+    Ok(vec![
+        lead_id.into(),
+        route.into(),
+        source.into(),
+        product.map(str::to_string).into(),
+        score.into(),
+        partners_json.into(),
+        exclusive_ms.into(),
+        open_at.into(),
+        "open".into(),
+        expires_at.into(),
+        0i64.into(),
+        now.into(),
+        now.into(),
+    ])
 }
 
 pub(crate) const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
@@ -336,33 +268,3 @@ pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, b
 pub(crate) const DELIVERY_COLUMNS: usize = 14;
 /// Index of `lease_owner` in a delivery row (`lease_until` follows).
 const DELIVERY_LEASE_OWNER: usize = 12;
-
-/// The `routed` event detail for a choice.
-pub(crate) fn routed_detail(choice: &Choice<'_>) -> serde_json::Value {
-    serde_json::json!({
-        "route": choice.route.route,
-        "strategy": choice.route.strategy,
-        "buyers": choice.offers.iter().map(|o| o.buyer.as_str()).collect::<Vec<_>>(),
-        "deliveries": choice.offers.iter().map(|o| o.delivery_id.as_str()).collect::<Vec<_>>(),
-        "skipped": skipped(choice.route.skipped.iter()),
-    })
-}
-
-/// The `unsold` event detail for a plan nobody took.
-pub(crate) fn unsold_detail(plan: &Plan) -> serde_json::Value {
-    if plan.routes.is_empty() {
-        return serde_json::json!({ "reason": "no route matches" });
-    }
-    serde_json::json!({
-        "reason": "no buyer available",
-        "routes": plan.routes.iter().map(|r| serde_json::json!({
-            "route": r.route,
-            "offered": r.offers.iter().map(|o| o.buyer.as_str()).collect::<Vec<_>>(),
-            "skipped": skipped(r.skipped.iter()),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn skipped<'a>(list: impl Iterator<Item = &'a (String, String)>) -> HashMap<&'a str, &'a str> {
-    list.map(|(b, why)| (b.as_str(), why.as_str())).collect()
-}
