@@ -15,8 +15,8 @@ use crate::config::reload::Reloader;
 use crate::config::{Config, DEFAULT_DATABASE_URL};
 use crate::deliver::outbox::Outbox;
 use crate::intake::{self, ChannelContext};
+use crate::pipeline::writer::{Writer, WriterOptions};
 use crate::store::handoff::Handoff;
-use crate::store::writer::{Writer, WriterOptions};
 use crate::store::{Dialect, Store, StoreError, StoreOptions};
 
 /// Why the gateway could not start or stopped badly.

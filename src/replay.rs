@@ -4,8 +4,9 @@
 
 use crate::config::Config;
 use crate::parse::Format;
+use crate::pipeline::writer::Writer;
 use crate::pipeline::{self, SubmissionResult};
-use crate::store::{Store, StoreError, SubmissionFilter, writer::Writer};
+use crate::store::{Store, StoreError, SubmissionFilter};
 use crate::submission::{StoredSubmission, Submission, channel};
 
 /// Why a replay could not run.

@@ -28,8 +28,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::pipeline::writer::Writer;
 use crate::store::Store;
-use crate::store::writer::Writer;
 use response::{ApiError, Shape, code};
 
 /// What every handler can reach. Cheap to clone.

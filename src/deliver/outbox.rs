@@ -18,9 +18,9 @@ use super::retry::random_unit;
 use super::{DeliveryJob, ErrorKind};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::pipeline::writer::Writer;
 use crate::store::handoff::{HandoffReceiver, Pending};
 use crate::store::outbox::{AttemptRecord, AttemptWrite, Leased, Resolution};
-use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 
 /// Outbox settings (`[outbox]` in leadgate.toml).

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::pipeline::writer::Writer;
 use crate::pipeline::{self, SubmissionResult};
-use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 use crate::submission::Submission;
 

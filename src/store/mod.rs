@@ -21,7 +21,7 @@ pub mod report;
 pub(crate) mod routing;
 pub(crate) mod tx;
 mod vendors;
-pub mod writer;
+pub(crate) mod write_conn;
 
 use std::path::Path;
 use std::str::FromStr;

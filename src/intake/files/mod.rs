@@ -45,8 +45,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::parse::Format;
 use crate::pipeline::Outcome;
+use crate::pipeline::writer::Writer;
 use crate::store::files::{FileOutcome, FileRecord};
-use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 use crate::submission::{channel, new_id};
 use chunks::{Step, answers_for, prepare_chunk};
@@ -62,7 +62,7 @@ const COMMITS_IN_FLIGHT: usize = 2;
 /// A chunk's answer: stored already, or on its way from the writer.
 enum Answer {
     Ready(crate::pipeline::SubmissionResult),
-    Queued(crate::store::writer::Queued),
+    Queued(crate::pipeline::writer::Queued),
 }
 
 /// What file processing needs. Without a store and writer it is a dry run: rows are

@@ -32,7 +32,7 @@ use crate::deliver::retry::{RetryPolicy, random_unit};
 use crate::intake::{Channel, ChannelContext, ChannelError};
 use crate::parse::Format;
 use crate::pipeline::SubmissionResult;
-use crate::store::writer::Writer;
+use crate::pipeline::writer::Writer;
 use crate::store::{MetaFetch, Store};
 use crate::submission::{Submission, new_id};
 

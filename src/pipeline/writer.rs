@@ -17,12 +17,13 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handoff::Handoff;
-use super::outbox::AttemptWrite;
-use super::raw::RawConn;
-use super::{Store, StoreError, commit};
+use super::commit;
+use super::{Job, SubmissionResult};
 use crate::clock::Clock;
-use crate::pipeline::{Job, SubmissionResult};
+use crate::store::handoff::Handoff;
+use crate::store::outbox::AttemptWrite;
+use crate::store::write_conn::WriteConn;
+use crate::store::{Store, StoreError};
 
 /// How many times a loaded writer yields to let more requests join its batch.
 const LINGER_YIELDS: usize = 4;
@@ -93,8 +94,8 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Request>(batch_max * 4);
         let rx = Arc::new(Mutex::new(rx));
         let mut set = JoinSet::new();
-        // SQLite on a file: one writer thread that owns its connection (see `super::raw`).
-        let raw = store.sqlite_file.is_some();
+        // SQLite on a file: one writer thread that owns its connection (`store::write_conn`).
+        let raw = store.writes_on_own_thread();
         let writers = if raw { 1 } else { opts.writers.max(1) };
         for _ in 0..writers {
             let cx = Loop {
@@ -174,17 +175,8 @@ struct Loop {
     raw: bool,
 }
 
-/// The writer's connection, kept across commits: a pooled one would come back with a cold
-/// page cache (SQLite re-reads what other connections changed) on every commit.
-enum Conn {
-    /// PostgreSQL (and SQLite in memory): a sqlx connection taken from the pool once.
-    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
-    /// SQLite on a file: the writer thread's own connection.
-    Raw(RawConn),
-}
-
 async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: CancellationToken) {
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<WriteConn> = None;
     let mut last_batch = 0;
     loop {
         let mut batch = Vec::new();
@@ -226,7 +218,7 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             last_batch = batch.len();
         }
         if conn.is_none() {
-            conn = match writer_connection(&cx.store, cx.raw).await {
+            conn = match cx.store.write_conn().await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(error.message = %e, "The writer cannot get a database connection.");
@@ -241,22 +233,6 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             conn = None;
         }
     }
-}
-
-/// The writer's own connection. On SQLite it never checkpoints the WAL itself: a
-/// checkpoint copies pages into the database file and syncs it, and would hold up the
-/// commit that triggered it; the store's checkpointer does it beside the writer
-/// ([`super::checkpoint`]).
-async fn writer_connection(store: &Store, raw: bool) -> Result<Conn, StoreError> {
-    use sqlx::Executor as _;
-    if let (true, Some(file)) = (raw, &store.sqlite_file) {
-        return Ok(Conn::Raw(RawConn::open(file, store.synchronous_full)?));
-    }
-    let mut c = store.pool.acquire().await?;
-    if store.dialect == super::Dialect::Sqlite {
-        c.execute("PRAGMA wal_autocheckpoint = 0").await?;
-    }
-    Ok(Conn::Pooled(c))
 }
 
 fn fail_all(batch: Vec<Request>, e: &StoreError) {
@@ -282,7 +258,7 @@ struct Split {
 }
 
 /// Commits a batch and answers its requesters; false when the commit failed.
-async fn commit_and_answer(cx: &Loop, conn: &mut Conn, batch: Vec<Request>) -> bool {
+async fn commit_and_answer(cx: &Loop, conn: &mut WriteConn, batch: Vec<Request>) -> bool {
     let mut b = Split::default();
     for r in batch {
         match r {
@@ -361,7 +337,7 @@ fn answer(cx: &Loop, committed: commit::Committed, replies: Vec<Reply>, record_r
 
 async fn commit_with_retry(
     cx: &Loop,
-    conn: &mut Conn,
+    conn: &mut WriteConn,
     jobs: &[Job],
     records: &[AttemptWrite],
 ) -> Result<commit::Committed, StoreError> {
@@ -382,24 +358,13 @@ async fn commit_with_retry(
 /// One transaction: begin, write the batch, commit.
 async fn commit_once(
     cx: &Loop,
-    conn: &mut Conn,
+    conn: &mut WriteConn,
     jobs: &[Job],
     records: &[AttemptWrite],
     now: i64,
 ) -> Result<commit::Committed, StoreError> {
-    let handoff = cx.handoff.as_ref();
-    match conn {
-        Conn::Pooled(c) => {
-            let mut tx = commit::begin_write_on(cx.store.dialect, c).await?;
-            let done = commit::commit_batch(&mut tx, jobs, records, handoff, now).await?;
-            tx.commit().await?;
-            Ok(done)
-        }
-        Conn::Raw(c) => {
-            let mut tx = c.begin()?;
-            let done = commit::commit_batch(&mut tx, jobs, records, handoff, now).await?;
-            tx.commit()?;
-            Ok(done)
-        }
-    }
+    let mut tx = conn.begin().await?;
+    let done = commit::commit_batch(&mut tx, jobs, records, cx.handoff.as_ref(), now).await?;
+    tx.commit().await?;
+    Ok(done)
 }

@@ -1,7 +1,11 @@
 //! The one code path every submission takes, whatever its channel:
 //! parse → normalize → validate → dedupe keys (here, pure and parallel, in the caller's
-//! task) → commit (in the store: submission, leads, dedupe decision and events in one
-//! transaction, group-committed with other requests).
+//! task) → commit ([`commit`]: idempotency, the dedupe decision and routing under the
+//! keys' locks, in one transaction group-committed with other requests by the
+//! [`writer`]).
+
+pub(crate) mod commit;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 

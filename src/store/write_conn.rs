@@ -1,0 +1,90 @@
+//! The group commit's connection: kept across commits (a pooled one would come back with a
+//! cold page cache, SQLite re-reading what other connections changed, on every commit).
+//!
+//! On a SQLite file it is the writer thread's own rusqlite connection ([`super::raw`]); on
+//! PostgreSQL (and SQLite in memory) a sqlx connection taken from the pool once. Either
+//! way a transaction on it is an [`Exec`], so the commit stage is written once.
+
+use super::raw::{RawConn, RawTx};
+use super::tx::{Arg, Exec, Row};
+use super::{Dialect, Store, StoreError};
+
+/// A connection kept by one commit loop.
+pub(crate) enum WriteConn {
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>, Dialect),
+    Raw(RawConn),
+}
+
+impl Store {
+    /// Whether the store's writer runs on a thread of its own with its own connection
+    /// (SQLite on a file): it must then be the only commit loop, and its calls block.
+    pub(crate) fn writes_on_own_thread(&self) -> bool {
+        self.sqlite_file.is_some()
+    }
+
+    /// A connection for a commit loop. SQLite never checkpoints the WAL in a writer's
+    /// commit: a checkpoint copies pages into the database file and syncs it, and would
+    /// hold up every request waiting on that commit; the store's checkpointer does it
+    /// beside the writer ([`super::checkpoint`]).
+    pub(crate) async fn write_conn(&self) -> Result<WriteConn, StoreError> {
+        use sqlx::Executor as _;
+        if let Some(file) = &self.sqlite_file {
+            return Ok(WriteConn::Raw(RawConn::open(file, self.synchronous_full)?));
+        }
+        let mut c = self.pool.acquire().await?;
+        if self.dialect == Dialect::Sqlite {
+            c.execute("PRAGMA wal_autocheckpoint = 0").await?;
+        }
+        Ok(WriteConn::Pooled(c, self.dialect))
+    }
+}
+
+impl WriteConn {
+    /// Opens the write transaction the engine needs for check-then-insert to be exact.
+    pub(crate) async fn begin(&mut self) -> Result<WriteTx<'_>, StoreError> {
+        Ok(match self {
+            WriteConn::Pooled(c, dialect) => {
+                WriteTx::Pooled(super::commit::begin_write_on(*dialect, c).await?)
+            }
+            WriteConn::Raw(c) => WriteTx::Raw(c.begin()?),
+        })
+    }
+}
+
+/// A transaction on a [`WriteConn`]; rolled back when dropped uncommitted.
+pub(crate) enum WriteTx<'c> {
+    Pooled(sqlx::Transaction<'c, sqlx::Any>),
+    Raw(RawTx<'c>),
+}
+
+impl WriteTx<'_> {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            WriteTx::Pooled(tx) => Ok(tx.commit().await?),
+            WriteTx::Raw(tx) => tx.commit(),
+        }
+    }
+}
+
+impl Exec for WriteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        match self {
+            WriteTx::Pooled(tx) => tx.dialect(),
+            WriteTx::Raw(tx) => tx.dialect(),
+        }
+    }
+
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        match self {
+            WriteTx::Pooled(tx) => tx.execute(sql, args).await,
+            WriteTx::Raw(tx) => tx.execute(sql, args).await,
+        }
+    }
+
+    async fn fetch(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        match self {
+            WriteTx::Pooled(tx) => tx.fetch(sql, args).await,
+            WriteTx::Raw(tx) => tx.fetch(sql, args).await,
+        }
+    }
+}
