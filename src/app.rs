@@ -13,10 +13,10 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::reload::Reloader;
 use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::deliver::handoff::Handoff;
 use crate::deliver::outbox::Outbox;
 use crate::intake::{self, ChannelContext};
 use crate::pipeline::writer::{Writer, WriterOptions};
-use crate::store::handoff::Handoff;
 use crate::store::{Dialect, Store, StoreError, StoreOptions};
 
 /// Why the gateway could not start or stopped badly.
@@ -152,7 +152,7 @@ pub async fn start(config: Config, opts: ServeOptions) -> Result<Running, AppErr
     // Deliveries this instance commits are leased to its outbox and handed over in memory.
     let owner = crate::submission::new_id();
     let lease_ms = i64::try_from(config.outbox.lease.as_millis()).unwrap_or(i64::MAX / 4);
-    let (handoff, handed) = crate::store::handoff::handoff(owner.clone(), lease_ms, HANDOFF_CAPACITY);
+    let (handoff, handed) = crate::deliver::handoff::handoff(owner.clone(), lease_ms, HANDOFF_CAPACITY);
     let pending = handoff.pending();
     let writer_stop = CancellationToken::new();
     let (writer, mut writers) =

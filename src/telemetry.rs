@@ -164,10 +164,10 @@ pub fn delivery_attempted(
     lead_id: &str,
     buyer: &str,
     attempt: i64,
-    resolution: &crate::store::outbox::Resolution,
+    resolution: &crate::deliver::attempt::Resolution,
     error: Option<&str>,
 ) {
-    use crate::store::outbox::Resolution;
+    use crate::deliver::attempt::Resolution;
     let outcome = match resolution {
         Resolution::Delivered => "delivered",
         Resolution::Retry { .. } => "retry",

@@ -6,7 +6,9 @@
 //! buyer's answer *means* ([`ErrorKind`]); when to retry is the outbox's business.
 
 pub mod adf;
+pub mod attempt;
 pub mod email;
+pub mod handoff;
 pub mod http_client;
 pub mod outbox;
 pub mod retry;

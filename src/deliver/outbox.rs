@@ -14,13 +14,13 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::attempt::{AttemptRecord, AttemptWrite, Leased, Resolution};
 use super::retry::random_unit;
 use super::{DeliveryJob, ErrorKind};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::deliver::handoff::{HandoffReceiver, Pending};
 use crate::pipeline::writer::Writer;
-use crate::store::handoff::{HandoffReceiver, Pending};
-use crate::store::outbox::{AttemptRecord, AttemptWrite, Leased, Resolution};
 use crate::store::{Store, StoreError};
 
 /// Outbox settings (`[outbox]` in leadgate.toml).
@@ -60,7 +60,7 @@ pub struct Outbox {
 const LEASE_MARGIN_MS: i64 = 30_000;
 
 impl Outbox {
-    /// `owner` is the lease owner the writer's [`Handoff`](crate::store::handoff::Handoff)
+    /// `owner` is the lease owner the writer's [`Handoff`](crate::deliver::handoff::Handoff)
     /// writes, `pending` its count of unrecorded deliveries.
     pub fn new(
         store: Store,
@@ -147,7 +147,7 @@ impl Outbox {
             // the next due time, or when woken, not in a loop.
             return (Vec::new(), false);
         }
-        match self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), free as i64).await {
+        match self.lease_due(free as i64).await {
             Ok(l) => {
                 let full = l.len() == free;
                 (l, full)
@@ -176,7 +176,7 @@ impl Outbox {
         self.pending.wait_idle().await;
         let mut total = 0;
         loop {
-            let leased = self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), 256).await?;
+            let leased = self.lease_due(256).await?;
             if leased.is_empty() {
                 return Ok(total);
             }
@@ -206,6 +206,12 @@ impl Outbox {
                 0
             }
         }
+    }
+
+    /// Leases up to `limit` due deliveries to this instance.
+    async fn lease_due(&self, limit: i64) -> Result<Vec<Leased>, StoreError> {
+        let rows = self.store.lease_due(&self.owner, self.clock.now_ms(), self.lease_ms(), limit).await?;
+        rows.into_iter().map(Leased::try_from).collect()
     }
 
     fn lease_ms(&self) -> i64 {
@@ -302,7 +308,7 @@ impl Outbox {
         // Through the group commit; straight to the store once the writer has stopped
         // (an attempt finishing during shutdown).
         let recorded = match self.writer.record(write.clone()).await {
-            Err(StoreError::Closed) => self.store.record_attempt(&write).await,
+            Err(StoreError::Closed) => super::attempt::record_attempt(&self.store, &write).await,
             other => other,
         };
         let d = &write.leased;

@@ -13,17 +13,20 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::{Candidate, Job, LeadResult, Outcome, Prepared, SubmissionResult};
+use crate::deliver::attempt::{self, AttemptWrite, Leased, Resolution};
+use crate::deliver::handoff::{Handoff, Reservation};
 use crate::route::assign::{LeadFacts, ToAssign, assign};
 use crate::store::StoreError;
-use crate::store::commit::{self as rows, Arg, EarlierLead, event, lock_keys};
-use crate::store::handoff::{Handoff, Reservation};
-use crate::store::outbox::{self, AttemptWrite, Leased};
+use crate::store::commit::{
+    self as rows, EarlierLead, KeyClaim, NewAnswer, NewEvent, NewLead, NewSubmission, Stage,
+    SubmissionStatus, event, lock_keys,
+};
 use crate::store::review::NEEDS_REVIEW;
 use crate::store::tx::Exec;
 
 /// This earlier lead is the one a job releases (`release`), and it is still held.
 fn released_by(e: &EarlierLead, release: Option<&str>) -> bool {
-    release == Some(e.id.as_str()) && e.stage == NEEDS_REVIEW
+    release == Some(e.id.as_str()) && e.stage == Stage::NeedsReview
 }
 
 /// Writes `jobs` and `records` in the caller's transaction (which the caller commits) and
@@ -91,12 +94,12 @@ pub(crate) async fn commit_batch(
             let stored = serde_json::to_string(&result)
                 .map_err(|source| StoreError::Json { what: "result", source })?;
             answers.insert(key.clone(), (Some(body_hash(&job.submission.body)), stored.clone()));
-            w.idempotency.push(vec![
-                key.into(),
-                Some(body_hash(&job.submission.body)).into(),
-                stored.into(),
-                now.into(),
-            ]);
+            w.idempotency.push(NewAnswer {
+                key,
+                body_hash: Some(body_hash(&job.submission.body)),
+                result: stored,
+                at: now,
+            });
         }
         results.push(result);
     }
@@ -110,7 +113,7 @@ pub(crate) async fn commit_batch(
     rows::take_dedupe_keys(tx, std::mem::take(&mut w.dedupe)).await?;
     rows::insert_answers(tx, std::mem::take(&mut w.idempotency)).await?;
 
-    let recorded = outbox::record_attempts_in(tx, records).await?;
+    let recorded = attempt::record_attempts(tx, records).await?;
 
     // Routing: accepted leads, in order, under the buyers' locks.
     lock_keys(tx, &buyer_keys).await?;
@@ -127,12 +130,12 @@ pub(crate) async fn commit_batch(
                 "unsold",
                 serde_json::json!({ "reason": "vendor test lead: never sold" }),
             ));
-            "unsold"
+            Stage::Unsold
         } else if let Some(reason) = &c.review {
             // Template-free e-mail extraction only guessed the contacts: held for an
             // operator (listed by the admin API), not routed.
             w.events.push(event(&c.lead_id, now, "needs_review", serde_json::json!({ "reason": reason })));
-            "needs_review"
+            Stage::NeedsReview
         } else {
             to_assign.push(ToAssign {
                 plan: &c.plan,
@@ -146,7 +149,7 @@ pub(crate) async fn commit_batch(
             assigned_rows.push(*row);
             continue;
         };
-        set_stage_column(&mut w.leads, *row, held);
+        set_stage(&mut w.leads, *row, held);
     }
     // Deliveries this instance's outbox will take from memory are leased to it as written.
     let mut reservation = None;
@@ -163,23 +166,23 @@ pub(crate) async fn commit_batch(
     )
     .await?;
     for (row, stage) in assigned_rows.into_iter().zip(assigned.stages) {
-        set_stage_column(&mut w.leads, row, stage);
+        set_stage(&mut w.leads, row, stage);
     }
     let fresh = assigned.fresh;
     let created_deliveries = !fresh.is_empty();
 
-    type Rows = Vec<(usize, Vec<Arg>)>;
+    type Rows = Vec<(usize, NewLead)>;
     let (updates, inserts): (Rows, Rows) =
         w.leads.into_iter().enumerate().partition(|(i, _)| w.updates.contains(i));
     rows::insert_leads(tx, inserts.into_iter().map(|(_, row)| row).collect()).await?;
     for (i, row) in updates {
         rows::update_lead(tx, row, w.restaged.contains(&i)).await?;
     }
-    rows::insert_events(tx, w.events).await?;
+    rows::insert_steps(tx, w.events).await?;
     // Rows the poller has to find: deliveries written unleased, and what a retry, a
     // rejection or a dead letter changed.
     let needs_poll = (created_deliveries && reservation.is_none())
-        || records.iter().any(|r| !matches!(r.resolution, outbox::Resolution::Delivered));
+        || records.iter().any(|r| !matches!(r.resolution, Resolution::Delivered));
     Ok(Committed { results, recorded, handed: reservation.map(|r| (r, fresh)), needs_poll })
 }
 
@@ -194,9 +197,9 @@ pub(crate) struct Committed {
     pub needs_poll: bool,
 }
 
-fn set_stage_column(leads: &mut [Vec<Arg>], row: usize, stage: &str) {
-    if let Some(slot) = leads.get_mut(row).and_then(|r| r.get_mut(rows::LEAD_STAGE_COLUMN)) {
-        *slot = stage.into();
+fn set_stage(leads: &mut [NewLead], row: usize, stage: Stage) {
+    if let Some(lead) = leads.get_mut(row) {
+        lead.stage = stage;
     }
 }
 
@@ -229,23 +232,41 @@ fn with_earlier_ids<'j>(
 struct Writes<'j> {
     /// Leads earlier runs of replayed submissions made.
     earlier: HashMap<(String, i64), EarlierLead>,
-    submissions: Vec<Vec<Arg>>,
+    submissions: Vec<NewSubmission>,
     /// Accepted leads to route: (index in `leads`, candidate, source).
     accepted: Vec<(usize, &'j Candidate, &'j str)>,
-    replayed: Vec<(String, String, Option<String>)>,
-    leads: Vec<Vec<Arg>>,
+    replayed: Vec<(String, SubmissionStatus, Option<String>)>,
+    leads: Vec<NewLead>,
     /// Indexes in `leads` of rows that update a replayed lead rather than insert one.
     updates: std::collections::HashSet<usize>,
     /// Indexes in `leads` whose stage routing set.
     restaged: std::collections::HashSet<usize>,
-    events: Vec<Vec<Arg>>,
-    dedupe: Vec<Vec<Arg>>,
-    idempotency: Vec<Vec<Arg>>,
+    events: Vec<NewEvent>,
+    dedupe: Vec<KeyClaim>,
+    idempotency: Vec<NewAnswer>,
 }
 
 fn request_key(job: &Job) -> Option<String> {
     let k = job.submission.idempotency_key.as_deref()?;
-    (!job.replay).then(|| format!("req:{}:{k}", job.submission.source))
+    (!job.replay).then(|| request_key_of(&job.submission.source, k))
+}
+
+/// Where the answer to `source`'s request with this `Idempotency-Key` is kept.
+fn request_key_of(source: &str, idempotency_key: &str) -> String {
+    format!("req:{source}:{idempotency_key}")
+}
+
+/// The answer already committed for a submission sent by `source` with this
+/// `Idempotency-Key`, if any (a file chunk sent again is answered without a commit).
+pub async fn committed_answer(
+    store: &crate::store::Store,
+    source: &str,
+    idempotency_key: &str,
+) -> Result<Option<SubmissionResult>, StoreError> {
+    let Some(text) = store.stored_answer(&request_key_of(source, idempotency_key)).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text).map(Some).map_err(|source| StoreError::Json { what: "idempotency", source })
 }
 
 fn body_hash(body: &[u8]) -> String {
@@ -265,26 +286,25 @@ fn decide<'j>(
 ) -> Result<SubmissionResult, StoreError> {
     let s = &job.submission;
     let (status, error) = match &job.prepared {
-        Prepared::Failed(e) => ("failed", Some(e.to_string())),
-        Prepared::Parsed { .. } => ("processed", None),
+        Prepared::Failed(e) => (SubmissionStatus::Failed, Some(e.to_string())),
+        Prepared::Parsed { .. } => (SubmissionStatus::Processed, None),
     };
     if job.replay {
-        w.replayed.push((s.id.clone(), status.to_string(), error.clone()));
+        w.replayed.push((s.id.clone(), status, error.clone()));
     } else {
-        w.submissions.push(vec![
-            s.id.clone().into(),
-            s.source.clone().into(),
-            s.channel.into(),
-            s.format.name().into(),
-            s.content_type.clone().into(),
-            s.meta.to_string().into(),
-            Arg::Blob(s.body.clone()),
-            s.received_at.into(),
-            status.into(),
-            error.into(),
-            1i64.into(),
-            now.into(),
-        ]);
+        w.submissions.push(NewSubmission {
+            id: s.id.clone(),
+            source: s.source.clone(),
+            channel: s.channel,
+            format: s.format.name(),
+            content_type: s.content_type.clone(),
+            meta: s.meta.to_string(),
+            body: s.body.clone(),
+            received_at: s.received_at,
+            status,
+            error,
+            now,
+        });
     }
 
     if let Some(key) = request_key(job)
@@ -354,7 +374,7 @@ fn decide_lead<'j>(
             crate::dedupe::Decision::Original => {
                 for k in &c.dedupe_keys {
                     owners.insert(k.clone(), crate::dedupe::Owner { lead_id: c.lead_id.clone(), at: now });
-                    w.dedupe.push(vec![k.clone().into(), c.lead_id.clone().into(), now.into()]);
+                    w.dedupe.push(KeyClaim { key_hash: k.clone(), lead_id: c.lead_id.clone(), at: now });
                 }
                 (Outcome::Accepted, None)
             }
@@ -368,31 +388,30 @@ fn decide_lead<'j>(
         duplicate_of: duplicate_of.clone(),
     };
 
-    w.leads.push(vec![
-        c.lead_id.clone().into(),
-        s.id.clone().into(),
-        (index as i64).into(),
-        s.source.clone().into(),
-        outcome.as_str().into(),
-        json(&c.lead, "lead")?.into(),
-        json(&c.errors, "reasons")?.into(),
-        json(&c.warnings, "warnings")?.into(),
-        duplicate_of.clone().into(),
-        c.lead.vendor_lead_id.clone().into(),
-        now.into(),
-        now.into(),
-        c.score.points.into(),
-        c.score.grade.clone().into(),
-        c.score.lifecycle.clone().into(),
-        "new".into(),
-        now.into(),
-    ]);
+    w.leads.push(NewLead {
+        id: c.lead_id.clone(),
+        submission_id: s.id.clone(),
+        record_index: index as i64,
+        source: s.source.clone(),
+        status: outcome.as_str(),
+        fields: json(&c.lead, "lead")?,
+        reasons: json(&c.errors, "reasons")?,
+        warnings: json(&c.warnings, "warnings")?,
+        duplicate_of: duplicate_of.clone(),
+        vendor_lead_id: c.lead.vendor_lead_id.clone(),
+        score: c.score.points,
+        grade: c.score.grade.clone(),
+        lifecycle: c.score.lifecycle.clone(),
+        stage: Stage::New,
+        now,
+    });
     let row = w.leads.len() - 1;
     let released = earlier.as_ref().is_some_and(|e| released_by(e, job.release.as_deref()));
     // A lead held for review was accepted but never routed: a replay that no longer holds
     // it (a template now reads it, or the operator released it) routes it.
-    let accepted_before =
-        earlier.as_ref().is_some_and(|e| e.status == Outcome::Accepted.as_str() && e.stage != NEEDS_REVIEW);
+    let accepted_before = earlier
+        .as_ref()
+        .is_some_and(|e| e.status == Outcome::Accepted.as_str() && e.stage != Stage::NeedsReview);
     if released {
         w.events.push(event(&c.lead_id, now, "released", serde_json::json!({ "from": NEEDS_REVIEW })));
     }
@@ -444,7 +463,7 @@ fn decide_lead<'j>(
     {
         let stored = json(&result, "result")?;
         answers.insert(key.clone(), (None, stored.clone()));
-        w.idempotency.push(vec![key.clone().into(), Arg::OptText(None), stored.into(), now.into()]);
+        w.idempotency.push(NewAnswer { key: key.clone(), body_hash: None, result: stored, at: now });
     }
     Ok(result)
 }

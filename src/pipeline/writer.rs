@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::commit;
 use super::{Job, SubmissionResult};
 use crate::clock::Clock;
-use crate::store::handoff::Handoff;
-use crate::store::outbox::AttemptWrite;
+use crate::deliver::attempt::AttemptWrite;
+use crate::deliver::handoff::Handoff;
 use crate::store::write_conn::WriteConn;
 use crate::store::{Store, StoreError};
 

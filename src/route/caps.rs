@@ -54,14 +54,8 @@ pub struct SpendConfig {
     pub month: Option<f64>,
 }
 
-/// One counter a lead uses up: `amount` (1 lead, or the price in cents) against `limit`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-pub struct Counter {
-    /// `day:2026-11-25`, `spend-day:2026-11-25`, …
-    pub key: String,
-    pub limit: i64,
-    pub amount: i64,
-}
+/// One counter a lead uses up; stored with the delivery or claim that took it.
+pub use crate::store::routing::Counter;
 
 /// A counting period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

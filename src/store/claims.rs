@@ -11,7 +11,7 @@
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::commit::{EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
+use super::commit::{Stage, begin_write, event, insert_events, insert_rows, lock_keys};
 use super::outbox::{CLOSED_LOOP_ROUTE, set_stage, stored_lead};
 use super::{Dialect, Store, StoreError, routing};
 use crate::route::{Buyer, ClaimOrder, Routing};
@@ -370,8 +370,8 @@ impl Store {
             "claimed",
             serde_json::json!({ "partner": partner.name, "claim_id": claim_id, "lease_until": crate::clock::rfc3339(lease_until) }),
         );
-        insert_rows(tx, EVENT_INSERT, 4, vec![ev], "").await?;
-        set_stage(tx, lead_id, "claimed", now).await?;
+        insert_events(tx, vec![ev]).await?;
+        set_stage(tx, lead_id, Stage::Claimed, now).await?;
         let Some(lead) = stored_lead(tx, lead_id).await? else {
             return Ok(ClaimOutcome::NotFound);
         };
@@ -416,8 +416,8 @@ impl Store {
             "claim_confirmed",
             serde_json::json!({ "partner": partner, "claim_id": claim_id }),
         );
-        insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
-        set_stage(&mut tx, lead_id, "confirmed", now).await?;
+        insert_events(&mut tx, vec![ev]).await?;
+        set_stage(&mut tx, lead_id, Stage::Confirmed, now).await?;
         tx.commit().await?;
         crate::telemetry::claim_event(partner, lead_id, "confirmed");
         Ok(ConfirmOutcome::Confirmed)
@@ -510,10 +510,10 @@ impl Store {
             "disposition",
             serde_json::json!({ "buyer": buyer.name, "status": d.kind, "reason": d.reason, "value": d.value, "delivery_id": delivery_id }),
         );
-        insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
+        insert_events(&mut tx, vec![ev]).await?;
         match d.kind {
-            DispositionKind::Returned => set_stage(&mut tx, lead_id, "returned", now).await?,
-            DispositionKind::Converted => set_stage(&mut tx, lead_id, "converted", now).await?,
+            DispositionKind::Returned => set_stage(&mut tx, lead_id, Stage::Returned, now).await?,
+            DispositionKind::Converted => set_stage(&mut tx, lead_id, Stage::Converted, now).await?,
             _ => {}
         }
         if let Some(relay) = relay {
@@ -592,8 +592,8 @@ impl Store {
                 "claim_expired",
                 serde_json::json!({ "partner": partner, "claim_id": claim_id }),
             );
-            insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
-            set_stage(&mut tx, &lead_id, "offered", now).await?;
+            insert_events(&mut tx, vec![ev]).await?;
+            set_stage(&mut tx, &lead_id, Stage::Offered, now).await?;
             tx.commit().await?;
             crate::telemetry::claim_event(&partner, &lead_id, "expired");
             changed += 1;
@@ -646,7 +646,7 @@ impl Store {
         let mut events = vec![event(lead_id, now, "offer_expired", serde_json::json!({ "route": route }))];
         let stage =
             crate::route::assign::assign_one(&mut tx, &plan, lead.facts(lead_id), now, &mut events).await?;
-        insert_rows(&mut tx, EVENT_INSERT, 4, events, "").await?;
+        insert_events(&mut tx, events).await?;
         set_stage(&mut tx, lead_id, stage, now).await?;
         tx.commit().await?;
         Ok(true)
@@ -731,7 +731,7 @@ impl Store {
             "sla_breach",
             serde_json::json!({ "kind": kind, "route": route, "buyer": buyer }),
         );
-        insert_rows(&mut tx, EVENT_INSERT, 4, vec![ev], "").await?;
+        insert_events(&mut tx, vec![ev]).await?;
         tx.commit().await?;
         crate::telemetry::sla_breached(lead_id, buyer, kind, route);
         Ok(1)

@@ -114,58 +114,95 @@ fn lock_id(key: &str) -> i64 {
     i64::from_be_bytes(b)
 }
 
-/// One `lead_events` row.
-pub(crate) fn event(lead_id: &str, at: i64, kind: &str, detail: serde_json::Value) -> Vec<Arg> {
-    vec![lead_id.into(), at.into(), kind.into(), Arg::Text(detail.to_string())]
+/// One event of a lead's history (`lead_events`).
+#[derive(Debug, Clone)]
+pub(crate) struct NewEvent {
+    pub lead_id: String,
+    pub at: i64,
+    /// One of the code's names (`received`, `routed`, …).
+    pub kind: &'static str,
+    pub detail: serde_json::Value,
 }
 
-pub(crate) const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
+/// A lead's event at `at`.
+pub(crate) fn event(lead_id: &str, at: i64, kind: &'static str, detail: serde_json::Value) -> NewEvent {
+    NewEvent { lead_id: lead_id.to_string(), at, kind, detail }
+}
+
+const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
 
 /// The kind of a stored row that holds several events of one lead (see [`compact_events`]).
 pub(crate) const STEPS_KIND: &str = "steps";
+
+/// A `lead_events` row as written: one event, or a lead's steps of one commit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventRow {
+    pub lead_id: String,
+    pub at: i64,
+    pub kind: &'static str,
+    /// JSON.
+    pub detail: String,
+}
+
+impl From<NewEvent> for EventRow {
+    fn from(e: NewEvent) -> Self {
+        EventRow { lead_id: e.lead_id, at: e.at, kind: e.kind, detail: e.detail.to_string() }
+    }
+}
 
 /// Intake writes a lead's first steps together (received, normalized, the outcome, scored,
 /// routed or offered or unsold): one `lead_events` row holds them all, in order, and the
 /// lead's history shows them one by one ([`super::reads`]). Fewer rows and index entries
 /// per lead on the write path, the same history on the read path. A lead with one event
 /// in the batch keeps a plain row.
-pub(crate) fn compact_events(rows: Vec<Vec<Arg>>) -> Vec<Vec<Arg>> {
+pub(crate) fn compact_events(events: Vec<NewEvent>) -> Vec<EventRow> {
     let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<Vec<Arg>>> = HashMap::new();
-    for row in rows {
-        let Some(Arg::Text(lead)) = row.first() else { continue };
-        let lead = lead.clone();
-        let group = groups.entry(lead.clone()).or_default();
+    let mut groups: HashMap<String, Vec<NewEvent>> = HashMap::new();
+    for e in events {
+        let group = groups.entry(e.lead_id.clone()).or_default();
         if group.is_empty() {
-            order.push(lead);
+            order.push(e.lead_id.clone());
         }
-        group.push(row);
+        group.push(e);
     }
     let mut out = Vec::with_capacity(order.len());
     for lead in order {
         let Some(mut group) = groups.remove(&lead) else { continue };
         if group.len() == 1 {
-            out.extend(group.pop());
+            out.extend(group.pop().map(EventRow::from));
             continue;
         }
-        let mut first_at = None;
-        let mut steps = String::from("[");
-        for (i, row) in group.iter().enumerate() {
-            let [_, Arg::Int(at), Arg::Text(kind), Arg::Text(detail)] = row.as_slice() else { continue };
-            first_at.get_or_insert(*at);
-            if i > 0 {
-                steps.push(',');
-            }
-            // `detail` is serialized JSON already; `kind` is one of the code's names.
-            steps.push_str(&format!(
-                "{{\"at\":{at},\"kind\":{},\"detail\":{detail}}}",
-                serde_json::Value::from(kind.as_str())
-            ));
-        }
-        steps.push(']');
-        out.push(vec![lead.into(), first_at.unwrap_or(0).into(), STEPS_KIND.into(), Arg::Text(steps)]);
+        let first_at = group.first().map_or(0, |e| e.at);
+        let steps: Vec<serde_json::Value> = group
+            .into_iter()
+            .map(|e| serde_json::json!({ "at": e.at, "kind": e.kind, "detail": e.detail }))
+            .collect();
+        out.push(EventRow {
+            lead_id: lead,
+            at: first_at,
+            kind: STEPS_KIND,
+            detail: serde_json::Value::Array(steps).to_string(),
+        });
     }
     out
+}
+
+/// Events, one row each.
+pub(crate) async fn insert_events(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    insert_event_rows(tx, events.into_iter().map(EventRow::from).collect()).await
+}
+
+/// Events, a lead's steps of one commit in one row ([`compact_events`]).
+pub(crate) async fn insert_steps(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    insert_event_rows(tx, compact_events(events)).await
+}
+
+async fn insert_event_rows(tx: &mut impl Exec, rows: Vec<EventRow>) -> Result<(), StoreError> {
+    let rows = rows
+        .into_iter()
+        .map(|r| vec![r.lead_id.into(), r.at.into(), r.kind.into(), Arg::Text(r.detail)])
+        .collect();
+    insert_rows(tx, EVENT_INSERT, 4, rows, "").await
 }
 
 /// A lead an earlier run of a replayed submission made.
@@ -173,7 +210,7 @@ pub(crate) fn compact_events(rows: Vec<Vec<Arg>>) -> Vec<Vec<Arg>> {
 pub(crate) struct EarlierLead {
     pub id: String,
     pub status: String,
-    pub stage: String,
+    pub stage: Stage,
 }
 
 /// The leads earlier runs made of `submissions`, by (submission, record index).
@@ -194,7 +231,11 @@ pub(crate) async fn load_earlier(
     {
         out.insert(
             (row.get("submission_id")?, row.get("record_index")?),
-            EarlierLead { id: row.get("id")?, status: row.get("status")?, stage: row.get("stage")? },
+            EarlierLead {
+                id: row.get("id")?,
+                status: row.get("status")?,
+                stage: Stage::parse(&row.get::<String>("stage")?)?,
+            },
         );
     }
     Ok(out)
@@ -229,16 +270,69 @@ pub(crate) async fn load_owners(
     Ok(owners)
 }
 
-/// Columns of a `submissions` row, in [`insert_submissions`]' order.
-pub(crate) const SUBMISSION_COLUMNS: usize = 12;
+/// A submission as received, stored before anything else is decided about it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSubmission {
+    pub id: String,
+    pub source: String,
+    pub channel: &'static str,
+    pub format: &'static str,
+    pub content_type: Option<String>,
+    /// JSON.
+    pub meta: String,
+    pub body: Vec<u8>,
+    pub received_at: i64,
+    pub status: SubmissionStatus,
+    pub error: Option<String>,
+    pub now: i64,
+}
 
-/// New submissions: (id, source, channel, format, content_type, meta, body, received_at,
-/// status, error, attempts, updated_at).
-pub(crate) async fn insert_submissions(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+/// What became of a submission as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    /// Parsed; each lead has its own outcome.
+    Processed,
+    /// Could not be parsed at all (the raw body is kept for a replay).
+    Failed,
+}
+
+impl SubmissionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Processed => "processed",
+            SubmissionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// New submissions, one attempt each.
+pub(crate) async fn insert_submissions(
+    tx: &mut impl Exec,
+    rows: Vec<NewSubmission>,
+) -> Result<(), StoreError> {
+    let rows = rows
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.id.into(),
+                s.source.into(),
+                s.channel.into(),
+                s.format.into(),
+                s.content_type.into(),
+                s.meta.into(),
+                Arg::Blob(s.body),
+                s.received_at.into(),
+                s.status.as_str().into(),
+                s.error.into(),
+                1i64.into(),
+                s.now.into(),
+            ]
+        })
+        .collect();
     insert_rows(
         tx,
         "INSERT INTO submissions (id, source, channel, format, content_type, meta, body, received_at, status, error, attempts, updated_at)",
-        SUBMISSION_COLUMNS,
+        12,
         rows,
         "",
     )
@@ -249,20 +343,29 @@ pub(crate) async fn insert_submissions(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) 
 pub(crate) async fn mark_replayed(
     tx: &mut impl Exec,
     id: String,
-    status: String,
+    status: SubmissionStatus,
     error: Option<String>,
     now: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE submissions SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
-        vec![status.into(), error.into(), now.into(), id.into()],
+        vec![status.as_str().into(), error.into(), now.into(), id.into()],
     )
     .await?;
     Ok(())
 }
 
-/// Takes dedupe keys over: (key_hash, lead_id, created_at), free or expired ones included.
-pub(crate) async fn take_dedupe_keys(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+/// A dedupe key taken by a lead at `at`.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyClaim {
+    pub key_hash: String,
+    pub lead_id: String,
+    pub at: i64,
+}
+
+/// Takes dedupe keys over, free or expired ones included.
+pub(crate) async fn take_dedupe_keys(tx: &mut impl Exec, rows: Vec<KeyClaim>) -> Result<(), StoreError> {
+    let rows = rows.into_iter().map(|k| vec![k.key_hash.into(), k.lead_id.into(), k.at.into()]).collect();
     insert_rows(
         tx,
         "INSERT INTO dedupe_keys (key_hash, lead_id, created_at)",
@@ -273,47 +376,147 @@ pub(crate) async fn take_dedupe_keys(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) ->
     .await
 }
 
-/// Stored answers: (key, body_hash, result, created_at).
-pub(crate) async fn insert_answers(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+/// An answer kept under an idempotency key, so a retry gets the same answer.
+#[derive(Debug, Clone)]
+pub(crate) struct NewAnswer {
+    pub key: String,
+    /// The request body's hash (request keys: the same key with another body is a conflict).
+    pub body_hash: Option<String>,
+    /// JSON.
+    pub result: String,
+    pub at: i64,
+}
+
+/// Stores answers.
+pub(crate) async fn insert_answers(tx: &mut impl Exec, rows: Vec<NewAnswer>) -> Result<(), StoreError> {
+    let rows = rows
+        .into_iter()
+        .map(|a| vec![a.key.into(), a.body_hash.into(), a.result.into(), a.at.into()])
+        .collect();
     insert_rows(tx, "INSERT INTO idempotency (key, body_hash, result, created_at)", 4, rows, "").await
 }
 
-/// Columns of a `leads` row, in [`insert_leads`]' order.
-pub(crate) const LEAD_COLUMNS: usize = 17;
+/// A lead as one run of the pipeline left it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewLead {
+    pub id: String,
+    pub submission_id: String,
+    pub record_index: i64,
+    pub source: String,
+    /// `accepted`, `duplicate` or `rejected`.
+    pub status: &'static str,
+    /// JSON: the canonical fields, the reasons and warnings.
+    pub fields: String,
+    pub reasons: String,
+    pub warnings: String,
+    pub duplicate_of: Option<String>,
+    pub vendor_lead_id: Option<String>,
+    pub score: i64,
+    pub grade: Option<String>,
+    pub lifecycle: Option<String>,
+    pub stage: Stage,
+    pub now: i64,
+}
 
-/// Index of `stage` in a lead row.
-pub(crate) const LEAD_STAGE_COLUMN: usize = 15;
+/// Where a lead is in its distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Not routed (rejected, duplicate, or before routing).
+    New,
+    /// Held for an operator (contacts only guessed); routed once released.
+    NeedsReview,
+    /// Deliveries scheduled.
+    Routed,
+    /// In the pull pool.
+    Offered,
+    /// Nobody took it.
+    Unsold,
+    Delivered,
+    /// Every delivery dead-lettered.
+    Undelivered,
+    Claimed,
+    Confirmed,
+    Returned,
+    Converted,
+}
 
-/// New leads: (id, submission_id, record_index, source, status, fields, reasons, warnings,
-/// duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage,
-/// stage_since).
-pub(crate) async fn insert_leads(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::New => "new",
+            Stage::NeedsReview => "needs_review",
+            Stage::Routed => "routed",
+            Stage::Offered => "offered",
+            Stage::Unsold => "unsold",
+            Stage::Delivered => "delivered",
+            Stage::Undelivered => "undelivered",
+            Stage::Claimed => "claimed",
+            Stage::Confirmed => "confirmed",
+            Stage::Returned => "returned",
+            Stage::Converted => "converted",
+        }
+    }
+
+    /// The stage a stored string names.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        const ALL: [Stage; 11] = [
+            Stage::New,
+            Stage::NeedsReview,
+            Stage::Routed,
+            Stage::Offered,
+            Stage::Unsold,
+            Stage::Delivered,
+            Stage::Undelivered,
+            Stage::Claimed,
+            Stage::Confirmed,
+            Stage::Returned,
+            Stage::Converted,
+        ];
+        ALL.into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::Commit(format!("unknown lead stage {s:?}")))
+    }
+}
+
+impl NewLead {
+    fn row(self) -> Vec<Arg> {
+        vec![
+            self.id.into(),
+            self.submission_id.into(),
+            self.record_index.into(),
+            self.source.into(),
+            self.status.into(),
+            self.fields.into(),
+            self.reasons.into(),
+            self.warnings.into(),
+            self.duplicate_of.into(),
+            self.vendor_lead_id.into(),
+            self.now.into(),
+            self.now.into(),
+            self.score.into(),
+            self.grade.into(),
+            self.lifecycle.into(),
+            self.stage.as_str().into(),
+            self.now.into(),
+        ]
+    }
+}
+
+/// New leads.
+pub(crate) async fn insert_leads(tx: &mut impl Exec, rows: Vec<NewLead>) -> Result<(), StoreError> {
     insert_rows(
         tx,
         "INSERT INTO leads (id, submission_id, record_index, source, status, fields, reasons, warnings, duplicate_of, vendor_lead_id, created_at, updated_at, score, grade, lifecycle, stage, stage_since)",
-        LEAD_COLUMNS,
-        rows,
+        17,
+        rows.into_iter().map(NewLead::row).collect(),
         "",
     )
     .await
 }
 
-/// Events, a lead's steps of one commit in one row ([`compact_events`]).
-pub(crate) async fn insert_events(tx: &mut impl Exec, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
-    insert_rows(tx, EVENT_INSERT, 4, compact_events(rows), "").await
-}
-
 /// Rewrites a replayed lead's row with the new run's result; its stage only when the new
 /// run routed it.
-pub(crate) async fn update_lead(tx: &mut impl Exec, row: Vec<Arg>, restaged: bool) -> Result<(), StoreError> {
-    let mut cols = row.into_iter();
-    let mut next = || cols.next().unwrap_or(Arg::OptText(None));
-    let id = next();
-    let (_submission, _index, _source) = (next(), next(), next());
-    let (status, fields, reasons, warnings, duplicate_of, vendor_lead_id) =
-        (next(), next(), next(), next(), next(), next());
-    let (_created, updated_at, score, grade, lifecycle, stage, stage_since) =
-        (next(), next(), next(), next(), next(), next(), next());
+pub(crate) async fn update_lead(tx: &mut impl Exec, lead: NewLead, restaged: bool) -> Result<(), StoreError> {
     let sql = if restaged {
         "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
          updated_at = $7, score = $8, grade = $9, lifecycle = $10, stage = $11, stage_since = $12 WHERE id = $13"
@@ -321,22 +524,22 @@ pub(crate) async fn update_lead(tx: &mut impl Exec, row: Vec<Arg>, restaged: boo
         "UPDATE leads SET status = $1, fields = $2, reasons = $3, warnings = $4, duplicate_of = $5, vendor_lead_id = $6, \
          updated_at = $7, score = $8, grade = $9, lifecycle = $10 WHERE id = $11"
     };
-    let mut args = vec![
-        status,
-        fields,
-        reasons,
-        warnings,
-        duplicate_of,
-        vendor_lead_id,
-        updated_at,
-        score,
-        grade,
-        lifecycle,
+    let mut args: Vec<Arg> = vec![
+        lead.status.into(),
+        lead.fields.into(),
+        lead.reasons.into(),
+        lead.warnings.into(),
+        lead.duplicate_of.into(),
+        lead.vendor_lead_id.into(),
+        lead.now.into(),
+        lead.score.into(),
+        lead.grade.into(),
+        lead.lifecycle.into(),
     ];
     if restaged {
-        args.extend([stage, stage_since]);
+        args.extend([lead.stage.as_str().into(), lead.now.into()]);
     }
-    args.push(id);
+    args.push(lead.id.into());
     tx.execute(sql, args).await?;
     Ok(())
 }

@@ -8,7 +8,6 @@
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::pipeline::SubmissionResult;
 
 /// A file's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,22 +167,12 @@ impl Store {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    /// The answer already committed for a submission sent by `source` with this
-    /// `Idempotency-Key`, if any.
-    pub async fn committed_answer(
-        &self,
-        source: &str,
-        idempotency_key: &str,
-    ) -> Result<Option<SubmissionResult>, StoreError> {
-        let key = format!("req:{source}:{idempotency_key}");
+    /// The answer stored under an idempotency key (JSON), if any.
+    pub async fn stored_answer(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT result FROM idempotency WHERE key = $1")
-            .bind(key)
+            .bind(key.to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let text: String = row.try_get(0)?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| StoreError::Json { what: "idempotency", source })
+        Ok(row.map(|r| r.try_get("result")).transpose()?)
     }
 }

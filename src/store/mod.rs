@@ -12,7 +12,6 @@ pub mod console;
 pub(crate) mod commit;
 pub mod files;
 pub mod email;
-pub mod handoff;
 pub mod outbox;
 mod raw;
 mod reads;

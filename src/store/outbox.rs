@@ -11,54 +11,59 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::commit::{Arg, EVENT_INSERT, begin_write, event, insert_rows, lock_keys};
+use super::commit::{Arg, Stage, begin_write, event, insert_events, insert_rows};
 use super::tx::Exec;
-use super::{Dialect, Store, StoreError, routing};
-use crate::deliver::Payload;
-use crate::route::{LeadView, Routing};
+use super::{Dialect, Store, StoreError};
 
-/// A delivery leased by this worker.
+/// The status of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Due at `next_attempt_at` (first attempt or a retry).
+    Scheduled,
+    Delivered,
+    /// The retry schedule ran out: a dead letter, replayable by hand.
+    Dead,
+    /// The buyer refused the lead (or its endpoint is gone).
+    Rejected,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Scheduled => "scheduled",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The status a stored string names.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "scheduled" => DeliveryStatus::Scheduled,
+            "delivered" => DeliveryStatus::Delivered,
+            "dead" => DeliveryStatus::Dead,
+            "rejected" => DeliveryStatus::Rejected,
+            other => return Err(StoreError::Commit(format!("unknown delivery status {other:?}"))),
+        })
+    }
+}
+
+/// A delivery row leased by this instance, as stored (the outbox parses its payload and
+/// counters).
 #[derive(Debug, Clone)]
-pub struct Leased {
+pub struct LeasedRow {
     pub id: String,
     pub lead_id: String,
     pub buyer: String,
     pub route: String,
-    pub payload: Payload,
+    /// What to send, as JSON.
+    pub payload: String,
     /// Attempts made before this one.
     pub attempts: i64,
     pub lease_until: i64,
-    pub cap_periods: Vec<crate::route::caps::Counter>,
-}
-
-/// What one attempt came to, as the worker decided from the buyer's answer.
-#[derive(Debug, Clone)]
-pub enum Resolution {
-    Delivered,
-    /// Try again at this time.
-    Retry {
-        at: i64,
-    },
-    /// The schedule is exhausted: dead letter.
-    Dead,
-    /// The buyer refused the lead; with `reroute`, offer it to the next buyer.
-    Rejected {
-        reroute: bool,
-    },
-    /// The endpoint is gone (410): disable the buyer, then as `Rejected`.
-    Gone {
-        reroute: bool,
-    },
-}
-
-/// The attempt's facts, for `delivery_attempts` and the lead's history.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub response: String,
+    /// The cap counters the delivery took, as JSON.
+    pub cap_periods: String,
 }
 
 /// A delivery as the admin API shows it.
@@ -83,7 +88,7 @@ impl Store {
         now: i64,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<Leased>, StoreError> {
+    ) -> Result<Vec<LeasedRow>, StoreError> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -100,19 +105,15 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                let payload: String = r.try_get(4)?;
-                let caps: String = r.try_get(7)?;
-                Ok(Leased {
-                    id: r.try_get(0)?,
-                    lead_id: r.try_get(1)?,
-                    buyer: r.try_get(2)?,
-                    route: r.try_get(3)?,
-                    payload: serde_json::from_str(&payload)
-                        .map_err(|source| StoreError::Json { what: "payload", source })?,
-                    attempts: r.try_get(5)?,
-                    lease_until: r.try_get(6)?,
-                    cap_periods: serde_json::from_str(&caps)
-                        .map_err(|source| StoreError::Json { what: "caps", source })?,
+                Ok(LeasedRow {
+                    id: r.try_get("id")?,
+                    lead_id: r.try_get("lead_id")?,
+                    buyer: r.try_get("buyer")?,
+                    route: r.try_get("route")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                    lease_until: r.try_get("lease_until")?,
+                    cap_periods: r.try_get("cap_periods")?,
                 })
             })
             .collect()
@@ -173,16 +174,6 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>(0)?)
     }
 
-    /// Records an attempt and its resolution, if `owner` still holds the lease, in a
-    /// transaction of its own. Returns false (and writes nothing) when the lease was lost.
-    /// The outbox records through the writer's group commit instead ([`record_attempts_in`]).
-    pub async fn record_attempt(&self, write: &AttemptWrite) -> Result<bool, StoreError> {
-        let mut tx = begin_write(self).await?;
-        let done = record_attempts_in(&mut tx, std::slice::from_ref(write)).await?;
-        tx.commit().await?;
-        Ok(done.first().copied().unwrap_or(false))
-    }
-
     /// Gives up `owner`'s leases on deliveries not attempted (handed over but not started
     /// at shutdown): due again at once, for this instance's next start or another instance.
     pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
@@ -217,17 +208,14 @@ impl Store {
         };
         let lead_id: String = row.try_get(0)?;
         let buyer: String = row.try_get(1)?;
-        insert_rows(
+        insert_events(
             &mut tx,
-            EVENT_INSERT,
-            4,
             vec![event(
                 &lead_id,
                 now,
                 "redelivery_requested",
                 serde_json::json!({ "delivery_id": delivery_id, "buyer": buyer }),
             )],
-            "",
         )
         .await?;
         update_stage(&mut tx, &lead_id, now).await?;
@@ -294,87 +282,65 @@ impl Store {
     }
 }
 
-/// An attempt's result on its way to the store, with what recording it needs.
+/// One row of `delivery_attempts`: what an attempt came to.
 #[derive(Debug, Clone)]
-pub struct AttemptWrite {
-    pub leased: Leased,
-    /// The lease holder: the result is written only if the lease is still this owner's.
-    pub owner: String,
-    pub record: AttemptRecord,
-    pub resolution: Resolution,
-    /// The config the attempt ran under (a rejection reroutes by its routes).
-    pub config: std::sync::Arc<crate::config::Config>,
-    pub now: i64,
+pub(crate) struct AttemptRow {
+    pub delivery_id: String,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    /// `delivered`, `retry`, `dead`, `rejected` or `gone`.
+    pub outcome: &'static str,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response: String,
 }
 
-/// Records attempts in the caller's transaction (the writer's group commit); one flag per
-/// attempt, false where the lease was lost (nothing written for it). Delivered attempts,
-/// the common case, are written with a handful of multi-row statements whatever their
-/// number; the rest row by row.
-pub(crate) async fn record_attempts_in(
-    tx: &mut impl Exec,
-    writes: &[AttemptWrite],
-) -> Result<Vec<bool>, StoreError> {
-    let mut done = vec![false; writes.len()];
-    let delivered: Vec<usize> =
-        (0..writes.len()).filter(|&i| matches!(writes[i].resolution, Resolution::Delivered)).collect();
-    if !delivered.is_empty() {
-        let won = mark_delivered(tx, writes, &delivered).await?;
-        let mut attempts = Vec::new();
-        let mut events = Vec::new();
-        let mut staged = Vec::new();
-        for &i in &delivered {
-            let w = &writes[i];
-            if !won.contains(w.leased.id.as_str()) {
-                continue;
-            }
-            done[i] = true;
-            let d = &w.leased;
-            attempts.push(vec![
-                d.id.clone().into(),
-                (d.attempts + 1).into(),
-                w.record.started_at.into(),
-                w.record.duration_ms.into(),
-                "delivered".into(),
-                Arg::OptInt(w.record.status_code.map(i64::from)),
-                Arg::OptText(None),
-                Arg::OptText(Some(w.record.response.clone())),
-            ]);
-            events.push(event(
-                &d.lead_id,
-                w.now,
-                "delivered",
-                serde_json::json!({
-                    "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": "delivered",
-                    "status": w.record.status_code, "duration_ms": w.record.duration_ms, "reason": null,
-                }),
-            ));
-            if d.route != CLOSED_LOOP_ROUTE {
-                staged.push((d.lead_id.clone(), w.now));
-            }
-        }
-        insert_rows(tx, ATTEMPT_INSERT, 8, attempts, "").await?;
-        insert_rows(tx, EVENT_INSERT, 4, events, "").await?;
-        mark_leads_delivered(tx, &staged).await?;
-    }
-    for (i, w) in writes.iter().enumerate() {
-        if !matches!(w.resolution, Resolution::Delivered) {
-            done[i] = record_one_in(tx, w).await?;
-        }
-    }
-    Ok(done)
+/// Inserts attempt rows.
+pub(crate) async fn insert_attempts(tx: &mut impl Exec, rows: Vec<AttemptRow>) -> Result<(), StoreError> {
+    let rows = rows
+        .into_iter()
+        .map(|a| {
+            vec![
+                a.delivery_id.into(),
+                a.attempt.into(),
+                a.started_at.into(),
+                a.duration_ms.into(),
+                a.outcome.into(),
+                Arg::OptInt(a.status_code.map(i64::from)),
+                Arg::OptText(a.error),
+                Arg::OptText(Some(a.response)),
+            ]
+        })
+        .collect();
+    insert_rows(tx, ATTEMPT_INSERT, 8, rows, "").await
 }
 
 const ATTEMPT_INSERT: &str = "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response)";
 
-/// Marks deliveries delivered where the lease is still the writer's; returns their ids.
-async fn mark_delivered(
+/// A lease-guarded change of an outbox row: written only if `owner` still holds the lease
+/// it took until `lease_until` (a worker that stalled past its lease cannot overwrite the
+/// result of the worker that took over).
+#[derive(Debug, Clone)]
+pub(crate) struct Settle {
+    pub id: String,
+    pub owner: String,
+    pub lease_until: i64,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub now: i64,
+}
+
+/// Marks deliveries delivered, one statement per 256, where the lease is still the
+/// settler's; returns the ids written.
+pub(crate) async fn settle_delivered(
     tx: &mut impl Exec,
-    writes: &[AttemptWrite],
-    which: &[usize],
+    settles: &[Settle],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut won = std::collections::HashSet::new();
-    for chunk in which.chunks(256) {
+    for chunk in settles.chunks(256) {
         // VALUES columns are column1… on both engines.
         let sql = format!(
             "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = v.column2, \
@@ -385,14 +351,8 @@ async fn mark_delivered(
             super::value_rows(chunk.len(), 4, tx.positional())
         );
         let mut args = Vec::with_capacity(chunk.len() * 4);
-        for &i in chunk {
-            let w = &writes[i];
-            args.extend([
-                w.leased.id.clone().into(),
-                w.now.into(),
-                w.owner.clone().into(),
-                w.leased.lease_until.into(),
-            ]);
+        for s in chunk {
+            args.extend([s.id.clone().into(), s.now.into(), s.owner.clone().into(), s.lease_until.into()]);
         }
         for row in tx.fetch(&sql, args).await? {
             won.insert(row.get::<String>("id")?);
@@ -401,154 +361,71 @@ async fn mark_delivered(
     Ok(won)
 }
 
+/// Settles one delivery (a retry, a rejection, a dead letter); false when the lease was
+/// lost (nothing written).
+pub(crate) async fn settle(tx: &mut impl Exec, s: &Settle) -> Result<bool, StoreError> {
+    let updated = tx
+        .execute(
+            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
+             lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+            vec![
+                s.status.as_str().into(),
+                s.next_attempt_at.into(),
+                s.last_error.clone().into(),
+                s.now.into(),
+                s.id.clone().into(),
+                s.owner.clone().into(),
+                s.lease_until.into(),
+            ],
+        )
+        .await?;
+    Ok(updated > 0)
+}
+
+/// Disables a buyer (its endpoint answered 410 Gone) until an operator enables it again.
+pub(crate) async fn disable_buyer(
+    tx: &mut impl Exec,
+    buyer: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
+         ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
+        vec![buyer.into(), now.into(), reason.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every buyer a lead has had a delivery row for (tried or not).
+pub(crate) async fn buyers_of_lead(tx: &mut impl Exec, lead_id: &str) -> Result<Vec<String>, StoreError> {
+    tx.fetch("SELECT buyer FROM deliveries WHERE lead_id = $1", vec![lead_id.into()])
+        .await?
+        .iter()
+        .map(|r| r.get("buyer"))
+        .collect()
+}
+
 /// `stage = delivered` for leads one of whose deliveries just succeeded (what
 /// [`update_stage`] would derive), unless a partner or buyer stage is set.
-async fn mark_leads_delivered(tx: &mut impl Exec, leads: &[(String, i64)]) -> Result<(), StoreError> {
+pub(crate) async fn mark_leads_delivered(
+    tx: &mut impl Exec,
+    leads: &[(String, i64)],
+) -> Result<(), StoreError> {
     let Some(now) = leads.iter().map(|(_, at)| *at).max() else { return Ok(()) };
     for chunk in leads.chunks(512) {
         let positional = tx.positional();
         let (p1, p2) = if positional { ("?", "?") } else { ("$1", "$2") };
         let sql = format!(
             "UPDATE leads SET stage = 'delivered', stage_since = CASE WHEN stage = 'delivered' THEN stage_since ELSE {p1} END, \
-             updated_at = {p2} WHERE id IN ({}) AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
+             updated_at = {p2} WHERE id IN ({}) AND stage NOT IN {KEPT_STAGES}",
             super::param_list_at(3, chunk.len(), positional),
         );
         let mut args: Vec<Arg> = vec![now.into(), now.into()];
         args.extend(chunk.iter().map(|(id, _)| Arg::Text(id.clone())));
         tx.execute(&sql, args).await?;
     }
-    Ok(())
-}
-
-/// One attempt, written row by row (retries, rejections, dead letters: the rare cases).
-async fn record_one_in(tx: &mut impl Exec, write: &AttemptWrite) -> Result<bool, StoreError> {
-    let AttemptWrite { leased: d, owner, record: attempt, resolution, config, now } = write;
-    let (routing, now) = (&config.routing, *now);
-    let (status, next_at, outcome) = match resolution {
-        Resolution::Delivered => ("delivered", now, "delivered"),
-        Resolution::Retry { at } => ("scheduled", *at, "retry"),
-        Resolution::Dead => ("dead", now, "dead"),
-        Resolution::Rejected { .. } => ("rejected", now, "rejected"),
-        Resolution::Gone { .. } => ("rejected", now, "gone"),
-    };
-    let reroute =
-        matches!(resolution, Resolution::Rejected { reroute: true } | Resolution::Gone { reroute: true });
-    let releases = matches!(resolution, Resolution::Rejected { .. } | Resolution::Gone { .. });
-    // Rerouting and cap releases touch buyer counters: lock like the intake path does.
-    if reroute || releases {
-        let mut keys: Vec<String> = routing.buyers.keys().map(|b| routing::lock_key(b)).collect();
-        keys.push(routing::lock_key(&d.buyer));
-        keys.sort();
-        keys.dedup();
-        lock_keys(tx, &keys).await?;
-    }
-    let updated = tx
-        .execute(
-            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL, \
-             lease_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
-            vec![
-                status.into(),
-                next_at.into(),
-                attempt.error.clone().into(),
-                now.into(),
-                d.id.clone().into(),
-                owner.clone().into(),
-                d.lease_until.into(),
-            ],
-        )
-        .await?;
-    if updated == 0 {
-        // Nothing was written: the transaction goes on with the rest of the batch.
-        return Ok(false);
-    }
-    insert_rows(
-        tx,
-        ATTEMPT_INSERT,
-        8,
-        vec![vec![
-            d.id.clone().into(),
-            (d.attempts + 1).into(),
-            attempt.started_at.into(),
-            attempt.duration_ms.into(),
-            outcome.into(),
-            attempt.status_code.map(i64::from).into(),
-            attempt.error.clone().into(),
-            Arg::OptText(Some(attempt.response.clone())),
-        ]],
-        "",
-    )
-    .await?;
-
-    // One event per attempt: named after how the delivery ended when it did
-    // (`delivered`, `delivery_rejected`, `dead_lettered`), `delivery_attempt` for a retry.
-    let kind = match resolution {
-        Resolution::Delivered => "delivered",
-        Resolution::Dead => "dead_lettered",
-        Resolution::Rejected { .. } | Resolution::Gone { .. } => "delivery_rejected",
-        Resolution::Retry { .. } => "delivery_attempt",
-    };
-    let mut events = vec![event(
-        &d.lead_id,
-        now,
-        kind,
-        serde_json::json!({
-            "delivery_id": d.id, "buyer": d.buyer, "attempt": d.attempts + 1, "outcome": outcome,
-            "status": attempt.status_code, "duration_ms": attempt.duration_ms, "reason": attempt.error,
-        }),
-    )];
-    if let Resolution::Gone { .. } = resolution {
-        tx.execute(
-            "INSERT INTO buyer_state (buyer, disabled_at, disabled_reason) VALUES ($1, $2, $3) \
-             ON CONFLICT (buyer) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
-            vec![
-                d.buyer.clone().into(),
-                now.into(),
-                attempt.error.clone().unwrap_or_else(|| "410 Gone".into()).into(),
-            ],
-        )
-        .await?;
-        events.push(event(
-            &d.lead_id,
-            now,
-            "buyer_disabled",
-            serde_json::json!({ "buyer": d.buyer, "status": 410 }),
-        ));
-    }
-
-    if releases || reroute {
-        reroute_in_tx(tx, d, reroute, routing, now, &mut events).await?;
-    }
-    insert_rows(tx, EVENT_INSERT, 4, events, "").await?;
-    update_stage(tx, &d.lead_id, now).await?;
-    Ok(true)
-}
-
-async fn reroute_in_tx(
-    tx: &mut impl Exec,
-    d: &Leased,
-    reroute: bool,
-    routing: &Routing,
-    now: i64,
-    events: &mut Vec<Vec<Arg>>,
-) -> Result<(), StoreError> {
-    // Give back the rejected delivery's cap units, then choose with fresh counters.
-    routing::release_counters(tx, &d.buyer, &d.cap_periods).await?;
-    if !reroute {
-        return Ok(());
-    }
-    let Some(lead) = stored_lead(tx, &d.lead_id).await? else { return Ok(()) };
-    let tried: Vec<String> = tx
-        .fetch("SELECT buyer FROM deliveries WHERE lead_id = $1", vec![d.lead_id.clone().into()])
-        .await?
-        .iter()
-        .map(|r| r.get("buyer"))
-        .collect::<Result<_, _>>()?;
-    let mut plan = routing.plan(&lead.view(&d.lead_id), now, &tried);
-    // Only the route the rejected delivery came from continues its waterfall.
-    plan.routes.retain(|r| {
-        r.route == d.route && r.strategy == crate::route::Strategy::Exclusive && r.pull.is_none()
-    });
-    crate::route::assign::assign_one(tx, &plan, lead.facts(&d.lead_id), now, events).await?;
     Ok(())
 }
 
@@ -615,28 +492,6 @@ pub(crate) struct StoredLead {
     pub created_at: i64,
 }
 
-impl StoredLead {
-    pub fn view<'a>(&'a self, lead_id: &'a str) -> LeadView<'a> {
-        LeadView {
-            lead: &self.fields,
-            lead_id,
-            source: &self.source,
-            score: self.score,
-            grade: self.grade.as_deref(),
-            received_at: self.created_at,
-        }
-    }
-
-    pub fn facts<'a>(&'a self, lead_id: &'a str) -> crate::route::assign::LeadFacts<'a> {
-        crate::route::assign::LeadFacts {
-            lead_id,
-            source: &self.source,
-            product: self.fields.product.as_deref(),
-            score: self.score,
-        }
-    }
-}
-
 pub(crate) async fn stored_lead(tx: &mut impl Exec, lead_id: &str) -> Result<Option<StoredLead>, StoreError> {
     let Some(row) = tx
         .fetch_optional(
@@ -658,38 +513,41 @@ pub(crate) async fn stored_lead(tx: &mut impl Exec, lead_id: &str) -> Result<Opt
     }))
 }
 
-/// Derives a lead's distribution stage from its push deliveries (after an attempt).
-/// Stages set by partners and buyers (`claimed`, `confirmed`, `returned`, `converted`)
-/// are not overwritten by delivery bookkeeping.
-async fn update_stage(tx: &mut impl Exec, lead_id: &str, now: i64) -> Result<(), StoreError> {
-    let statuses: Vec<String> = tx
+/// Stages set by partners and buyers, and the pull pool's: delivery bookkeeping never
+/// overwrites them.
+const KEPT_STAGES: &str = "('claimed', 'confirmed', 'returned', 'converted', 'offered')";
+
+/// Derives a lead's distribution stage from its push deliveries (after an attempt, a
+/// re-queue): delivered if one was, routed while one is scheduled, undelivered if one is
+/// dead, else unsold.
+pub(crate) async fn update_stage(tx: &mut impl Exec, lead_id: &str, now: i64) -> Result<(), StoreError> {
+    let statuses: Vec<DeliveryStatus> = tx
         .fetch(
             "SELECT status FROM deliveries WHERE lead_id = $1 AND route <> $2",
             vec![lead_id.into(), CLOSED_LOOP_ROUTE.into()],
         )
         .await?
         .iter()
-        .map(|r| r.get("status"))
+        .map(|r| DeliveryStatus::parse(&r.get::<String>("status")?))
         .collect::<Result<_, _>>()?;
     if statuses.is_empty() {
         return Ok(());
     }
-    let has = |s: &str| statuses.iter().any(|x| x == s);
-    let stage = if has("delivered") {
-        "delivered"
-    } else if has("scheduled") {
-        "routed"
-    } else if has("dead") {
-        "undelivered"
+    let has = |s: DeliveryStatus| statuses.contains(&s);
+    let stage = if has(DeliveryStatus::Delivered) {
+        Stage::Delivered
+    } else if has(DeliveryStatus::Scheduled) {
+        Stage::Routed
+    } else if has(DeliveryStatus::Dead) {
+        Stage::Undelivered
     } else {
-        "unsold"
+        Stage::Unsold
     };
-    tx.execute(
+    let sql = format!(
         "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 \
-         WHERE id = $3 AND stage NOT IN ('claimed', 'confirmed', 'returned', 'converted', 'offered')",
-        vec![stage.into(), now.into(), lead_id.into()],
-    )
-    .await?;
+         WHERE id = $3 AND stage NOT IN {KEPT_STAGES}"
+    );
+    tx.execute(&sql, vec![stage.as_str().into(), now.into(), lead_id.into()]).await?;
     Ok(())
 }
 
@@ -697,12 +555,12 @@ async fn update_stage(tx: &mut impl Exec, lead_id: &str, now: i64) -> Result<(),
 pub(crate) async fn set_stage(
     tx: &mut impl Exec,
     lead_id: &str,
-    stage: &str,
+    stage: Stage,
     now: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE leads SET stage = $1, stage_since = CASE WHEN stage = $1 THEN stage_since ELSE $2 END, updated_at = $2 WHERE id = $3",
-        vec![stage.into(), now.into(), lead_id.into()],
+        vec![stage.as_str().into(), now.into(), lead_id.into()],
     )
     .await?;
     Ok(())

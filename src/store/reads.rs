@@ -205,7 +205,7 @@ fn submission_from_row(r: &sqlx::any::AnyRow, with_body: bool) -> Result<StoredS
 
 #[cfg(test)]
 mod tests {
-    use super::super::commit::{Arg, STEPS_KIND, compact_events, event};
+    use super::super::commit::{STEPS_KIND, compact_events, event};
 
     #[test]
     fn a_leads_intake_events_are_stored_as_one_row_and_read_back_one_by_one() {
@@ -217,15 +217,13 @@ mod tests {
         ];
         let stored = compact_events(rows);
         assert_eq!(stored.len(), 2, "one row for a, a plain row for b");
-        let [Arg::Text(lead), Arg::Int(at), Arg::Text(kind), Arg::Text(detail)] = stored[0].as_slice() else {
-            panic!("unexpected row shape")
-        };
-        assert_eq!((lead.as_str(), *at, kind.as_str()), ("a", 1, STEPS_KIND));
-        let events = super::expand_steps(serde_json::from_str(detail).unwrap()).unwrap();
+        let row = &stored[0];
+        assert_eq!((row.lead_id.as_str(), row.at, row.kind), ("a", 1, STEPS_KIND));
+        let events = super::expand_steps(serde_json::from_str(&row.detail).unwrap()).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["received", "accepted", "routed"]);
         assert_eq!(events[2].detail["buyers"][0], "x");
         assert_eq!(events[0].at, crate::clock::rfc3339(1));
-        assert!(matches!(stored[1][2], Arg::Text(ref k) if k == "retried"));
+        assert_eq!(stored[1].kind, "retried");
     }
 }

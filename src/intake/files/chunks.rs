@@ -57,7 +57,7 @@ pub(super) fn prepare_chunk(
         let Some((store, _)) = &cx.commit else {
             return Step::Answered(dry_run(&config, submission).await);
         };
-        match store.committed_answer(&submission.source, &key).await {
+        match pipeline::commit::committed_answer(store, &submission.source, &key).await {
             Ok(Some(answer)) => return Step::Answered(answer),
             Ok(None) => {}
             Err(e) => return Step::Failed(e.into()),

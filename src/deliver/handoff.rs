@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Notify, mpsc};
 
-use super::outbox::Leased;
+use super::attempt::Leased;
 
 /// The writer's side: reserve room, then send the committed deliveries.
 #[derive(Debug, Clone)]
