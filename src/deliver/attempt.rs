@@ -279,3 +279,34 @@ async fn reroute(
     crate::route::assign::assign_one(tx, &plan, lead.facts(&d.lead_id), now, events).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_resolution_settles_the_delivery_and_names_the_event() {
+        let now = 1_000;
+        let cases = [
+            (Resolution::Delivered, DeliveryStatus::Delivered, now, "delivered", "delivered"),
+            (Resolution::Retry { at: 5_000 }, DeliveryStatus::Scheduled, 5_000, "retry", "delivery_attempt"),
+            (Resolution::Dead, DeliveryStatus::Dead, now, "dead", "dead_lettered"),
+            (
+                Resolution::Rejected { reroute: true },
+                DeliveryStatus::Rejected,
+                now,
+                "rejected",
+                "delivery_rejected",
+            ),
+            (Resolution::Gone { reroute: false }, DeliveryStatus::Rejected, now, "gone", "delivery_rejected"),
+        ];
+        for (r, status, next, outcome, kind) in cases {
+            assert_eq!(r.settles_as(now), (status, next, outcome), "{r:?}");
+            assert_eq!(r.event_kind(), kind, "{r:?}");
+        }
+        assert!(Resolution::Gone { reroute: false }.refused());
+        assert!(!Resolution::Gone { reroute: false }.reroutes());
+        assert!(Resolution::Rejected { reroute: true }.reroutes());
+        assert!(!Resolution::Dead.refused(), "a dead letter keeps its cap units: the buyer was sent it");
+    }
+}

@@ -388,15 +388,19 @@ fn decide_lead<'j>(
         duplicate_of: duplicate_of.clone(),
     };
 
+    let (fields, reasons, warnings) = match &c.stored {
+        Some(f) => (f.fields.clone(), f.reasons.clone(), f.warnings.clone()),
+        None => (json(&c.lead, "lead")?, json(&c.errors, "reasons")?, json(&c.warnings, "warnings")?),
+    };
     w.leads.push(NewLead {
         id: c.lead_id.clone(),
         submission_id: s.id.clone(),
         record_index: index as i64,
         source: s.source.clone(),
         status: outcome.as_str(),
-        fields: json(&c.lead, "lead")?,
-        reasons: json(&c.errors, "reasons")?,
-        warnings: json(&c.warnings, "warnings")?,
+        fields,
+        reasons,
+        warnings,
         duplicate_of: duplicate_of.clone(),
         vendor_lead_id: c.lead.vendor_lead_id.clone(),
         score: c.score.points,

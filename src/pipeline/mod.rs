@@ -37,6 +37,28 @@ pub struct Candidate {
     /// Why the lead is held for an operator instead of being routed: the parser only
     /// guessed its contact fields (template-free e-mail extraction, `parse::REVIEW`).
     pub review: Option<String>,
+    /// The lead, its errors and warnings as stored (JSON), rendered here in the request's
+    /// task, on any core, rather than in the writer, which is the bound of the write path.
+    /// `None` if rendering failed: the commit renders again and reports the error.
+    pub stored: Option<StoredForm>,
+}
+
+/// A candidate's columns that are JSON.
+#[derive(Debug, Clone)]
+pub struct StoredForm {
+    pub fields: String,
+    pub reasons: String,
+    pub warnings: String,
+}
+
+impl StoredForm {
+    fn of(lead: &Lead, errors: &[Problem], warnings: &[Problem]) -> Option<Self> {
+        Some(StoredForm {
+            fields: serde_json::to_string(lead).ok()?,
+            reasons: serde_json::to_string(errors).ok()?,
+            warnings: serde_json::to_string(warnings).ok()?,
+        })
+    }
 }
 
 /// What parsing made of a submission.
@@ -215,6 +237,7 @@ fn candidate(
         Plan::default()
     };
     Candidate {
+        stored: StoredForm::of(&n.lead, &errors, &n.warnings),
         lead_id,
         lead: n.lead,
         errors,

@@ -543,3 +543,31 @@ pub(crate) async fn update_lead(tx: &mut impl Exec, lead: NewLead, restaged: boo
     tx.execute(sql, args).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::DeliveryStatus;
+
+    #[test]
+    fn stored_status_names_read_back_as_the_same_enum() {
+        for st in
+            [Stage::New, Stage::NeedsReview, Stage::Routed, Stage::Offered, Stage::Unsold, Stage::Delivered]
+        {
+            assert_eq!(Stage::parse(st.as_str()).unwrap(), st);
+        }
+        for st in [Stage::Undelivered, Stage::Claimed, Stage::Confirmed, Stage::Returned, Stage::Converted] {
+            assert_eq!(Stage::parse(st.as_str()).unwrap(), st);
+        }
+        assert!(Stage::parse("sold").is_err());
+        for st in [
+            DeliveryStatus::Scheduled,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+            DeliveryStatus::Rejected,
+        ] {
+            assert_eq!(DeliveryStatus::parse(st.as_str()).unwrap(), st);
+        }
+        assert_eq!(Stage::NeedsReview.as_str(), crate::store::review::NEEDS_REVIEW);
+    }
+}

@@ -234,12 +234,15 @@ impl Store {
         rejected: bool,
     ) -> Result<Vec<String>, StoreError> {
         let statuses = if rejected { "('dead', 'rejected')" } else { "('dead')" };
+        // The first status term is the `deliveries_failed` index's own condition, spelled the
+        // same so SQLite sees the partial index applies.
         let sql = format!(
-            "SELECT id FROM deliveries WHERE buyer = $1 AND created_at >= $2 AND status IN {statuses} ORDER BY created_at"
+            "SELECT id FROM deliveries WHERE buyer = $1 AND created_at >= $2 AND status IN ('dead', 'rejected') \
+             AND status IN {statuses} ORDER BY created_at"
         );
         let rows =
             sqlx::query(AssertSqlSafe(sql)).bind(buyer.to_string()).bind(since).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// Buyers disabled by the outbox (410 Gone), with when and why.
