@@ -344,6 +344,16 @@ async fn commit_stats(addr: SocketAddr) {
             / value("leadgate_commit_batch_submissions_count").max(1.0),
         1e3 * value("leadgate_commit_seconds_sum") / commits
     );
+    // The HTTP handler's own work, per request, beside the wait for the commit.
+    let phases: Vec<String> = ["auth", "body", "prepare", "commit", "answer"]
+        .iter()
+        .map(|p| {
+            let name = format!("leadgate_http_intake_phase_seconds_sum{{phase=\"{p}\"}}");
+            let count = format!("leadgate_http_intake_phase_seconds_count{{phase=\"{p}\"}}");
+            format!("{p} {:.1} µs", 1e6 * value(&name) / value(&count).max(1.0))
+        })
+        .collect();
+    println!("  handler per request (averages): {}", phases.join(", "));
 }
 
 /// Sequential leads on an idle gateway: from the request leaving to the webhook arriving.

@@ -79,12 +79,19 @@ pub mod metric {
     pub const DISPOSITIONS: &str = "leadgate_dispositions_total";
     pub const COMMIT_BATCH: &str = "leadgate_commit_batch_submissions";
     pub const COMMIT_SECONDS: &str = "leadgate_commit_seconds";
+    pub const HTTP_INTAKE_PHASE: &str = "leadgate_http_intake_phase_seconds";
     pub const MAILBOX_LAST_FETCH: &str = "leadgate_mailbox_last_fetch_timestamp_seconds";
     pub const MAILBOX_ERRORS: &str = "leadgate_mailbox_errors_total";
     pub const MAILBOX_UP: &str = "leadgate_mailbox_up";
 }
 
 fn describe() {
+    metrics::describe_histogram!(
+        metric::HTTP_INTAKE_PHASE,
+        "Time a POST /v1/leads spends in each phase: auth (key and headers), body (reading it), \
+         prepare (parse, normalize, validate, score, plan), commit (waiting for the group commit), \
+         answer (rendering the response)."
+    );
     metrics::describe_counter!(metric::LEADS, "Leads committed, by source and outcome.");
     metrics::describe_counter!(metric::SUBMISSIONS_UNPARSEABLE, "Submissions stored unparsed, by source.");
     metrics::describe_counter!(metric::DELIVERY_ATTEMPTS, "Delivery attempts, by buyer and outcome.");
@@ -104,6 +111,13 @@ pub fn batch_committed(submissions: usize, took: std::time::Duration) {
     metrics::histogram!(metric::COMMIT_BATCH).record(submissions as f64);
     metrics::histogram!(metric::COMMIT_SECONDS).record(took.as_secs_f64());
     tracing::debug!(submissions, took_us = took.as_micros() as u64, "Batch committed.");
+}
+
+/// Where one `POST /v1/leads` spent its time, phase by phase (see [`metric::HTTP_INTAKE_PHASE`]).
+pub fn http_intake_phases(phases: &[(&'static str, std::time::Duration)]) {
+    for (phase, took) in phases {
+        metrics::histogram!(metric::HTTP_INTAKE_PHASE, "phase" => *phase).record(took.as_secs_f64());
+    }
 }
 
 /// An IMAP consumer's state, as metrics (the admin API has the same from the store).

@@ -22,6 +22,7 @@ pub async fn post_lead(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let shape = Shape::for_content_type(content_type.as_deref());
     let config = state.config.load_full();
@@ -88,6 +89,7 @@ pub async fn post_lead(
         },
     };
 
+    let authed = std::time::Instant::now();
     let limit = config.server.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
@@ -109,10 +111,23 @@ pub async fn post_lead(
         received_at: state.clock.now_ms(),
         idempotency_key,
     };
-    let result = crate::intake::submit(&config, &state.writer, submission)
+    let read = std::time::Instant::now();
+    let job = crate::intake::prepare(&config, submission)
         .await
         .map_err(|e| ApiError::internal(&e).shaped(shape))?;
-    Ok(submission_answer(result, shape).into_response())
+    let prepared = std::time::Instant::now();
+    let result =
+        crate::intake::commit(&state.writer, job).await.map_err(|e| ApiError::internal(&e).shaped(shape))?;
+    let committed = std::time::Instant::now();
+    let response = submission_answer(result, shape).into_response();
+    crate::telemetry::http_intake_phases(&[
+        ("auth", authed - started),
+        ("body", read - authed),
+        ("prepare", prepared - read),
+        ("commit", committed - prepared),
+        ("answer", committed.elapsed()),
+    ]);
+    Ok(response)
 }
 
 /// What we keep of the request besides the body: enough to trace a vendor's call.

@@ -48,15 +48,26 @@ pub async fn submit(
     writer: &Writer,
     submission: Submission,
 ) -> Result<SubmissionResult, StoreError> {
+    let job = prepare(config, submission).await?;
+    commit(writer, job).await
+}
+
+/// Parses, normalizes, validates, scores and plans a submission: inline for a small body,
+/// on the blocking pool for a big one (a long parse must not hold a runtime thread).
+pub async fn prepare(config: &Arc<Config>, submission: Submission) -> Result<pipeline::Job, StoreError> {
     const INLINE_PARSE_MAX: usize = 64 * 1024;
-    let job = if submission.body.len() > INLINE_PARSE_MAX {
+    if submission.body.len() > INLINE_PARSE_MAX {
         let config = config.clone();
         tokio::task::spawn_blocking(move || pipeline::job(&config, submission, false))
             .await
-            .map_err(|e| StoreError::Commit(format!("parser task failed: {e}")))?
+            .map_err(|e| StoreError::Commit(format!("parser task failed: {e}")))
     } else {
-        pipeline::job(config, submission, false)
-    };
+        Ok(pipeline::job(config, submission, false))
+    }
+}
+
+/// Commits a prepared submission through the group commit; the answer comes once durable.
+pub async fn commit(writer: &Writer, job: pipeline::Job) -> Result<SubmissionResult, StoreError> {
     let result = writer.submit(job).await?;
     crate::telemetry::submission_committed(&result);
     Ok(result)

@@ -56,6 +56,11 @@ async fn health_and_readiness_answer() {
         gw.post_json(&json!({"email": "metrics@example.com"})).await;
         let m = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
         assert!(m.contains("leadgate_leads_total{outcome=\"accepted\"}"), "{m}");
+        // The intake handler's phases are measured one by one.
+        for phase in ["auth", "body", "prepare", "commit", "answer"] {
+            let line = format!("leadgate_http_intake_phase_seconds_count{{phase=\"{phase}\"}}");
+            assert!(m.contains(&line), "{line} in {m}");
+        }
     })
     .await;
 }
