@@ -392,6 +392,9 @@ fn decide_lead<'j>(
         Some(f) => (f.fields.clone(), f.reasons.clone(), f.warnings.clone()),
         None => (json(&c.lead, "lead")?, json(&c.errors, "reasons")?, json(&c.warnings, "warnings")?),
     };
+    // Event details that embed the reasons or warnings reuse their JSON.
+    let normalized = format!("{{\"warnings\":{warnings}}}");
+    let rejected = (outcome == Outcome::Rejected).then(|| format!("{{\"reasons\":{reasons}}}"));
     w.leads.push(NewLead {
         id: c.lead_id.clone(),
         submission_id: s.id.clone(),
@@ -433,13 +436,13 @@ fn decide_lead<'j>(
         "received",
         serde_json::json!({ "submission_id": s.id, "channel": s.channel, "replay": job.replay }),
     ));
-    w.events.push(event(&c.lead_id, now, "normalized", serde_json::json!({ "warnings": c.warnings })));
+    w.events.push(NewEvent { lead_id: c.lead_id.clone(), at: now, kind: "normalized", detail: normalized });
     let detail = match outcome {
-        Outcome::Rejected => serde_json::json!({ "reasons": c.errors }),
-        Outcome::Duplicate => serde_json::json!({ "duplicate_of": duplicate_of }),
-        Outcome::Accepted => serde_json::json!({}),
+        Outcome::Rejected => rejected.unwrap_or_else(|| "{}".to_string()),
+        Outcome::Duplicate => serde_json::json!({ "duplicate_of": duplicate_of }).to_string(),
+        Outcome::Accepted => "{}".to_string(),
     };
-    w.events.push(event(&c.lead_id, now, outcome.as_str(), detail));
+    w.events.push(NewEvent { lead_id: c.lead_id.clone(), at: now, kind: outcome.as_str(), detail });
     if outcome == Outcome::Accepted {
         w.events.push(event(
             &c.lead_id,

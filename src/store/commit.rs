@@ -115,18 +115,19 @@ fn lock_id(key: &str) -> i64 {
 }
 
 /// One event of a lead's history (`lead_events`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NewEvent {
     pub lead_id: String,
     pub at: i64,
     /// One of the code's names (`received`, `routed`, …).
     pub kind: &'static str,
-    pub detail: serde_json::Value,
+    /// JSON.
+    pub detail: String,
 }
 
 /// A lead's event at `at`.
 pub(crate) fn event(lead_id: &str, at: i64, kind: &'static str, detail: serde_json::Value) -> NewEvent {
-    NewEvent { lead_id: lead_id.to_string(), at, kind, detail }
+    NewEvent { lead_id: lead_id.to_string(), at, kind, detail: detail.to_string() }
 }
 
 const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)";
@@ -134,28 +135,12 @@ const EVENT_INSERT: &str = "INSERT INTO lead_events (lead_id, at, kind, detail)"
 /// The kind of a stored row that holds several events of one lead (see [`compact_events`]).
 pub(crate) const STEPS_KIND: &str = "steps";
 
-/// A `lead_events` row as written: one event, or a lead's steps of one commit.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct EventRow {
-    pub lead_id: String,
-    pub at: i64,
-    pub kind: &'static str,
-    /// JSON.
-    pub detail: String,
-}
-
-impl From<NewEvent> for EventRow {
-    fn from(e: NewEvent) -> Self {
-        EventRow { lead_id: e.lead_id, at: e.at, kind: e.kind, detail: e.detail.to_string() }
-    }
-}
-
 /// Intake writes a lead's first steps together (received, normalized, the outcome, scored,
 /// routed or offered or unsold): one `lead_events` row holds them all, in order, and the
 /// lead's history shows them one by one ([`super::reads`]). Fewer rows and index entries
 /// per lead on the write path, the same history on the read path. A lead with one event
 /// in the batch keeps a plain row.
-pub(crate) fn compact_events(events: Vec<NewEvent>) -> Vec<EventRow> {
+pub(crate) fn compact_events(events: Vec<NewEvent>) -> Vec<NewEvent> {
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<String, Vec<NewEvent>> = HashMap::new();
     for e in events {
@@ -169,27 +154,33 @@ pub(crate) fn compact_events(events: Vec<NewEvent>) -> Vec<EventRow> {
     for lead in order {
         let Some(mut group) = groups.remove(&lead) else { continue };
         if group.len() == 1 {
-            out.extend(group.pop().map(EventRow::from));
+            out.extend(group.pop());
             continue;
         }
         let first_at = group.first().map_or(0, |e| e.at);
-        let steps: Vec<serde_json::Value> = group
-            .into_iter()
-            .map(|e| serde_json::json!({ "at": e.at, "kind": e.kind, "detail": e.detail }))
-            .collect();
-        out.push(EventRow {
-            lead_id: lead,
-            at: first_at,
-            kind: STEPS_KIND,
-            detail: serde_json::Value::Array(steps).to_string(),
-        });
+        let mut steps = String::with_capacity(group.iter().map(|e| e.detail.len() + 48).sum());
+        steps.push('[');
+        for (i, e) in group.iter().enumerate() {
+            if i > 0 {
+                steps.push(',');
+            }
+            // `detail` is JSON already; `kind` is one of the code's names.
+            steps.push_str(&format!(
+                "{{\"at\":{},\"kind\":{},\"detail\":{}}}",
+                e.at,
+                serde_json::Value::from(e.kind),
+                e.detail
+            ));
+        }
+        steps.push(']');
+        out.push(NewEvent { lead_id: lead, at: first_at, kind: STEPS_KIND, detail: steps });
     }
     out
 }
 
 /// Events, one row each.
 pub(crate) async fn insert_events(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<(), StoreError> {
-    insert_event_rows(tx, events.into_iter().map(EventRow::from).collect()).await
+    insert_event_rows(tx, events).await
 }
 
 /// Events, a lead's steps of one commit in one row ([`compact_events`]).
@@ -197,7 +188,7 @@ pub(crate) async fn insert_steps(tx: &mut impl Exec, events: Vec<NewEvent>) -> R
     insert_event_rows(tx, compact_events(events)).await
 }
 
-async fn insert_event_rows(tx: &mut impl Exec, rows: Vec<EventRow>) -> Result<(), StoreError> {
+async fn insert_event_rows(tx: &mut impl Exec, rows: Vec<NewEvent>) -> Result<(), StoreError> {
     let rows = rows
         .into_iter()
         .map(|r| vec![r.lead_id.into(), r.at.into(), r.kind.into(), Arg::Text(r.detail)])
