@@ -7,12 +7,12 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 mod checkpoint;
-pub mod claims;
 pub mod console;
 pub(crate) mod commit;
 pub mod files;
 pub mod email;
 pub mod handoff;
+pub mod offers;
 pub mod outbox;
 mod raw;
 mod reads;
