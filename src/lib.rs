@@ -23,6 +23,7 @@ pub mod route;
 pub mod pipeline;
 pub mod store;
 pub mod deliver;
+pub mod claim;
 pub mod replay;
 pub mod report;
 pub mod api;

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use super::AppState;
 use super::response::{ApiError, code};
 use crate::auth::Principal;
-use crate::route::{Buyer, Preview, Target};
-use crate::store::claims::{
+use crate::claim::{
     ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery, OfferRow,
     Relay,
 };
+use crate::route::{Buyer, Preview, Target};
 
 /// The buyer a request's key belongs to.
 fn require_buyer(state: &AppState, headers: &HeaderMap) -> Result<Arc<Buyer>, ApiError> {
@@ -81,9 +81,7 @@ pub async fn list_offers(
     let offset = q.offset.unwrap_or(0).max(0);
     let query =
         OfferQuery { by_score, limit, offset, product: q.product, min_score: q.min_score, state: q.state };
-    let offers = state
-        .store
-        .offers_for(&buyer.name, state.clock.now_ms(), &query)
+    let offers = crate::claim::offers_for(&state.store, &buyer.name, state.clock.now_ms(), &query)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let next = (offers.len() as i64 == limit).then_some(offset + limit);
@@ -119,7 +117,7 @@ pub fn preview(o: &OfferRow, mode: Preview) -> serde_json::Value {
     v
 }
 
-fn claimed_response(c: crate::store::claims::Claimed) -> Response {
+fn claimed_response(c: crate::claim::Claimed) -> Response {
     Json(serde_json::json!({
         "lead_id": c.lead_id,
         "claim_id": c.claim_id,
@@ -140,9 +138,7 @@ pub async fn claim(
     Path(lead_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (buyer, terms) = require_partner(&state, &headers)?;
-    let outcome = state
-        .store
-        .claim(&lead_id, &buyer, lease_ms(&terms), state.clock.now_ms())
+    let outcome = crate::claim::claim(&state.store, &lead_id, &buyer, lease_ms(&terms), state.clock.now_ms())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     match outcome {
@@ -162,11 +158,15 @@ pub async fn claim(
 /// `POST /v1/partner/claims/next`: claims the best eligible offer; 204 when none.
 pub async fn claim_next(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let (buyer, terms) = require_partner(&state, &headers)?;
-    match state
-        .store
-        .claim_next(&buyer, terms.claim_order, lease_ms(&terms), state.clock.now_ms())
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    match crate::claim::claim_next(
+        &state.store,
+        &buyer,
+        terms.claim_order,
+        lease_ms(&terms),
+        state.clock.now_ms(),
+    )
+    .await
+    .map_err(|e| ApiError::internal(&e))?
     {
         Some(c) => {
             crate::telemetry::claim_event(&buyer.name, &c.lead_id, "claimed");
@@ -183,9 +183,7 @@ pub async fn confirm(
     Path(lead_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (buyer, _) = require_partner(&state, &headers)?;
-    match state
-        .store
-        .confirm(&lead_id, &buyer.name, state.clock.now_ms())
+    match crate::claim::confirm(&state.store, &lead_id, &buyer.name, state.clock.now_ms())
         .await
         .map_err(|e| ApiError::internal(&e))?
     {
@@ -266,9 +264,7 @@ async fn record(
     let d = Disposition { kind: b.status, reason: b.reason, value };
     let now = state.clock.now_ms();
     let relay = relay_for(state, lead_id, buyer, &d, now).await?;
-    match state
-        .store
-        .disposition(lead_id, buyer, delivery_id, &d, relay, now)
+    match crate::claim::disposition(&state.store, lead_id, buyer, delivery_id, &d, relay, now)
         .await
         .map_err(|e| ApiError::internal(&e))?
     {

@@ -203,7 +203,7 @@ pub struct ClosedLoopFile {
     pub secret: Option<EnvString>,
     /// Which dispositions are relayed.
     #[serde(default = "default_relayed")]
-    pub events: Vec<crate::store::claims::DispositionKind>,
+    pub events: Vec<crate::claim::DispositionKind>,
     /// Private/loopback ranges the vendor's endpoint may be on (SSRF guard exceptions).
     #[serde(default)]
     pub allow_private: Vec<String>,
@@ -211,8 +211,8 @@ pub struct ClosedLoopFile {
     pub timeout: Duration,
 }
 
-fn default_relayed() -> Vec<crate::store::claims::DispositionKind> {
-    use crate::store::claims::DispositionKind;
+fn default_relayed() -> Vec<crate::claim::DispositionKind> {
+    use crate::claim::DispositionKind;
     vec![DispositionKind::Returned, DispositionKind::Converted]
 }
 

@@ -158,7 +158,7 @@ impl Source {
 #[derive(Debug, Clone)]
 pub struct ClosedLoop {
     pub url: String,
-    pub events: Vec<crate::store::claims::DispositionKind>,
+    pub events: Vec<crate::claim::DispositionKind>,
 }
 
 /// The outbox target name of a source's closed-loop relay.

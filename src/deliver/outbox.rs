@@ -194,7 +194,7 @@ impl Outbox {
     /// breaches; errors are logged, and the next sweep tries again.
     pub async fn sweep(&self) -> usize {
         let config = self.config.load_full();
-        match self.store.sweep_pool(&config.routing, self.clock.now_ms()).await {
+        match crate::claim::sweep_pool(&self.store, &config.routing, self.clock.now_ms()).await {
             Ok(n) => {
                 if n > 0 {
                     self.wake.notify_one();

@@ -7,6 +7,7 @@
 
 use sqlx::Row;
 
+use super::offers::ClaimStatus;
 use super::{Store, StoreError};
 use crate::clock::rfc3339;
 
@@ -372,8 +373,10 @@ impl Store {
             "SELECT {CLAIM_COLUMNS}, l.fields, l.score, l.grade FROM claims c \
              JOIN leads l ON l.id = c.lead_id LEFT JOIN offers o ON o.lead_id = c.lead_id \
              WHERE c.lead_id = $1 AND c.partner = $2 \
-             AND (c.status = 'confirmed' OR (c.status = 'leased' AND c.lease_until > $3)) \
-             ORDER BY c.claimed_at DESC LIMIT 1"
+             AND (c.status = '{confirmed}' OR (c.status = '{leased}' AND c.lease_until > $3)) \
+             ORDER BY c.claimed_at DESC LIMIT 1",
+            confirmed = ClaimStatus::Confirmed.as_str(),
+            leased = ClaimStatus::Leased.as_str()
         )))
         .bind(lead_id.to_string())
         .bind(partner.to_string())

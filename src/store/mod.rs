@@ -7,11 +7,11 @@
 //! batch (`BEGIN IMMEDIATE` on SQLite, advisory locks on the touched keys on PostgreSQL).
 
 mod checkpoint;
-pub mod claims;
 pub mod console;
 pub(crate) mod commit;
 pub mod files;
 pub mod email;
+pub mod offers;
 pub mod outbox;
 mod raw;
 mod reads;

@@ -204,8 +204,8 @@ pub(crate) struct NewOffer {
     pub created_at: i64,
 }
 
-pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, buyer, route, payload, status, attempts, next_attempt_at, cap_periods, price, created_at, updated_at, lease_owner, lease_until)";
-pub(crate) const DELIVERY_COLUMNS: usize = 14;
+const DELIVERY_INSERT: &str = "INSERT INTO deliveries (id, lead_id, buyer, route, payload, status, attempts, next_attempt_at, cap_periods, price, created_at, updated_at, lease_owner, lease_until)";
+const DELIVERY_COLUMNS: usize = 14;
 const OFFER_INSERT: &str = "INSERT INTO offers (lead_id, route, source, product, score, partners, exclusive_ms, open_at, status, expires_at, sla_breached, created_at, updated_at)";
 
 /// Inserts outbox rows, due at once.
@@ -251,7 +251,7 @@ pub(crate) async fn insert_offers(tx: &mut impl Exec, rows: Vec<NewOffer>) -> Re
                 partners.into(),
                 o.exclusive_ms.into(),
                 o.open_at.into(),
-                "open".into(),
+                super::offers::OfferStatus::Open.as_str().into(),
                 o.expires_at.into(),
                 0i64.into(),
                 o.created_at.into(),

@@ -1,10 +1,10 @@
 //! The partner portal: open offers (masked as the partner API masks them), the atomic
 //! claim, the claimed lead in full, confirmation, dispositions, history and SLA timers.
 //!
-//! Every read goes through the same store calls as the partner API, with the signed-in
-//! partner's name: `offers_for` lists only offers made to it, `claim` refuses leads not
-//! offered to it (answered like an unknown lead), and `partner_lead` returns a lead only
-//! while the partner holds its own claim on it.
+//! Every read goes through the same calls as the partner API ([`crate::claim`] and the
+//! store), with the signed-in partner's name: `offers_for` lists only offers made to it,
+//! `claim` refuses leads not offered to it (answered like an unknown lead), and
+//! `partner_lead` returns a lead only while the partner holds its own claim on it.
 
 use std::sync::Arc;
 
@@ -19,11 +19,11 @@ use super::{WebState, form_fields, page_ctx, see_other, signin};
 use crate::api::AppState;
 use crate::api::partner::{preview, relay_for};
 use crate::auth::Principal;
-use crate::clock::rfc3339;
-use crate::route::{Buyer, PullTarget, Target};
-use crate::store::claims::{
+use crate::claim::{
     ClaimOutcome, ConfirmOutcome, Disposition, DispositionKind, DispositionOutcome, OfferQuery,
 };
+use crate::clock::rfc3339;
+use crate::route::{Buyer, PullTarget, Target};
 
 const AREA: &str = "portal";
 
@@ -135,7 +135,7 @@ pub async fn offers(
     let now = state.clock.now_ms();
     let by_score = q.order.as_deref() == Some("score");
     let query = OfferQuery { limit: 100, by_score, ..OfferQuery::default() };
-    let rows = match state.store.offers_for(&p.buyer.name, now, &query).await {
+    let rows = match crate::claim::offers_for(&state.store, &p.buyer.name, now, &query).await {
         Ok(rows) => rows,
         Err(e) => return unavailable(&web, &e),
     };
@@ -170,10 +170,11 @@ pub async fn claim(
         Err(r) => return *r,
     };
     let lease = ms(p.terms.lease);
-    let outcome = match state.store.claim(&lead_id, &p.buyer, lease, state.clock.now_ms()).await {
-        Ok(o) => o,
-        Err(e) => return unavailable(&web, &e),
-    };
+    let outcome =
+        match crate::claim::claim(&state.store, &lead_id, &p.buyer, lease, state.clock.now_ms()).await {
+            Ok(o) => o,
+            Err(e) => return unavailable(&web, &e),
+        };
     let gone =
         |title: &str, text: &str| web.templates.message(StatusCode::CONFLICT, AREA, title, text, "/portal");
     match outcome {
@@ -219,7 +220,9 @@ pub async fn claim_next(
         Err(r) => return *r,
     };
     let lease = ms(p.terms.lease);
-    match state.store.claim_next(&p.buyer, p.terms.claim_order, lease, state.clock.now_ms()).await {
+    match crate::claim::claim_next(&state.store, &p.buyer, p.terms.claim_order, lease, state.clock.now_ms())
+        .await
+    {
         Ok(Some(c)) => {
             crate::telemetry::claim_event(&p.buyer.name, &c.lead_id, "claimed");
             web.sessions.flash(
@@ -297,7 +300,7 @@ pub async fn confirm(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    match state.store.confirm(&lead_id, &p.buyer.name, state.clock.now_ms()).await {
+    match crate::claim::confirm(&state.store, &lead_id, &p.buyer.name, state.clock.now_ms()).await {
         Ok(ConfirmOutcome::Confirmed) => web.sessions.flash(&headers, "Confirmed: the lead is yours."),
         Ok(ConfirmOutcome::NoLiveClaim) => {
             return web.templates.message(
@@ -348,7 +351,7 @@ pub async fn disposition(
         Ok(r) => r,
         Err(_) => return unavailable_page(&web),
     };
-    match state.store.disposition(&lead_id, &p.buyer, None, &d, relay, now).await {
+    match crate::claim::disposition(&state.store, &lead_id, &p.buyer, None, &d, relay, now).await {
         Ok(DispositionOutcome::Recorded { .. }) => {
             web.sessions.flash(&headers, format!("Recorded: {}.", d.kind.as_str()));
             see_other(&back)
