@@ -50,5 +50,25 @@ async fn checkpoint(pool: &AnyPool, mode: &'static str) -> Result<i64, sqlx::Err
         _ => "PRAGMA wal_checkpoint(PASSIVE)",
     };
     let row = sqlx::query(sql).fetch_one(pool).await?;
-    row.try_get::<i64, _>(1)
+    // The pragma answers (busy, log, checkpointed): `log` is the WAL's size in frames.
+    row.try_get::<i64, _>("log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Store, StoreOptions};
+
+    /// A failed checkpoint is only logged at debug level, so nothing else would notice if
+    /// the pragma's `log` column could not be read.
+    #[tokio::test]
+    async fn a_checkpoint_reads_the_wal_size_from_the_pragmas_log_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store =
+            Store::open(&StoreOptions { url, synchronous_full: false, max_connections: 2 }).await.unwrap();
+        // -1 when the background task was checkpointing at the same moment (busy).
+        let frames = super::checkpoint(&store.pool, "PASSIVE").await.unwrap();
+        assert!(frames >= -1, "{frames}");
+        store.close().await;
+    }
 }

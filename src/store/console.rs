@@ -153,20 +153,20 @@ fn like_literal(text: &str) -> String {
 }
 
 const CLAIM_COLUMNS: &str = "c.lead_id, o.route, o.product, c.status, c.claimed_at, c.lease_until, c.confirmed_at, \
-     (SELECT d.kind FROM dispositions d WHERE d.lead_id = c.lead_id AND d.buyer = c.partner ORDER BY d.at DESC, d.id DESC LIMIT 1), \
-     (SELECT MAX(d.at) FROM dispositions d WHERE d.lead_id = c.lead_id AND d.buyer = c.partner)";
+     (SELECT d.kind FROM dispositions d WHERE d.lead_id = c.lead_id AND d.buyer = c.partner ORDER BY d.at DESC, d.id DESC LIMIT 1) AS disposition, \
+     (SELECT MAX(d.at) FROM dispositions d WHERE d.lead_id = c.lead_id AND d.buyer = c.partner) AS disposition_at";
 
 fn claim_row(r: &sqlx::any::AnyRow) -> Result<PartnerClaim, StoreError> {
     Ok(PartnerClaim {
-        lead_id: r.try_get(0)?,
-        route: r.try_get(1)?,
-        product: r.try_get(2)?,
-        status: r.try_get(3)?,
-        claimed_at_ms: r.try_get(4)?,
-        lease_until_ms: r.try_get(5)?,
-        confirmed_at_ms: r.try_get(6)?,
-        disposition: r.try_get(7)?,
-        disposition_at_ms: r.try_get(8)?,
+        lead_id: r.try_get("lead_id")?,
+        route: r.try_get("route")?,
+        product: r.try_get("product")?,
+        status: r.try_get("status")?,
+        claimed_at_ms: r.try_get("claimed_at")?,
+        lease_until_ms: r.try_get("lease_until")?,
+        confirmed_at_ms: r.try_get("confirmed_at")?,
+        disposition: r.try_get("disposition")?,
+        disposition_at_ms: r.try_get("disposition_at")?,
     })
 }
 
@@ -181,7 +181,7 @@ impl Store {
         let bucket_ms = bucket_ms.max(1);
         let mut out = ConsoleCounts::default();
         for r in sqlx::query(
-            "SELECT (created_at - $1) / $3, source, status, COUNT(*) FROM leads \
+            "SELECT (created_at - $1) / $3 AS bucket, source, status, COUNT(*) AS n FROM leads \
              WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3",
         )
         .bind(from)
@@ -191,14 +191,14 @@ impl Store {
         .await?
         {
             out.leads.push(BucketCount {
-                bucket: r.try_get(0)?,
-                name: r.try_get(1)?,
-                status: r.try_get(2)?,
-                count: r.try_get(3)?,
+                bucket: r.try_get("bucket")?,
+                name: r.try_get("source")?,
+                status: r.try_get("status")?,
+                count: r.try_get("n")?,
             });
         }
         for r in sqlx::query(
-            "SELECT (d.updated_at - $1) / $3, d.buyer, l.source, d.status, COUNT(*) FROM deliveries d \
+            "SELECT (d.updated_at - $1) / $3 AS bucket, d.buyer, l.source, d.status, COUNT(*) AS n FROM deliveries d \
              JOIN leads l ON l.id = d.lead_id \
              WHERE d.updated_at >= $1 AND d.updated_at < $2 AND d.route <> $4 \
              AND (d.status <> 'scheduled' OR d.attempts > 0) GROUP BY 1, 2, 3, 4",
@@ -211,16 +211,16 @@ impl Store {
         .await?
         {
             out.deliveries.push(DeliveryCount {
-                bucket: r.try_get(0)?,
-                buyer: r.try_get(1)?,
-                source: r.try_get(2)?,
-                status: r.try_get(3)?,
-                count: r.try_get(4)?,
+                bucket: r.try_get("bucket")?,
+                buyer: r.try_get("buyer")?,
+                source: r.try_get("source")?,
+                status: r.try_get("status")?,
+                count: r.try_get("n")?,
             });
         }
         // Claims by pull partners, counted as status `claimed` in the bucket of the claim.
         for r in sqlx::query(
-            "SELECT (c.claimed_at - $1) / $3, c.partner, l.source, COUNT(*) FROM claims c \
+            "SELECT (c.claimed_at - $1) / $3 AS bucket, c.partner, l.source, COUNT(*) AS n FROM claims c \
              JOIN leads l ON l.id = c.lead_id \
              WHERE c.claimed_at >= $1 AND c.claimed_at < $2 GROUP BY 1, 2, 3",
         )
@@ -231,11 +231,11 @@ impl Store {
         .await?
         {
             out.deliveries.push(DeliveryCount {
-                bucket: r.try_get(0)?,
-                buyer: r.try_get(1)?,
-                source: r.try_get(2)?,
+                bucket: r.try_get("bucket")?,
+                buyer: r.try_get("partner")?,
+                source: r.try_get("source")?,
                 status: "claimed".into(),
-                count: r.try_get(3)?,
+                count: r.try_get("n")?,
             });
         }
         Ok(out)
@@ -277,12 +277,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(LeadHit {
-                    id: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    status: r.try_get(2)?,
-                    stage: r.try_get(3)?,
-                    fields: fields_of(&r.try_get::<String, _>(4)?)?,
-                    created_at: rfc3339(r.try_get(5)?),
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    status: r.try_get("status")?,
+                    stage: r.try_get("stage")?,
+                    fields: fields_of(&r.try_get::<String, _>("fields")?)?,
+                    created_at: rfc3339(r.try_get("created_at")?),
                 })
             })
             .collect()
@@ -300,14 +300,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(DeadLetter {
-                    id: r.try_get(0)?,
-                    lead_id: r.try_get(1)?,
-                    buyer: r.try_get(2)?,
-                    route: r.try_get(3)?,
-                    status: r.try_get(4)?,
-                    attempts: r.try_get(5)?,
-                    last_error: r.try_get(6)?,
-                    updated_at: rfc3339(r.try_get(7)?),
+                    id: r.try_get("id")?,
+                    lead_id: r.try_get("lead_id")?,
+                    buyer: r.try_get("buyer")?,
+                    route: r.try_get("route")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                    updated_at: rfc3339(r.try_get("updated_at")?),
                 })
             })
             .collect()
@@ -317,31 +317,31 @@ impl Store {
     pub async fn file_channels(&self) -> Result<Vec<FileChannelState>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, \
-             SUM(CASE WHEN status = 'processing' THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), \
-             MAX(received_at) FROM files GROUP BY channel ORDER BY channel",
+             SUM(CASE WHEN status = 'processing' THEN 1 ELSE 0 END) AS processing, \
+             SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, \
+             SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+             MAX(received_at) AS last_received_at FROM files GROUP BY channel ORDER BY channel",
         )
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let channel: String = r.try_get(0)?;
+            let channel: String = r.try_get("channel")?;
             let last_error = sqlx::query(
                 "SELECT error FROM files WHERE channel = $1 AND status = 'failed' ORDER BY updated_at DESC LIMIT 1",
             )
             .bind(channel.clone())
             .fetch_optional(&self.pool)
             .await?
-            .map(|r| r.try_get::<Option<String>, _>(0))
+            .map(|r| r.try_get::<Option<String>, _>("error"))
             .transpose()?
             .flatten();
             out.push(FileChannelState {
                 channel,
-                processing: r.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
-                done: r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
-                failed: r.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
-                last_received_at: r.try_get::<Option<i64>, _>(4)?.map(rfc3339),
+                processing: r.try_get::<Option<i64>, _>("processing")?.unwrap_or(0),
+                done: r.try_get::<Option<i64>, _>("done")?.unwrap_or(0),
+                failed: r.try_get::<Option<i64>, _>("failed")?.unwrap_or(0),
+                last_received_at: r.try_get::<Option<i64>, _>("last_received_at")?.map(rfc3339),
                 last_error,
             });
         }
@@ -394,13 +394,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .map(|r| Ok((r.try_get("kind")?, r.try_get("reason")?, r.try_get("value")?, r.try_get("at")?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(PartnerLead {
             claim: claim_row(&row)?,
-            fields: fields_of(&row.try_get::<String, _>(9)?)?,
-            score: row.try_get(10)?,
-            grade: row.try_get(11)?,
+            fields: fields_of(&row.try_get::<String, _>("fields")?)?,
+            score: row.try_get("score")?,
+            grade: row.try_get("grade")?,
             dispositions,
         }))
     }

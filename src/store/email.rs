@@ -54,7 +54,7 @@ impl Store {
             .bind(mailbox.to_owned())
             .fetch_one(&self.pool)
             .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        Ok((row.try_get("uidvalidity")?, row.try_get("last_uid")?))
     }
 
     /// Records a new UIDVALIDITY (the folder was recreated: every UID is new) or the
@@ -120,14 +120,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(MailboxStatus {
-                    mailbox: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    state: r.try_get(2)?,
-                    uidvalidity: r.try_get(3)?,
-                    last_uid: r.try_get(4)?,
-                    last_fetch_at: r.try_get::<Option<i64>, _>(5)?.map(rfc3339),
-                    last_error: r.try_get(6)?,
-                    last_error_at: r.try_get::<Option<i64>, _>(7)?.map(rfc3339),
+                    mailbox: r.try_get("mailbox")?,
+                    source: r.try_get("source")?,
+                    state: r.try_get("state")?,
+                    uidvalidity: r.try_get("uidvalidity")?,
+                    last_uid: r.try_get("last_uid")?,
+                    last_fetch_at: r.try_get::<Option<i64>, _>("last_fetch_at")?.map(rfc3339),
+                    last_error: r.try_get("last_error")?,
+                    last_error_at: r.try_get::<Option<i64>, _>("last_error_at")?.map(rfc3339),
                 })
             })
             .collect()
@@ -144,11 +144,11 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(EmailMessage {
-                submission_id: r.try_get(0)?,
-                status: r.try_get(1)?,
-                outcome: r.try_get(2)?,
-                uidvalidity: r.try_get(3)?,
-                uid: r.try_get(4)?,
+                submission_id: r.try_get("submission_id")?,
+                status: r.try_get("status")?,
+                outcome: r.try_get("outcome")?,
+                uidvalidity: r.try_get("uidvalidity")?,
+                uid: r.try_get("uid")?,
             })
         })
         .transpose()
@@ -213,7 +213,7 @@ impl Store {
             .bind(id.to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(r.try_get(0)?)).transpose()
+        row.map(|r| Ok(r.try_get("status")?)).transpose()
     }
 
     /// Sets a committed submission's status (`needs_template`, `quarantined`): states the

@@ -50,24 +50,24 @@ const COLUMNS: &str = "id, source, channel, name, digest, size, format, chunk_ro
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<FileRecord, StoreError> {
     Ok(FileRecord {
-        id: r.try_get(0)?,
-        source: r.try_get(1)?,
-        channel: r.try_get(2)?,
-        name: r.try_get(3)?,
-        digest: r.try_get(4)?,
-        size: r.try_get(5)?,
-        format: r.try_get(6)?,
-        chunk_rows: r.try_get(7)?,
-        status: r.try_get(8)?,
-        work_path: r.try_get(9)?,
-        results_path: r.try_get(10)?,
-        archive_path: r.try_get(11)?,
-        rows: r.try_get(12)?,
-        accepted: r.try_get(13)?,
-        duplicate: r.try_get(14)?,
-        rejected: r.try_get(15)?,
-        error: r.try_get(16)?,
-        received_at: r.try_get(17)?,
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        channel: r.try_get("channel")?,
+        name: r.try_get("name")?,
+        digest: r.try_get("digest")?,
+        size: r.try_get("size")?,
+        format: r.try_get("format")?,
+        chunk_rows: r.try_get("chunk_rows")?,
+        status: r.try_get("status")?,
+        work_path: r.try_get("work_path")?,
+        results_path: r.try_get("results_path")?,
+        archive_path: r.try_get("archive_path")?,
+        rows: r.try_get("rows")?,
+        accepted: r.try_get("accepted")?,
+        duplicate: r.try_get("duplicate")?,
+        rejected: r.try_get("rejected")?,
+        error: r.try_get("error")?,
+        received_at: r.try_get("received_at")?,
     })
 }
 
@@ -164,7 +164,7 @@ impl Store {
         .bind(digest.to_owned())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        Ok(row.map(|r| r.try_get("chunk_rows")).transpose()?)
     }
 
     /// The answer stored under an idempotency key (JSON), if any.

@@ -98,35 +98,35 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?
         {
-            let kind: String = r.try_get(1)?;
-            let detail = match r.try_get::<Option<String>, _>(2)? {
+            let kind: String = r.try_get("kind")?;
+            let detail = match r.try_get::<Option<String>, _>("detail")? {
                 Some(d) => parse_json(&d, "event")?,
                 None => serde_json::Value::Null,
             };
             if kind == super::commit::STEPS_KIND {
                 events.extend(expand_steps(detail)?);
             } else {
-                events.push(EventRecord { at: rfc3339(r.try_get(0)?), kind, detail });
+                events.push(EventRecord { at: rfc3339(r.try_get("at")?), kind, detail });
             }
         }
         Ok(Some(LeadRecord {
-            id: row.try_get(0)?,
-            status: row.try_get(1)?,
-            source: row.try_get(2)?,
-            submission_id: row.try_get(3)?,
-            record_index: row.try_get(4)?,
-            fields: parse_json(&row.try_get::<String, _>(5)?, "fields")?,
-            reasons: parse_json(&row.try_get::<String, _>(6)?, "reasons")?,
-            warnings: parse_json(&row.try_get::<String, _>(7)?, "warnings")?,
-            duplicate_of: row.try_get(8)?,
-            created_at: rfc3339(row.try_get(9)?),
-            updated_at: rfc3339(row.try_get(10)?),
-            score: row.try_get(11)?,
-            grade: row.try_get(12)?,
-            lifecycle: row.try_get(13)?,
-            stage: row.try_get(14)?,
-            stage_since: row.try_get::<Option<i64>, _>(15)?.map(rfc3339),
-            stage_since_ms: row.try_get(15)?,
+            id: row.try_get("id")?,
+            status: row.try_get("status")?,
+            source: row.try_get("source")?,
+            submission_id: row.try_get("submission_id")?,
+            record_index: row.try_get("record_index")?,
+            fields: parse_json(&row.try_get::<String, _>("fields")?, "fields")?,
+            reasons: parse_json(&row.try_get::<String, _>("reasons")?, "reasons")?,
+            warnings: parse_json(&row.try_get::<String, _>("warnings")?, "warnings")?,
+            duplicate_of: row.try_get("duplicate_of")?,
+            created_at: rfc3339(row.try_get("created_at")?),
+            updated_at: rfc3339(row.try_get("updated_at")?),
+            score: row.try_get("score")?,
+            grade: row.try_get("grade")?,
+            lifecycle: row.try_get("lifecycle")?,
+            stage: row.try_get("stage")?,
+            stage_since: row.try_get::<Option<i64>, _>("stage_since")?.map(rfc3339),
+            stage_since_ms: row.try_get("stage_since")?,
             events,
             deliveries: super::outbox::deliveries_of(&mut tx, id).await?,
         }))
@@ -155,7 +155,7 @@ impl Store {
         let where_clause =
             if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         let sql = format!(
-            "SELECT id, source, channel, format, content_type, meta, NULL AS body, received_at, status, error, attempts, length(body) \
+            "SELECT id, source, channel, format, content_type, meta, NULL AS body, received_at, status, error, attempts, length(body) AS body_bytes \
              FROM submissions {where_clause} ORDER BY received_at DESC, id DESC LIMIT {}",
             filter.limit.clamp(1, 10_000)
         );
@@ -167,7 +167,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let mut s = submission_from_row(r, false)?;
-                s.body_bytes = usize::try_from(r.try_get::<i64, _>(11)?).unwrap_or(0);
+                s.body_bytes = usize::try_from(r.try_get::<i64, _>("body_bytes")?).unwrap_or(0);
                 Ok(s)
             })
             .collect()
@@ -180,26 +180,26 @@ impl Store {
                 .bind(submission_id.to_string())
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 }
 
 fn submission_from_row(r: &sqlx::any::AnyRow, with_body: bool) -> Result<StoredSubmission, StoreError> {
-    let body: Vec<u8> = if with_body { r.try_get(6)? } else { Vec::new() };
+    let body: Vec<u8> = if with_body { r.try_get("body")? } else { Vec::new() };
     Ok(StoredSubmission {
-        id: r.try_get(0)?,
-        source: r.try_get(1)?,
-        channel: r.try_get(2)?,
-        format: r.try_get(3)?,
-        content_type: r.try_get(4)?,
-        meta: parse_json(&r.try_get::<String, _>(5)?, "meta")?,
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        channel: r.try_get("channel")?,
+        format: r.try_get("format")?,
+        content_type: r.try_get("content_type")?,
+        meta: parse_json(&r.try_get::<String, _>("meta")?, "meta")?,
         body_bytes: body.len(),
         body,
-        received_at: rfc3339(r.try_get(7)?),
-        received_at_ms: r.try_get(7)?,
-        status: r.try_get(8)?,
-        error: r.try_get(9)?,
-        attempts: r.try_get(10)?,
+        received_at: rfc3339(r.try_get("received_at")?),
+        received_at_ms: r.try_get("received_at")?,
+        status: r.try_get("status")?,
+        error: r.try_get("error")?,
+        attempts: r.try_get("attempts")?,
     })
 }
 

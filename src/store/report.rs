@@ -33,27 +33,43 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?
         {
-            out.leads.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+            out.leads.push((r.try_get("id")?, r.try_get("source")?, r.try_get("status")?));
         }
         let sql = format!(
             "SELECT lead_id, buyer, status, updated_at FROM deliveries WHERE route <> 'closed-loop' AND lead_id IN ({COHORT})"
         );
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await? {
-            out.deliveries.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            out.deliveries.push((
+                r.try_get("lead_id")?,
+                r.try_get("buyer")?,
+                r.try_get("status")?,
+                r.try_get("updated_at")?,
+            ));
         }
         let sql = format!(
             "SELECT lead_id, partner, status, offered_at, claimed_at FROM claims WHERE lead_id IN ({COHORT})"
         );
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await? {
-            out.claims.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?));
+            out.claims.push((
+                r.try_get("lead_id")?,
+                r.try_get("partner")?,
+                r.try_get("status")?,
+                r.try_get("offered_at")?,
+                r.try_get("claimed_at")?,
+            ));
         }
         let sql = format!("SELECT lead_id, buyer, kind, at FROM dispositions WHERE lead_id IN ({COHORT})");
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await? {
-            out.dispositions.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            out.dispositions.push((
+                r.try_get("lead_id")?,
+                r.try_get("buyer")?,
+                r.try_get("kind")?,
+                r.try_get("at")?,
+            ));
         }
         let sql = format!("SELECT lead_id, buyer FROM sla_breaches WHERE lead_id IN ({COHORT})");
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await? {
-            out.breaches.push((r.try_get(0)?, r.try_get(1)?));
+            out.breaches.push((r.try_get("lead_id")?, r.try_get("buyer")?));
         }
         Ok(out)
     }

@@ -36,7 +36,7 @@ impl Store {
         let source_clause = if source.is_some() { " AND l.source = $2" } else { "" };
         let sql = format!(
             "SELECT l.id, l.source, l.submission_id, l.status, l.stage, l.fields, l.created_at, \
-             (SELECT e.detail FROM lead_events e WHERE e.lead_id = l.id AND e.kind IN ('{NEEDS_REVIEW}', '{STEPS}') ORDER BY e.id DESC LIMIT 1) \
+             (SELECT e.detail FROM lead_events e WHERE e.lead_id = l.id AND e.kind IN ('{NEEDS_REVIEW}', '{STEPS}') ORDER BY e.id DESC LIMIT 1) AS review_detail \
              FROM leads l WHERE l.stage = $1{source_clause} ORDER BY l.created_at DESC, l.id DESC LIMIT {}",
             limit.clamp(1, 10_000),
             STEPS = super::commit::STEPS_KIND,
@@ -48,21 +48,21 @@ impl Store {
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let fields: String = r.try_get(5)?;
-                let detail: Option<String> = r.try_get(7)?;
+                let fields: String = r.try_get("fields")?;
+                let detail: Option<String> = r.try_get("review_detail")?;
                 let review_reason = detail
                     .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
                     .and_then(|d| review_detail(&d).and_then(|v| v.as_str()).map(str::to_owned));
                 Ok(StagedLead {
-                    id: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    submission_id: r.try_get(2)?,
-                    status: r.try_get(3)?,
-                    stage: r.try_get(4)?,
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    submission_id: r.try_get("submission_id")?,
+                    status: r.try_get("status")?,
+                    stage: r.try_get("stage")?,
                     fields: serde_json::from_str(&fields)
                         .map_err(|source| StoreError::Json { what: "fields", source })?,
                     review_reason,
-                    created_at: rfc3339(r.try_get(6)?),
+                    created_at: rfc3339(r.try_get("created_at")?),
                 })
             })
             .collect()
@@ -76,7 +76,8 @@ impl Store {
             .bind(id.to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+        row.map(|r| Ok((r.try_get("submission_id")?, r.try_get("record_index")?, r.try_get("stage")?)))
+            .transpose()
     }
 }
 

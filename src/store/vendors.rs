@@ -60,15 +60,15 @@ const COLUMNS: &str =
 
 fn leased(r: &sqlx::any::AnyRow) -> Result<MetaFetch, StoreError> {
     Ok(MetaFetch {
-        id: r.try_get(0)?,
-        source: r.try_get(1)?,
-        leadgen_id: r.try_get(2)?,
-        page_id: r.try_get(3)?,
-        form_id: r.try_get(4)?,
-        ad_id: r.try_get(5)?,
-        adgroup_id: r.try_get(6)?,
-        notification_id: r.try_get(7)?,
-        attempts: r.try_get(8)?,
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        leadgen_id: r.try_get("leadgen_id")?,
+        page_id: r.try_get("page_id")?,
+        form_id: r.try_get("form_id")?,
+        ad_id: r.try_get("ad_id")?,
+        adgroup_id: r.try_get("adgroup_id")?,
+        notification_id: r.try_get("notification_id")?,
+        attempts: r.try_get("attempts")?,
     })
 }
 
@@ -129,11 +129,11 @@ impl Store {
     pub async fn meta_next_due(&self) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at \
-             THEN lease_until ELSE next_attempt_at END) FROM meta_fetches WHERE status = 'pending'",
+             THEN lease_until ELSE next_attempt_at END) AS next_due FROM meta_fetches WHERE status = 'pending'",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?)
+        Ok(row.try_get::<Option<i64>, _>("next_due")?)
     }
 
     /// Gives a lease back without recording an attempt (an attempt abandoned at shutdown):
@@ -241,19 +241,19 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                let status: String = r.try_get(3)?;
-                let next: i64 = r.try_get(5)?;
+                let status: String = r.try_get("status")?;
+                let next: i64 = r.try_get("next_attempt_at")?;
                 Ok(MetaFetchRecord {
-                    id: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    leadgen_id: r.try_get(2)?,
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    leadgen_id: r.try_get("leadgen_id")?,
                     next_attempt_at: (status == "pending").then(|| rfc3339(next)),
                     status,
-                    attempts: r.try_get(4)?,
-                    last_error: r.try_get(6)?,
-                    notification_id: r.try_get(7)?,
-                    submission_id: r.try_get(8)?,
-                    created_at: rfc3339(r.try_get(9)?),
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                    notification_id: r.try_get("notification_id")?,
+                    submission_id: r.try_get("submission_id")?,
+                    created_at: rfc3339(r.try_get("created_at")?),
                 })
             })
             .collect()
