@@ -166,12 +166,12 @@ impl Store {
     /// When the next scheduled delivery becomes due (or its lease runs out).
     pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) AS next_due \
              FROM deliveries WHERE status = 'scheduled'",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?)
+        Ok(row.try_get::<Option<i64>, _>("next_due")?)
     }
 
     /// Gives up `owner`'s leases on deliveries not attempted (handed over but not started
@@ -206,8 +206,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         };
-        let lead_id: String = row.try_get(0)?;
-        let buyer: String = row.try_get(1)?;
+        let lead_id: String = row.try_get("lead_id")?;
+        let buyer: String = row.try_get("buyer")?;
         insert_events(
             &mut tx,
             vec![event(
@@ -253,7 +253,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, crate::clock::rfc3339(r.try_get(1)?), r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("buyer")?,
+                    crate::clock::rfc3339(r.try_get("disabled_at")?),
+                    r.try_get("disabled_reason")?,
+                ))
+            })
             .collect()
     }
 
@@ -281,7 +287,7 @@ impl Store {
             .bind(buyer.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        Ok(row.map(|r| r.try_get("lead_id")).transpose()?)
     }
 }
 
@@ -446,19 +452,19 @@ pub(crate) async fn deliveries_of(
     let mut out: Vec<DeliveryRecord> = Vec::with_capacity(rows.len());
     let mut index = HashMap::new();
     for r in &rows {
-        let status: String = r.try_get(3)?;
-        let next: i64 = r.try_get(5)?;
-        let id: String = r.try_get(0)?;
+        let status: String = r.try_get("status")?;
+        let next: i64 = r.try_get("next_attempt_at")?;
+        let id: String = r.try_get("id")?;
         index.insert(id.clone(), out.len());
         out.push(DeliveryRecord {
             next_attempt_at: (status == "scheduled").then(|| crate::clock::rfc3339(next)),
             id,
-            buyer: r.try_get(1)?,
-            route: r.try_get(2)?,
+            buyer: r.try_get("buyer")?,
+            route: r.try_get("route")?,
             status,
-            attempts: r.try_get(4)?,
-            last_error: r.try_get(6)?,
-            price: r.try_get(7)?,
+            attempts: r.try_get("attempts")?,
+            last_error: r.try_get("last_error")?,
+            price: r.try_get("price")?,
             attempt_log: Vec::new(),
         });
     }
@@ -470,16 +476,16 @@ pub(crate) async fn deliveries_of(
     .fetch_all(&mut **tx)
     .await?;
     for a in &attempts {
-        let delivery_id: String = a.try_get(0)?;
+        let delivery_id: String = a.try_get("delivery_id")?;
         if let Some(d) = index.get(&delivery_id).and_then(|i| out.get_mut(*i)) {
             d.attempt_log.push(serde_json::json!({
-                "attempt": a.try_get::<i64, _>(1)?,
-                "at": crate::clock::rfc3339(a.try_get(2)?),
-                "duration_ms": a.try_get::<i64, _>(3)?,
-                "outcome": a.try_get::<String, _>(4)?,
-                "status": a.try_get::<Option<i64>, _>(5)?,
-                "error": a.try_get::<Option<String>, _>(6)?,
-                "response": a.try_get::<Option<String>, _>(7)?,
+                "attempt": a.try_get::<i64, _>("attempt")?,
+                "at": crate::clock::rfc3339(a.try_get("started_at")?),
+                "duration_ms": a.try_get::<i64, _>("duration_ms")?,
+                "outcome": a.try_get::<String, _>("outcome")?,
+                "status": a.try_get::<Option<i64>, _>("status_code")?,
+                "error": a.try_get::<Option<String>, _>("error")?,
+                "response": a.try_get::<Option<String>, _>("response")?,
             }));
         }
     }

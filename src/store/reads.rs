@@ -147,9 +147,17 @@ impl Store {
         let mut conditions = Vec::new();
         let mut args = Vec::new();
         for (column, value) in [("status", &filter.status), ("source", &filter.source)] {
-            if let Some(v) = value {
-                args.push(v.clone());
-                conditions.push(format!("{column} = ${}", args.len()));
+            match value {
+                // Spelled as the `submissions_failed` partial index's condition, so SQLite
+                // sees the index applies (a bound parameter would not show it).
+                Some(v) if column == "status" && v == super::commit::SubmissionStatus::Failed.as_str() => {
+                    conditions.push("status = 'failed'".to_string());
+                }
+                Some(v) => {
+                    args.push(v.clone());
+                    conditions.push(format!("{column} = ${}", args.len()));
+                }
+                None => {}
             }
         }
         let where_clause =
