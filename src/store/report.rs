@@ -36,9 +36,15 @@ impl Store {
             out.leads.push((r.try_get("id")?, r.try_get("source")?, r.try_get("status")?));
         }
         let sql = format!(
-            "SELECT lead_id, buyer, status, updated_at FROM deliveries WHERE route <> 'closed-loop' AND lead_id IN ({COHORT})"
+            "SELECT lead_id, buyer, status, updated_at FROM deliveries WHERE route <> $3 AND lead_id IN ({COHORT})"
         );
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await? {
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to)
+            .bind(super::outbox::CLOSED_LOOP_ROUTE)
+            .fetch_all(&self.pool)
+            .await?
+        {
             out.deliveries.push((
                 r.try_get("lead_id")?,
                 r.try_get("buyer")?,
