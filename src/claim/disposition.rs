@@ -12,7 +12,7 @@
 use super::{Disposition, DispositionKind, DispositionOutcome, Relay, millis, record_event};
 use crate::route::Buyer;
 use crate::store::commit::{Stage, begin_write, lock_keys};
-use crate::store::offers::{self, NewDisposition};
+use crate::store::dispositions::{self, NewDisposition};
 use crate::store::outbox::{CLOSED_LOOP_ROUTE, set_stage};
 use crate::store::routing;
 use crate::store::{Store, StoreError};
@@ -32,8 +32,8 @@ pub async fn disposition(
     lock_keys(&mut tx, &[routing::lock_key(&buyer.name)]).await?;
     // When did the buyer get the lead?
     let got_at = match delivery_id {
-        Some(id) => offers::delivered_at(&mut tx, id, lead_id, &buyer.name).await?,
-        None => offers::claimed_at(&mut tx, lead_id, &buyer.name).await?,
+        Some(id) => dispositions::delivered_at(&mut tx, id, lead_id, &buyer.name).await?,
+        None => dispositions::claimed_at(&mut tx, lead_id, &buyer.name).await?,
     };
     let Some(got_at) = got_at else {
         tx.rollback().await?;
@@ -46,7 +46,7 @@ pub async fn disposition(
         }
         if let Some(cap) = buyer.returns.cap {
             let since = month_start(buyer.caps.timezone(), now);
-            let used = offers::returns_since(&mut tx, &buyer.name, since).await?;
+            let used = dispositions::returns_since(&mut tx, &buyer.name, since).await?;
             if let Some(why) = over_cap(cap, used) {
                 tx.rollback().await?;
                 return Ok(DispositionOutcome::Refused(why));
@@ -54,7 +54,7 @@ pub async fn disposition(
         }
     }
     let id = crate::submission::new_id();
-    offers::insert_disposition(
+    dispositions::insert_disposition(
         &mut tx,
         &NewDisposition {
             id: &id,

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 use crate::store::commit::{event, insert_events};
-pub use crate::store::offers::DispositionKind;
+pub use crate::store::dispositions::DispositionKind;
 use crate::store::offers::{OfferState, OfferStatus, OfferTerms};
 use crate::store::tx::Exec;
 pub use disposition::{disposition, outside_window, over_cap};

@@ -13,7 +13,8 @@ use super::{millis, record_event};
 use crate::route::Routing;
 use crate::route::caps::Counter;
 use crate::store::commit::{Stage, begin_write, event, insert_events, lock_keys};
-use crate::store::offers::{self, BreachKind, ExpiredLease, StaleOffer};
+use crate::store::dispositions::{self, BreachKind};
+use crate::store::offers::{self, ExpiredLease, StaleOffer};
 use crate::store::outbox::{set_stage, stored_lead};
 use crate::store::routing::{lock_key, release_counters};
 use crate::store::{Store, StoreError};
@@ -98,14 +99,14 @@ async fn record_sla_breaches(store: &Store, routing: &Routing, now: i64) -> Resu
         if let Some(within) = route.sla.claim_within {
             // A claim SLA is the route's: nobody has the lead yet.
             let who = format!("route:{}", route.name);
-            for lead_id in offers::unclaimed_since(store, &route.name, now - millis(within)).await? {
+            for lead_id in dispositions::unclaimed_since(store, &route.name, now - millis(within)).await? {
                 found +=
                     usize::from(breach(store, &lead_id, &who, BreachKind::Claim, &route.name, now).await?);
             }
         }
         if let Some(within) = route.sla.disposition_within {
             for (lead_id, buyer) in
-                offers::undispositioned_since(store, &route.name, now - millis(within)).await?
+                dispositions::undispositioned_since(store, &route.name, now - millis(within)).await?
             {
                 found += usize::from(
                     breach(store, &lead_id, &buyer, BreachKind::Disposition, &route.name, now).await?,
@@ -126,7 +127,7 @@ async fn breach(
     now: i64,
 ) -> Result<bool, StoreError> {
     let mut tx = begin_write(store).await?;
-    if !offers::insert_breach(&mut tx, lead_id, buyer, kind, now).await? {
+    if !dispositions::insert_breach(&mut tx, lead_id, buyer, kind, now).await? {
         tx.rollback().await?;
         return Ok(false);
     }

@@ -11,6 +11,7 @@ pub mod console;
 pub(crate) mod commit;
 pub mod files;
 pub mod email;
+pub mod dispositions;
 pub mod offers;
 pub mod outbox;
 mod raw;
