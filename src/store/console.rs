@@ -116,8 +116,7 @@ pub struct PartnerClaim {
     pub lead_id: String,
     pub route: Option<String>,
     pub product: Option<String>,
-    /// `leased`, `confirmed` or `expired`.
-    pub status: String,
+    pub status: super::offers::ClaimStatus,
     pub claimed_at_ms: i64,
     pub lease_until_ms: i64,
     pub confirmed_at_ms: Option<i64>,
@@ -161,7 +160,7 @@ fn claim_row(r: &sqlx::any::AnyRow) -> Result<PartnerClaim, StoreError> {
         lead_id: r.try_get("lead_id")?,
         route: r.try_get("route")?,
         product: r.try_get("product")?,
-        status: r.try_get("status")?,
+        status: super::offers::ClaimStatus::parse(&r.try_get::<String, _>("status")?)?,
         claimed_at_ms: r.try_get("claimed_at")?,
         lease_until_ms: r.try_get("lease_until")?,
         confirmed_at_ms: r.try_get("confirmed_at")?,

@@ -70,6 +70,14 @@ impl ClaimStatus {
             ClaimStatus::Expired => "expired",
         }
     }
+
+    /// The status a stored string names.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        [ClaimStatus::Leased, ClaimStatus::Confirmed, ClaimStatus::Expired]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| unknown("claims.status", s))
+    }
 }
 
 fn unknown(column: &str, value: &str) -> StoreError {

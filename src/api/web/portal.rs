@@ -24,6 +24,7 @@ use crate::claim::{
 };
 use crate::clock::rfc3339;
 use crate::route::{Buyer, PullTarget, Target};
+use crate::store::offers::ClaimStatus;
 
 const AREA: &str = "portal";
 
@@ -266,7 +267,7 @@ pub async fn lead(
     };
     let c = &held.claim;
     let sla = sla_of(&state, c.route.as_deref());
-    let leased = c.status == "leased";
+    let leased = c.status == ClaimStatus::Leased;
     let disposition_by = sla
         .disposition_within
         .filter(|_| c.disposition.is_none())
@@ -283,7 +284,7 @@ pub async fn lead(
         .collect();
     let ctx = page_ctx(
         chrome(&p, "lead"),
-        serde_json::json!({ "lead_id": lead_id, "fields": fields, "score": held.score, "grade": held.grade, "status": c.status.clone(), "leased": leased, "lease_until": leased.then(|| rfc3339(c.lease_until_ms)), "claimed_at": rfc3339(c.claimed_at_ms), "disposition_by": disposition_by, "return_by": return_by, "dispositions": history }),
+        serde_json::json!({ "lead_id": lead_id, "fields": fields, "score": held.score, "grade": held.grade, "status": c.status.as_str(), "leased": leased, "lease_until": leased.then(|| rfc3339(c.lease_until_ms)), "claimed_at": rfc3339(c.claimed_at_ms), "disposition_by": disposition_by, "return_by": return_by, "dispositions": history }),
     );
     web.templates.page("portal_lead.html", ctx)
 }
@@ -389,11 +390,12 @@ pub async fn history(
     let list: Vec<serde_json::Value> = rows
         .iter()
         .map(|c| {
-            let live = c.status == "confirmed" || (c.status == "leased" && c.lease_until_ms > now);
+            let live = c.status == ClaimStatus::Confirmed
+                || (c.status == ClaimStatus::Leased && c.lease_until_ms > now);
             serde_json::json!({
                 "lead_id": c.lead_id,
                 "product": c.product,
-                "status": c.status,
+                "status": c.status.as_str(),
                 "claimed_at": rfc3339(c.claimed_at_ms),
                 "disposition": c.disposition,
                 "disposition_at": c.disposition_at_ms.map(rfc3339),
