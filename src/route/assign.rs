@@ -95,10 +95,10 @@ async fn save_state(tx: &mut impl Exec, state: &State, now: i64) -> Result<(), S
     let counters: BTreeSet<&(String, String)> = state.touched_counters.iter().collect();
     let counters = counters
         .into_iter()
-        .map(|(buyer, period)| CounterRow {
-            buyer: buyer.clone(),
-            period: period.clone(),
-            count: state.counters.get(&(buyer.clone(), period.clone())).copied().unwrap_or(0),
+        .map(|key| CounterRow {
+            buyer: key.0.clone(),
+            period: key.1.clone(),
+            count: state.counters.get(key).copied().unwrap_or(0),
         })
         .collect();
     routing::save_counters(tx, counters).await?;

@@ -180,20 +180,16 @@ pub(crate) fn compact_events(events: Vec<NewEvent>) -> Vec<NewEvent> {
 
 /// Events, one row each.
 pub(crate) async fn insert_events(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<(), StoreError> {
-    insert_event_rows(tx, events).await
+    let rows = events
+        .into_iter()
+        .map(|e| vec![e.lead_id.into(), e.at.into(), e.kind.into(), Arg::Text(e.detail)])
+        .collect();
+    insert_rows(tx, EVENT_INSERT, 4, rows, "").await
 }
 
 /// Events, a lead's steps of one commit in one row ([`compact_events`]).
 pub(crate) async fn insert_steps(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<(), StoreError> {
-    insert_event_rows(tx, compact_events(events)).await
-}
-
-async fn insert_event_rows(tx: &mut impl Exec, rows: Vec<NewEvent>) -> Result<(), StoreError> {
-    let rows = rows
-        .into_iter()
-        .map(|r| vec![r.lead_id.into(), r.at.into(), r.kind.into(), Arg::Text(r.detail)])
-        .collect();
-    insert_rows(tx, EVENT_INSERT, 4, rows, "").await
+    insert_events(tx, compact_events(events)).await
 }
 
 /// A lead an earlier run of a replayed submission made.
