@@ -80,6 +80,8 @@ pub mod metric {
     pub const COMMIT_BATCH: &str = "leadgate_commit_batch_submissions";
     pub const COMMIT_SECONDS: &str = "leadgate_commit_seconds";
     pub const HTTP_INTAKE_PHASE: &str = "leadgate_http_intake_phase_seconds";
+    pub const WAL_SYNC_SECONDS: &str = "leadgate_wal_sync_seconds";
+    pub const WAL_SYNC_BATCHES: &str = "leadgate_wal_sync_batches";
     pub const MAILBOX_LAST_FETCH: &str = "leadgate_mailbox_last_fetch_timestamp_seconds";
     pub const MAILBOX_ERRORS: &str = "leadgate_mailbox_errors_total";
     pub const MAILBOX_UP: &str = "leadgate_mailbox_up";
@@ -91,6 +93,14 @@ fn describe() {
         "Time a POST /v1/leads spends in each phase: auth (key and headers), body (reading it), \
          prepare (parse, normalize, validate, score, plan), commit (waiting for the group commit), \
          answer (rendering the response)."
+    );
+    metrics::describe_histogram!(
+        metric::WAL_SYNC_SECONDS,
+        "SQLite with synchronous = full: how long each sync of the WAL took (answers wait for it)."
+    );
+    metrics::describe_histogram!(
+        metric::WAL_SYNC_BATCHES,
+        "SQLite with synchronous = full: how many group commits one WAL sync made durable."
     );
     metrics::describe_counter!(metric::LEADS, "Leads committed, by source and outcome.");
     metrics::describe_counter!(metric::SUBMISSIONS_UNPARSEABLE, "Submissions stored unparsed, by source.");
@@ -111,6 +121,12 @@ pub fn batch_committed(submissions: usize, took: std::time::Duration) {
     metrics::histogram!(metric::COMMIT_BATCH).record(submissions as f64);
     metrics::histogram!(metric::COMMIT_SECONDS).record(took.as_secs_f64());
     tracing::debug!(submissions, took_us = took.as_micros() as u64, "Batch committed.");
+}
+
+/// A sync of the SQLite WAL that made `batches` group commits durable.
+pub fn wal_synced(batches: usize, took: std::time::Duration) {
+    metrics::histogram!(metric::WAL_SYNC_BATCHES).record(batches as f64);
+    metrics::histogram!(metric::WAL_SYNC_SECONDS).record(took.as_secs_f64());
 }
 
 /// Where one `POST /v1/leads` spent its time, phase by phase (see [`metric::HTTP_INTAKE_PHASE`]).

@@ -5,6 +5,7 @@
 //! [`writer`]).
 
 pub(crate) mod commit;
+mod durable;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};

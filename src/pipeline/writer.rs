@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::commit;
+use super::durable::Syncer;
 use super::{Job, SubmissionResult};
 use crate::clock::Clock;
 use crate::deliver::attempt::AttemptWrite;
@@ -97,6 +98,14 @@ impl Writer {
         // SQLite on a file: one writer thread that owns its connection (`store::write_conn`).
         let raw = store.writes_on_own_thread();
         let writers = if raw { 1 } else { opts.writers.max(1) };
+        // If its thread cannot start, the requests of this loop get errors (`Syncer` is
+        // never optional when the WAL is to be synced: answering unsynced is not allowed).
+        let syncer = store.wal_synced_by_writer().map(|wal| {
+            Syncer::spawn_for_wal(wal).map(Arc::new).map_err(|e| {
+                tracing::error!(error.message = %e, "Cannot start the WAL sync thread.");
+                format!("cannot start the WAL sync thread: {e}")
+            })
+        });
         for _ in 0..writers {
             let cx = Loop {
                 store: store.clone(),
@@ -105,6 +114,7 @@ impl Writer {
                 handoff: opts.handoff.clone(),
                 batch_max,
                 raw,
+                syncer: syncer.clone(),
             };
             let (rx, stop) = (rx.clone(), opts.stop.clone());
             if raw {
@@ -173,6 +183,8 @@ struct Loop {
     batch_max: usize,
     /// This loop runs on a thread of its own with a rusqlite connection.
     raw: bool,
+    /// Answers wait for this thread's sync of the WAL (SQLite with `synchronous = "full"`).
+    syncer: Option<Result<Arc<Syncer>, String>>,
 }
 
 async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: CancellationToken) {
@@ -305,25 +317,49 @@ async fn commit_and_answer(cx: &Loop, conn: &mut WriteConn, batch: Vec<Request>)
         }
         Err(e) => {
             tracing::error!(error.message = %e, "Commit failed; a vendor gets a 5xx and may retry, an attempt result is retried after its lease.");
-            for reply in b.replies {
-                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
-            }
-            for reply in b.record_replies {
-                let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
-            }
+            fail_replies(b.replies, b.record_replies, &e);
             false
         }
     }
 }
 
-/// After a durable commit: hand the new deliveries over, wake the poller if it has work,
-/// answer every requester.
+/// After a commit: once it is durable (at once, or after the WAL sync thread's next sync),
+/// hand the new deliveries over, wake the poller if it has work, answer every requester.
 fn answer(cx: &Loop, committed: commit::Committed, replies: Vec<Reply>, record_replies: Vec<RecordReply>) {
+    let syncer = match &cx.syncer {
+        None => return answer_durable(&cx.wake, committed, replies, record_replies),
+        Some(Ok(syncer)) => syncer,
+        Some(Err(e)) => return fail_replies(replies, record_replies, &StoreError::Commit(e.clone())),
+    };
+    let wake = cx.wake.clone();
+    syncer.after_sync(Box::new(move |synced| match synced {
+        Ok(()) => answer_durable(&wake, committed, replies, record_replies),
+        // The deliveries stay leased to this instance until their lease expires; the
+        // outbox's poller then sends them (they are committed, just not known durable).
+        Err(e) => fail_replies(replies, record_replies, &e),
+    }));
+}
+
+fn fail_replies(replies: Vec<Reply>, record_replies: Vec<RecordReply>, e: &StoreError) {
+    for reply in replies {
+        let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+    }
+    for reply in record_replies {
+        let _ignored = reply.send(Err(StoreError::Commit(e.to_string())));
+    }
+}
+
+fn answer_durable(
+    wake: &Notify,
+    committed: commit::Committed,
+    replies: Vec<Reply>,
+    record_replies: Vec<RecordReply>,
+) {
     if let Some((reservation, leased)) = committed.handed {
         reservation.send(leased);
     }
     if committed.needs_poll {
-        cx.wake.notify_one();
+        wake.notify_one();
     }
     for (reply, result) in replies.into_iter().zip(committed.results) {
         // The requester may have gone away (client disconnect): its lead is

@@ -22,6 +22,16 @@ impl Store {
         self.sqlite_file.is_some()
     }
 
+    /// The WAL file the writer syncs itself before answering (SQLite on a file with
+    /// `synchronous = "full"`): its connection then commits without syncing, so the next
+    /// batch is written while the last one's sync runs (`pipeline::durable`).
+    pub(crate) fn wal_synced_by_writer(&self) -> Option<std::path::PathBuf> {
+        let file = self.sqlite_file.as_ref().filter(|_| self.synchronous_full)?;
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        Some(wal.into())
+    }
+
     /// A connection for a commit loop. SQLite never checkpoints the WAL in a writer's
     /// commit: a checkpoint copies pages into the database file and syncs it, and would
     /// hold up every request waiting on that commit; the store's checkpointer does it
@@ -29,7 +39,9 @@ impl Store {
     pub(crate) async fn write_conn(&self) -> Result<WriteConn, StoreError> {
         use sqlx::Executor as _;
         if let Some(file) = &self.sqlite_file {
-            return Ok(WriteConn::Raw(RawConn::open(file, self.synchronous_full)?));
+            // With `synchronous = "full"` the commit loop syncs the WAL before answering
+            // (see `wal_synced_by_writer`): SQLite itself need not at every COMMIT.
+            return Ok(WriteConn::Raw(RawConn::open(file)?));
         }
         let mut c = self.pool.acquire().await?;
         if self.dialect == Dialect::Sqlite {

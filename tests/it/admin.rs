@@ -61,6 +61,12 @@ async fn health_and_readiness_answer() {
             let line = format!("leadgate_http_intake_phase_seconds_count{{phase=\"{phase}\"}}");
             assert!(m.contains(&line), "{line} in {m}");
         }
+        // SQLite with synchronous = "full" (the default): the answer waited for the writer's
+        // own sync of the WAL, which is measured.
+        if gw.database_url.starts_with("sqlite") {
+            assert!(m.contains("leadgate_wal_sync_seconds_count"), "{m}");
+            assert!(m.contains("leadgate_wal_sync_batches_count"), "{m}");
+        }
     })
     .await;
 }
