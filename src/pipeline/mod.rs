@@ -15,7 +15,7 @@ use crate::lead::normalize::normalize;
 use crate::lead::validate::validate;
 use crate::lead::{Lead, Problem};
 use crate::parse::{self, ParseError};
-use crate::route::{LeadView, Plan, Routing};
+use crate::route::{Plan, Routing};
 use crate::score::Score;
 use crate::submission::{Submission, new_id};
 
@@ -222,21 +222,10 @@ fn candidate(
         errors = errors.len(),
         "Lead normalized."
     );
-    let score = routing.score(&n.lead, &source.name);
     // A lead held for review is not routed (its plan stays empty) until an operator looks.
-    let plan = if sellable && (review.is_none() || released) {
-        let view = LeadView {
-            lead: &n.lead,
-            lead_id: &lead_id,
-            source: &source.name,
-            score: score.points,
-            grade: score.grade.as_deref(),
-            received_at: submission.received_at,
-        };
-        routing.plan(&view, submission.received_at, &[])
-    } else {
-        Plan::default()
-    };
+    let routable = sellable && (review.is_none() || released);
+    let (score, plan) =
+        routing.score_and_plan(&n.lead, &lead_id, &source.name, submission.received_at, routable);
     Candidate {
         stored: StoredForm::of(&n.lead, &errors, &n.warnings),
         lead_id,

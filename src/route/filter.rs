@@ -73,17 +73,25 @@ impl Facts {
         static STDLIB: std::sync::LazyLock<std::sync::Arc<cel::Env>> =
             std::sync::LazyLock::new(|| std::sync::Arc::new(cel::Env::stdlib()));
         let mut context = Context::with_env(STDLIB.clone());
-        let fields = serde_json::to_value(lead).unwrap_or_default();
-        add(&mut context, "lead", &fields);
+        // Straight from the lead to CEL values (its fields are strings, booleans and the
+        // custom map's JSON, which convert the same either way), not through a JSON tree.
+        add(&mut context, "lead", lead);
         add(&mut context, "source", &serde_json::Value::from(source));
         add(&mut context, "product", &serde_json::Value::from(lead.product.clone().unwrap_or_default()));
-        add(&mut context, "score", &serde_json::Value::from(score));
-        add(&mut context, "grade", &serde_json::Value::from(grade.unwrap_or_default()));
-        Facts { context }
+        let mut facts = Facts { context };
+        facts.set_score(score, grade);
+        facts
+    }
+
+    /// The lead's score and grade, once scoring (which sees them as 0 and "") is done: the
+    /// same facts then serve routing, rather than converting the lead a second time.
+    pub fn set_score(&mut self, score: i64, grade: Option<&str>) {
+        add(&mut self.context, "score", &serde_json::Value::from(score));
+        add(&mut self.context, "grade", &serde_json::Value::from(grade.unwrap_or_default()));
     }
 }
 
-fn add(context: &mut Context<'static, 'static>, name: &str, value: &serde_json::Value) {
+fn add(context: &mut Context<'static, 'static>, name: &str, value: &impl serde::Serialize) {
     match cel::to_value(value) {
         Ok(v) => context.add_variable_from_value(name, v),
         Err(e) => tracing::warn!(variable = name, error.message = %e, "Cannot expose a value to conditions."),

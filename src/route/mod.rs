@@ -290,12 +290,62 @@ impl Routing {
             return Plan::default();
         }
         let facts = Facts::new(view.lead, view.source, view.score, view.grade);
+        self.plan_with(view, &facts, now, exclude, first)
+    }
+
+    /// Scores a new lead with the snapshot's rules and, if `routable`, plans its routing at
+    /// its arrival: the lead's facts (its conversion to CEL values, most of a condition's
+    /// cost) are built once for both, and not at all for a lead neither needs.
+    pub fn score_and_plan(
+        &self,
+        lead: &Lead,
+        lead_id: &str,
+        source: &str,
+        received_at: i64,
+        routable: bool,
+    ) -> (crate::score::Score, Plan) {
+        let mut facts = None;
+        let score = if self.scoring.has_rules() {
+            self.scoring.score(facts.insert(Facts::new(lead, source, 0, None)))
+        } else {
+            self.scoring.grade(0)
+        };
+        if !routable || self.routes.is_empty() {
+            return (score, Plan::default());
+        }
+        let view = LeadView {
+            lead,
+            lead_id,
+            source,
+            score: score.points,
+            grade: score.grade.as_deref(),
+            received_at,
+        };
+        let facts = match facts {
+            Some(mut f) => {
+                f.set_score(view.score, view.grade);
+                f
+            }
+            None => Facts::new(lead, source, view.score, view.grade),
+        };
+        let plan = self.plan_with(&view, &facts, received_at, &[], 0);
+        (score, plan)
+    }
+
+    fn plan_with(
+        &self,
+        view: &LeadView<'_>,
+        facts: &Facts,
+        now: i64,
+        exclude: &[String],
+        first: usize,
+    ) -> Plan {
         let mut plan = Plan::default();
         for route in self.routes.iter().skip(first) {
-            if !route.when.as_ref().is_none_or(|c| c.matches(&facts)) {
+            if !route.when.as_ref().is_none_or(|c| c.matches(facts)) {
                 continue;
             }
-            plan.routes.push(self.plan_route(route, view, &facts, now, exclude));
+            plan.routes.push(self.plan_route(route, view, facts, now, exclude));
             if route.fallback != Fallback::NextRoute {
                 break;
             }
@@ -415,13 +465,5 @@ impl Routing {
             }
             Target::Pull(_) => Err("a pull partner is not sent anything".into()),
         }
-    }
-
-    /// Scores a lead with the snapshot's rules (no conditions built when there are none).
-    pub fn score(&self, lead: &Lead, source: &str) -> crate::score::Score {
-        if !self.scoring.has_rules() {
-            return self.scoring.grade(0);
-        }
-        self.scoring.score(&Facts::new(lead, source, 0, None))
     }
 }

@@ -60,22 +60,30 @@ pub struct RenderContext<'a> {
     pub received_at: String,
 }
 
-/// The default JSON body: the canonical lead with its id and routing facts.
+/// The default JSON body: the canonical lead with its id and routing facts. Serialized in
+/// one pass (no JSON tree first: this runs for every routed lead).
 pub fn default_json(cx: &RenderContext<'_>) -> String {
-    let mut v = serde_json::json!({
-        "lead_id": cx.lead_id,
-        "source": cx.source,
-        "received_at": cx.received_at,
-        "score": cx.score,
-        "grade": cx.grade,
-        "price": cx.price,
-    });
-    if let (Some(obj), Ok(serde_json::Value::Object(fields))) =
-        (v.as_object_mut(), serde_json::to_value(cx.lead))
-    {
-        obj.insert("fields".into(), serde_json::Value::Object(fields));
+    #[derive(Serialize)]
+    struct Body<'a> {
+        lead_id: &'a str,
+        source: &'a str,
+        received_at: &'a str,
+        score: i64,
+        grade: Option<&'a str>,
+        price: Option<&'a str>,
+        fields: &'a Lead,
     }
-    v.to_string()
+    let body = Body {
+        lead_id: cx.lead_id,
+        source: cx.source,
+        received_at: &cx.received_at,
+        score: cx.score,
+        grade: cx.grade,
+        price: cx.price,
+        fields: cx.lead,
+    };
+    // A lead (strings, booleans, a JSON map) always serializes.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// The default form body: canonical fields as name=value pairs (custom as `custom.x`).
@@ -180,6 +188,33 @@ mod tests {
         assert!(default_form(&cx(&lead)).contains("first_name=%3Cb%3E%26"));
         let json: serde_json::Value = serde_json::from_str(&default_json(&cx(&lead))).unwrap();
         assert_eq!(json["fields"]["first_name"], "<b>&");
+    }
+
+    /// Buyers parse this body: the one-pass rendering must stay what the JSON tree gave.
+    #[test]
+    fn the_default_json_body_is_the_lead_under_fields_after_the_routing_facts() {
+        let mut lead = Lead {
+            first_name: Some("Ann \"Q\"".into()),
+            email: Some("a@example.com".into()),
+            consent: Some(crate::lead::Consent { given: Some(true), ..Default::default() }),
+            test: true,
+            ..Lead::default()
+        };
+        lead.custom.insert("budget".into(), serde_json::json!(5000));
+        lead.custom.insert("tags".into(), serde_json::json!(["a", {"b": null}]));
+        let c = cx(&lead);
+        let mut tree = serde_json::json!({
+            "lead_id": c.lead_id, "source": c.source, "received_at": c.received_at,
+            "score": c.score, "grade": c.grade, "price": c.price,
+        });
+        tree["fields"] = serde_json::to_value(&lead).unwrap();
+        assert_eq!(default_json(&c), tree.to_string());
+        let none = RenderContext { grade: None, price: None, ..cx(&lead) };
+        assert!(
+            default_json(&none).contains(r#""grade":null,"price":null,"fields":{"#),
+            "{}",
+            default_json(&none)
+        );
     }
 
     #[test]
