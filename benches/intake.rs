@@ -14,6 +14,11 @@
 //!   sink, counted there by `webhook-id`, duplicates reported);
 //! - SQLite intake only (the route's CEL `when` matches nothing);
 //! - idle intake → webhook received, p50/p99 over sequential leads;
+//! - the floors: what any gateway that answers after a durable write must pay on this
+//!   machine, measured with no parsing, storage or routing at all: a hyper server that
+//!   appends each body to a file and answers after a shared `fdatasync` (group commit),
+//!   and the same that then forwards each body to the sink (one POST per lead, as a
+//!   webhook buyer gets it). The gateway's ratios can be read against these ceilings;
 //! - with `LEADGATE_BENCH_POSTGRES=postgres://…/db`: the same on a fresh PostgreSQL
 //!   database, and two instances on one database;
 //! - with `LEADGATE_BENCH_PRELOAD=N`: intake only on a store already holding N leads
@@ -23,7 +28,7 @@
 //!
 //! Settings: `LEADGATE_BENCH_SECS` (default 5), `LEADGATE_BENCH_CONNECTIONS` (default 32),
 //! `LEADGATE_BENCH_SYNC=normal` (what `synchronous = "full"` costs), `LEADGATE_BENCH_ONLY`
-//! (comma list of: delivery, intake, idle, postgres, preload, import).
+//! (comma list of: delivery, intake, idle, floor, postgres, preload, import).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
@@ -56,8 +61,10 @@ struct Report {
 }
 
 fn main() {
-    if std::env::var(ROLE_ENV).as_deref() == Ok("bare") {
-        return bare_hyper_process();
+    match std::env::var(ROLE_ENV).as_deref() {
+        Ok("bare") => return bare_hyper_process(),
+        Ok("floor") => return floor_process(),
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(bench());
@@ -113,6 +120,24 @@ async fn bench() {
                 load(&format!("SQLite, intake only #{round}"), gw.addr, SOURCE_KEY, conns, duration, &seq)
                     .await;
             print(&r, Some(&base));
+        }
+    }
+    if wanted("floor") {
+        for (label, forward) in
+            [("floor: durable append", None), ("floor: durable append + forward", Some(sink.addr))]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let floor = BareHyper::start_floor(&dir.path().join("append.log"), forward);
+            for round in 1..=2 {
+                let base = load(&format!("bare hyper #{round}"), bare.addr, "", conns, duration, &seq).await;
+                print(&base, None);
+                let before = sink.received();
+                let r = load(&format!("{label} #{round}"), floor.addr, "", conns, duration, &seq).await;
+                print(&r, Some(&base));
+                if forward.is_some() {
+                    sink.drain(before, r.accepted).await;
+                }
+            }
         }
     }
     if wanted("idle") {
@@ -409,11 +434,21 @@ struct BareHyper {
 
 impl BareHyper {
     fn start() -> BareHyper {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(ROLE_ENV, "bare")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        BareHyper::spawn(Command::new(std::env::current_exe().unwrap()).env(ROLE_ENV, "bare"))
+    }
+
+    /// The floor server (see [`floor_process`]) appending to `log`, forwarding to `sink`.
+    fn start_floor(log: &Path, sink: Option<SocketAddr>) -> BareHyper {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.env(ROLE_ENV, "floor").env("LEADGATE_BENCH_FLOOR_LOG", log);
+        if let Some(sink) = sink {
+            cmd.env("LEADGATE_BENCH_FLOOR_SINK", sink.to_string());
+        }
+        BareHyper::spawn(&mut cmd)
+    }
+
+    fn spawn(cmd: &mut Command) -> BareHyper {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
             .unwrap();
@@ -443,6 +478,83 @@ fn bare_hyper_process() {
                             .body(Full::new(Bytes::from_static(b"{\"outcome\":\"accepted\"}")))
                             .unwrap(),
                     )
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    });
+}
+
+/// The floor: the least a gateway that answers only after a durable write can do. Each
+/// body is checked to be JSON (as the bare server does), appended to a file by a group
+/// commit (one `write` and one `fdatasync` for whatever queued meanwhile, as the gateway's
+/// writer does) and answered 201 after that sync; with a sink, each body is then POSTed to
+/// it (reqwest, as the gateway's webhooks) with a `webhook-id`. No parsing into fields, no
+/// dedupe, no routing, no rows: a ceiling for the gateway's ratios on this machine.
+fn floor_process() {
+    let log = std::env::var("LEADGATE_BENCH_FLOOR_LOG").unwrap();
+    let sink: Option<SocketAddr> =
+        std::env::var("LEADGATE_BENCH_FLOOR_SINK").ok().map(|s| s.parse().unwrap());
+    type Queued = (Bytes, tokio::sync::oneshot::Sender<()>);
+    let (tx, rx) = std::sync::mpsc::channel::<Queued>();
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter());
+            let mut buf = Vec::new();
+            for (body, _) in &batch {
+                buf.extend_from_slice(body);
+                buf.push(b'\n');
+            }
+            file.write_all(&buf).unwrap();
+            file.sync_data().unwrap();
+            for (_, done) in batch {
+                let _ = done.send(());
+            }
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let url = sink.map(|a| format!("http://{a}/hook"));
+        let seq = Arc::new(AtomicU64::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (tx, client, url, seq) = (tx.clone(), client.clone(), url.clone(), seq.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (tx, client, url, seq) = (tx.clone(), client.clone(), url.clone(), seq.clone());
+                    async move {
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let ok = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+                        if ok {
+                            let (done, synced) = tokio::sync::oneshot::channel();
+                            tx.send((body.clone(), done)).unwrap();
+                            let _ = synced.await;
+                            if let Some(url) = url {
+                                let id = seq.fetch_add(1, Ordering::Relaxed);
+                                tokio::spawn(async move {
+                                    let sent = client.post(url).header("webhook-id", format!("floor-{id}"));
+                                    let _ = sent
+                                        .header("content-type", "application/json")
+                                        .body(body)
+                                        .send()
+                                        .await;
+                                });
+                            }
+                        }
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(if ok { 201 } else { 400 })
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from_static(b"{\"outcome\":\"accepted\"}")))
+                                .unwrap(),
+                        )
+                    }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
