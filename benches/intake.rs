@@ -18,7 +18,8 @@
 //!   machine, measured with no parsing, storage or routing at all: a hyper server that
 //!   appends each body to a file and answers after a shared `fdatasync` (group commit),
 //!   and the same that then forwards each body to the sink (one POST per lead, as a
-//!   webhook buyer gets it). The gateway's ratios can be read against these ceilings;
+//!   webhook buyer gets it), and with PostgreSQL the same two with the bodies inserted
+//!   into a table instead. The gateway's ratios can be read against these ceilings;
 //! - with `LEADGATE_BENCH_POSTGRES=postgres://…/db`: the same on a fresh PostgreSQL
 //!   database, and two instances on one database;
 //! - with `LEADGATE_BENCH_PRELOAD=N`: intake only on a store already holding N leads
@@ -127,7 +128,7 @@ async fn bench() {
             [("floor: durable append", None), ("floor: durable append + forward", Some(sink.addr))]
         {
             let dir = tempfile::tempdir().unwrap();
-            let floor = BareHyper::start_floor(&dir.path().join("append.log"), forward);
+            let floor = BareHyper::start_floor(&dir.path().join("append.log"), None, forward);
             for round in 1..=2 {
                 let base = load(&format!("bare hyper #{round}"), bare.addr, "", conns, duration, &seq).await;
                 print(&base, None);
@@ -201,6 +202,24 @@ async fn postgres(
         a.rps + b.rps,
         (a.rps + b.rps) / one
     );
+    drop((gw, gw2));
+    // The floors on PostgreSQL: each body inserted, answered after its commit (and forwarded).
+    for (label, forward) in
+        [("floor: PostgreSQL insert", None), ("floor: PostgreSQL insert + forward", Some(sink.addr))]
+    {
+        let db = fresh_pg(server).await;
+        let floor = BareHyper::start_floor(Path::new("/dev/null"), Some(&db), forward);
+        for round in 1..=2 {
+            let base = load(&format!("bare hyper #{round}"), bare.addr, "", conns, duration, seq).await;
+            print(&base, None);
+            let before = sink.received();
+            let r = load(&format!("{label} #{round}"), floor.addr, "", conns, duration, seq).await;
+            print(&r, Some(&base));
+            if forward.is_some() {
+                sink.drain(before, r.accepted).await;
+            }
+        }
+    }
 }
 
 async fn preloaded(bare: &BareHyper, sink: &Sink, conns: usize, duration: Duration, seq: &Arc<AtomicU64>) {
@@ -437,10 +456,14 @@ impl BareHyper {
         BareHyper::spawn(Command::new(std::env::current_exe().unwrap()).env(ROLE_ENV, "bare"))
     }
 
-    /// The floor server (see [`floor_process`]) appending to `log`, forwarding to `sink`.
-    fn start_floor(log: &Path, sink: Option<SocketAddr>) -> BareHyper {
+    /// The floor server (see [`floor_process`]) appending to `log` (or inserting into the
+    /// PostgreSQL database `pg`), forwarding to `sink`.
+    fn start_floor(log: &Path, pg: Option<&str>, sink: Option<SocketAddr>) -> BareHyper {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.env(ROLE_ENV, "floor").env("LEADGATE_BENCH_FLOOR_LOG", log);
+        if let Some(pg) = pg {
+            cmd.env("LEADGATE_BENCH_FLOOR_PG", pg);
+        }
         if let Some(sink) = sink {
             cmd.env("LEADGATE_BENCH_FLOOR_SINK", sink.to_string());
         }
@@ -492,30 +515,38 @@ fn bare_hyper_process() {
 /// writer does) and answered 201 after that sync; with a sink, each body is then POSTed to
 /// it (reqwest, as the gateway's webhooks) with a `webhook-id`. No parsing into fields, no
 /// dedupe, no routing, no rows: a ceiling for the gateway's ratios on this machine.
+///
+/// With `LEADGATE_BENCH_FLOOR_PG` the durable write is a PostgreSQL one instead: four
+/// commit loops (as the gateway's writer on PostgreSQL), each inserting whatever queued
+/// meanwhile into a table of bodies with one statement, answered after its commit.
 fn floor_process() {
-    let log = std::env::var("LEADGATE_BENCH_FLOOR_LOG").unwrap();
     let sink: Option<SocketAddr> =
         std::env::var("LEADGATE_BENCH_FLOOR_SINK").ok().map(|s| s.parse().unwrap());
-    type Queued = (Bytes, tokio::sync::oneshot::Sender<()>);
-    let (tx, rx) = std::sync::mpsc::channel::<Queued>();
-    std::thread::spawn(move || {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            batch.extend(rx.try_iter());
-            let mut buf = Vec::new();
-            for (body, _) in &batch {
-                buf.extend_from_slice(body);
-                buf.push(b'\n');
-            }
-            file.write_all(&buf).unwrap();
-            file.sync_data().unwrap();
-            for (_, done) in batch {
-                let _ = done.send(());
-            }
-        }
-    });
+    let (tx, rx) = std::sync::mpsc::channel::<FloorQueued>();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match std::env::var("LEADGATE_BENCH_FLOOR_PG") {
+        Ok(url) => rt.block_on(floor_pg_loops(&url, rx)),
+        Err(_) => {
+            let log = std::env::var("LEADGATE_BENCH_FLOOR_LOG").unwrap();
+            std::thread::spawn(move || {
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let mut buf = Vec::new();
+                    for (body, _) in &batch {
+                        buf.extend_from_slice(body);
+                        buf.push(b'\n');
+                    }
+                    file.write_all(&buf).unwrap();
+                    file.sync_data().unwrap();
+                    for (_, done) in batch {
+                        let _ = done.send(());
+                    }
+                }
+            });
+        }
+    }
     rt.block_on(async move {
         let client = reqwest::Client::new();
         let url = sink.map(|a| format!("http://{a}/hook"));
@@ -561,6 +592,56 @@ fn floor_process() {
             });
         }
     });
+}
+
+type FloorQueued = (Bytes, tokio::sync::oneshot::Sender<()>);
+
+/// The PostgreSQL floor's commit loops (see [`floor_process`]).
+async fn floor_pg_loops(url: &str, rx: std::sync::mpsc::Receiver<FloorQueued>) {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS floor_bodies (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The std queue (the request tasks send without awaiting) feeds an async one.
+    let (atx, arx) = tokio::sync::mpsc::unbounded_channel::<FloorQueued>();
+    std::thread::spawn(move || {
+        while let Ok(q) = rx.recv() {
+            if atx.send(q).is_err() {
+                return;
+            }
+        }
+    });
+    let arx = Arc::new(tokio::sync::Mutex::new(arx));
+    for _ in 0..4 {
+        let (pool, arx) = (pool.clone(), arx.clone());
+        tokio::spawn(async move {
+            loop {
+                let mut batch = Vec::new();
+                {
+                    let mut rx = arx.lock().await;
+                    let Some(first) = rx.recv().await else { return };
+                    batch.push(first);
+                    while batch.len() < 256 {
+                        match rx.try_recv() {
+                            Ok(q) => batch.push(q),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                let bodies: Vec<String> =
+                    batch.iter().map(|(b, _)| String::from_utf8_lossy(b).into_owned()).collect();
+                sqlx::query("INSERT INTO floor_bodies (body) SELECT * FROM UNNEST($1::text[])")
+                    .bind(bodies)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                for (_, done) in batch {
+                    let _ = done.send(());
+                }
+            }
+        });
+    }
 }
 
 /// The webhook buyer's endpoint: counts deliveries and distinct `webhook-id`s.
