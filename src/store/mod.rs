@@ -79,6 +79,10 @@ impl StoreError {
     }
 }
 
+/// The SQLite writer's page cache: under HTTP load 8 and 2 MiB measured 15–25 % slower
+/// than this (every commit touches pages in some twenty B-trees).
+pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
 /// Settings the store is opened with.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -96,6 +100,8 @@ pub struct Store {
     /// SQLite: the file, for the writer's own connection (`None` in memory).
     sqlite_file: Option<std::path::PathBuf>,
     synchronous_full: bool,
+    /// SQLite: the writer connection's page cache, in KiB.
+    writer_cache_kib: u32,
 }
 
 impl Store {
@@ -146,7 +152,13 @@ impl Store {
             Dialect::Sqlite => sqlite_path(&opts.url).map(std::path::PathBuf::from),
             Dialect::Postgres => None,
         };
-        let store = Store { pool, dialect, sqlite_file, synchronous_full: opts.synchronous_full };
+        let store = Store {
+            pool,
+            dialect,
+            sqlite_file,
+            synchronous_full: opts.synchronous_full,
+            writer_cache_kib: WRITER_CACHE_KIB,
+        };
         store.migrate().await?;
         if dialect == Dialect::Sqlite {
             checkpoint::spawn(store.pool.clone());

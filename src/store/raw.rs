@@ -30,16 +30,16 @@ impl RawConn {
     /// the writer wants it: WAL, `synchronous = NORMAL` (a commit writes its frames to the
     /// WAL without syncing; with `synchronous = "full"` configured the commit loop syncs the
     /// WAL itself before answering, `pipeline::durable`), no automatic checkpoints (the
-    /// store's checkpointer runs them beside the writer), a 64 MiB page cache (8 and 2 MiB
-    /// measured 15–25 % slower with delivery).
-    pub(crate) fn open(path: &Path) -> Result<RawConn, StoreError> {
+    /// store's checkpointer runs them beside the writer), a page cache of `cache_kib`
+    /// (`store::WRITER_CACHE_KIB` unless the caller chose otherwise).
+    pub(crate) fn open(path: &Path, cache_kib: u32) -> Result<RawConn, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; \
-             PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; \
-             PRAGMA wal_autocheckpoint=0;",
-        )?;
+             PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY; \
+             PRAGMA wal_autocheckpoint=0;"
+        ))?;
         Ok(RawConn { conn })
     }
 
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn numbered_parameters_bind_by_number_wherever_they_appear() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = RawConn::open(&dir.path().join("t.db")).unwrap();
+        let mut conn = RawConn::open(&dir.path().join("t.db"), 1024).unwrap();
         conn.conn.execute_batch("CREATE TABLE c (buyer TEXT, period TEXT, count INTEGER)").unwrap();
         let mut tx = conn.begin().unwrap();
         block_on(async {
@@ -192,9 +192,17 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_cache_is_the_size_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = RawConn::open(&dir.path().join("t.db"), 16 * 1024).unwrap();
+        let kib: i64 = conn.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(kib, -16 * 1024, "negative: KiB, not pages");
+    }
+
+    #[test]
     fn a_dropped_transaction_is_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = RawConn::open(&dir.path().join("t.db")).unwrap();
+        let mut conn = RawConn::open(&dir.path().join("t.db"), 1024).unwrap();
         conn.conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
         {
             let mut tx = conn.begin().unwrap();

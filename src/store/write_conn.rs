@@ -22,6 +22,14 @@ impl Store {
         self.sqlite_file.is_some()
     }
 
+    /// The same store with the SQLite writer's page cache set to `kib` (a file import,
+    /// which appends in large batches, is as fast with a quarter of the default and keeps
+    /// the process smaller). Takes effect for writer connections opened afterwards.
+    pub fn with_writer_cache_kib(mut self, kib: u32) -> Store {
+        self.writer_cache_kib = kib;
+        self
+    }
+
     /// The WAL file the writer syncs itself before answering (SQLite on a file with
     /// `synchronous = "full"`): its connection then commits without syncing, so the next
     /// batch is written while the last one's sync runs (`pipeline::durable`).
@@ -41,7 +49,7 @@ impl Store {
         if let Some(file) = &self.sqlite_file {
             // With `synchronous = "full"` the commit loop syncs the WAL before answering
             // (see `wal_synced_by_writer`): SQLite itself need not at every COMMIT.
-            return Ok(WriteConn::Raw(RawConn::open(file)?));
+            return Ok(WriteConn::Raw(RawConn::open(file, self.writer_cache_kib)?));
         }
         let mut c = self.pool.acquire().await?;
         if self.dialect == Dialect::Sqlite {
