@@ -74,6 +74,15 @@ impl Syncer {
         Ok(Syncer { tx })
     }
 
+    /// Returns once everything queued so far has been answered.
+    pub(crate) async fn drained(&self) {
+        let (done, drained) = tokio::sync::oneshot::channel();
+        self.after_sync(Box::new(move |_| {
+            let _ignored = done.send(());
+        }));
+        let _ignored = drained.await;
+    }
+
     /// Runs `after` once everything committed so far is durable. If the sync thread is
     /// gone (it only stops when this handle is dropped), `after` gets an error at once.
     pub(crate) fn after_sync(&self, after: AfterSync) {
@@ -116,6 +125,25 @@ mod tests {
         assert!(answers.iter().all(|a| a.1), "{answers:?}");
         // Batches queued while a sync runs share the next one.
         assert!(syncs.load(Ordering::SeqCst) < 50, "{} syncs", syncs.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn drained_returns_after_everything_queued_before_it_is_answered() {
+        let syncer = Syncer::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            Ok(())
+        })
+        .unwrap();
+        let answered = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10 {
+            let answered = answered.clone();
+            syncer.after_sync(Box::new(move |r| {
+                assert!(r.is_ok());
+                answered.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        syncer.drained().await;
+        assert_eq!(answered.load(Ordering::SeqCst), 10);
     }
 
     #[test]

@@ -201,7 +201,14 @@ async fn run(cx: Loop, rx: Arc<Mutex<mpsc::Receiver<Request>>>, stop: Cancellati
             };
             match first {
                 Some(first) => batch.push(first),
-                None => return,
+                None => {
+                    // The last answers go out before the loop is reported stopped: the store
+                    // is closed after that (the WAL checkpointed and removed).
+                    if let Some(Ok(syncer)) = &cx.syncer {
+                        syncer.drained().await;
+                    }
+                    return;
+                }
             }
             while batch.len() < cx.batch_max {
                 match rx.try_recv() {
