@@ -141,14 +141,7 @@ pub(crate) async fn unclaimed_since(
         "SELECT lead_id FROM offers WHERE route = $1 AND status = '{}' AND sla_breached = 0 AND created_at <= $2 LIMIT 500",
         OfferStatus::Open.as_str()
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(route.to_string())
-        .bind(cutoff)
-        .fetch_all(&store.pool)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("lead_id")?))
-        .collect()
+    route_rows(store, sql, route, cutoff, |r| Ok(r.try_get("lead_id")?)).await
 }
 
 /// Up to 500 (lead, buyer) pairs of `route` delivered or confirmed by `cutoff` that have
@@ -171,13 +164,24 @@ pub(crate) async fn undispositioned_since(
         delivered = DeliveryStatus::Delivered.as_str(),
         confirmed = ClaimStatus::Confirmed.as_str()
     );
+    route_rows(store, sql, route, cutoff, |r| Ok((r.try_get("lead_id")?, r.try_get("buyer")?))).await
+}
+
+/// The rows of an SLA sweep's query over `route` (`$1`) and a `cutoff` time (`$2`).
+async fn route_rows<T>(
+    store: &Store,
+    sql: String,
+    route: &str,
+    cutoff: i64,
+    read: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     sqlx::query(AssertSqlSafe(sql))
         .bind(route.to_string())
         .bind(cutoff)
         .fetch_all(&store.pool)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("lead_id")?, r.try_get("buyer")?)))
+        .map(read)
         .collect()
 }
 

@@ -367,23 +367,31 @@ pub struct ExpiredLease {
 
 /// Up to 500 claimed offers whose lease ran out by `now`.
 pub(crate) async fn expired_leases(store: &Store, now: i64) -> Result<Vec<ExpiredLease>, StoreError> {
-    let sql = format!(
-        "SELECT lead_id, claim_id, claimed_by FROM offers WHERE status = '{}' AND lease_until <= $1 LIMIT 500",
-        OfferStatus::Claimed.as_str()
-    );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(now)
-        .fetch_all(&store.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(ExpiredLease {
-                lead_id: r.try_get("lead_id")?,
-                claim_id: r.try_get("claim_id")?,
-                partner: r.try_get("claimed_by")?,
-            })
+    due_offers(store, "lead_id, claim_id, claimed_by", OfferStatus::Claimed, "lease_until", now, |r| {
+        Ok(ExpiredLease {
+            lead_id: r.try_get("lead_id")?,
+            claim_id: r.try_get("claim_id")?,
+            partner: r.try_get("claimed_by")?,
         })
-        .collect()
+    })
+    .await
+}
+
+/// Up to 500 offers in `status` whose `due` time is `now` or earlier (`columns` of each,
+/// read with `read`): what the sweeps work through.
+async fn due_offers<T>(
+    store: &Store,
+    columns: &str,
+    status: OfferStatus,
+    due: &str,
+    now: i64,
+    read: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "SELECT {columns} FROM offers WHERE status = '{}' AND {due} <= $1 LIMIT 500",
+        status.as_str()
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(now).fetch_all(&store.pool).await?.iter().map(read).collect()
 }
 
 /// Opens the offer of `lead_id` again if `claim_id` still holds it; returns whether it did.
@@ -429,23 +437,14 @@ pub struct StaleOffer {
 
 /// Up to 500 open offers that expired by `now`.
 pub(crate) async fn stale_offers(store: &Store, now: i64) -> Result<Vec<StaleOffer>, StoreError> {
-    let sql = format!(
-        "SELECT lead_id, route, partners FROM offers WHERE status = '{}' AND expires_at <= $1 LIMIT 500",
-        OfferStatus::Open.as_str()
-    );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(now)
-        .fetch_all(&store.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(StaleOffer {
-                lead_id: r.try_get("lead_id")?,
-                route: r.try_get("route")?,
-                partners: partners_of(&r.try_get::<String, _>("partners")?)?,
-            })
+    due_offers(store, "lead_id, route, partners", OfferStatus::Open, "expires_at", now, |r| {
+        Ok(StaleOffer {
+            lead_id: r.try_get("lead_id")?,
+            route: r.try_get("route")?,
+            partners: partners_of(&r.try_get::<String, _>("partners")?)?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// Marks the offer of `lead_id` expired if it is still open; returns whether it was.
